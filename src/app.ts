@@ -1,0 +1,126 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import {
+  badRequest,
+  notFound,
+  Problem,
+  problemResponse,
+  tooLarge,
+  unsupportedMediaType,
+} from "./api/problem";
+import type { Env } from "./env";
+import { LIMITS } from "./limits";
+import { type AuthVariables, tenantAuth } from "./middleware/auth";
+import { requestLog } from "./middleware/request-log";
+import { executeRoutes } from "./routes/execute";
+import { validationHook } from "./routes/validation";
+
+type AppEnv = { Bindings: Env; Variables: AuthVariables };
+
+const healthRoute = createRoute({
+  method: "get",
+  path: "/healthz",
+  summary: "Liveness",
+  responses: {
+    200: {
+      description: "The server answers",
+      content: { "application/json": { schema: z.object({ ok: z.literal(true) }).passthrough() } },
+    },
+  },
+});
+
+/** Builds the Hono application: logging, auth, limits, routes, one error handler. */
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+  app.use("*", requestLog());
+  app.openapi(healthRoute, (c) => c.json({ ok: true as const }, 200));
+
+  app.use("/v1/*", tenantAuth());
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: LIMITS.requestBytes,
+      onError: () => {
+        throw tooLarge(`the request body is larger than ${LIMITS.requestBytes} bytes`);
+      },
+    }),
+  );
+  app.use("/v1/*", async function requireJson(c, next) {
+    if (c.req.method === "POST" || c.req.method === "PATCH") {
+      const type = c.req.header("content-type") ?? "";
+      if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) throw unsupportedMediaType();
+    }
+    await next();
+  });
+
+  app.route("/", executeRoutes);
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "A tenant API key (or a session token on that session's routes)",
+  });
+  app.doc31("/openapi.json", {
+    openapi: "3.1.0",
+    info: {
+      title: "Cordon",
+      version: "1.0.0",
+      description: "Code-execution sandbox for AI agents (v1 contract).",
+    },
+  });
+
+  app.notFound((c) => {
+    const allowed = allowedMethods(app.routes, c.req.path);
+    if (allowed.length > 0) {
+      return problemResponse(
+        c,
+        new Problem(
+          405,
+          "method-not-allowed",
+          "Method not allowed",
+          `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(", ")}`,
+          {},
+          { allow: allowed.join(", ") },
+        ),
+      );
+    }
+    return problemResponse(c, notFound(`no route for ${c.req.method} ${c.req.path}`));
+  });
+  app.onError((err, c) => handleError(err, c));
+  return app;
+}
+
+function handleError(err: Error, c: Context): Response {
+  if (err instanceof Problem) return problemResponse(c, err);
+  if (err instanceof HTTPException && err.status === 400) {
+    const detail = `the request body is not valid JSON: ${err.message}`;
+    return problemResponse(c, badRequest(detail, [{ path: "(body)", message: err.message }]));
+  }
+  const errorId = crypto.randomUUID();
+  console.error(`error ${errorId}:`, err);
+  return problemResponse(
+    c,
+    new Problem(
+      500,
+      "internal-error",
+      "Internal server error",
+      `something went wrong on our side; quote error id ${errorId} when reporting it`,
+      { errorId },
+    ),
+  );
+}
+
+function allowedMethods(routes: { method: string; path: string }[], path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of routes) {
+    if (route.method === "ALL") continue;
+    const pattern = new RegExp(
+      `^${route.path.replace(/\/:[^/]+\{[^}]*\}|\/:[^/]+/g, "/[^/]+").replace(/\/\*$/, "/.*")}$`,
+    );
+    if (pattern.test(path)) methods.add(route.method);
+  }
+  return [...methods];
+}

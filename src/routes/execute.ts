@@ -1,0 +1,60 @@
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import { tooLarge } from "../api/problem";
+import type { Env } from "../env";
+import { LIMITS } from "../limits";
+import type { AuthVariables } from "../middleware/auth";
+import { execute } from "../sandbox/executor";
+import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
+import { validationHook } from "./validation";
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: ProblemDetails } },
+});
+
+const executeRoute = createRoute({
+  method: "post",
+  path: "/v1/execute",
+  summary: "Run code once in a fresh isolate",
+  security: [{ bearer: [] }],
+  request: {
+    body: { required: true, content: { "application/json": { schema: ExecutionRequest } } },
+  },
+  responses: {
+    200: {
+      description: "The execution result (user-code errors and timeouts included)",
+      content: { "application/json": { schema: ExecutionResult } },
+    },
+    400: problem("The body is not a valid execution request"),
+    401: problem("No valid API key"),
+    413: problem("Code or input larger than 1 MiB"),
+    415: problem("The body is not JSON"),
+  },
+});
+
+const encoder = new TextEncoder();
+
+/** `POST /v1/execute`. */
+export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVariables }>({
+  defaultHook: validationHook,
+}).openapi(executeRoute, async (c) => {
+  const body = c.req.valid("json");
+  if (encoder.encode(body.code).byteLength > LIMITS.codeBytes) {
+    throw tooLarge(`code is larger than ${LIMITS.codeBytes} bytes`);
+  }
+  const inputJson = body.input === undefined ? "" : JSON.stringify(body.input);
+  if (encoder.encode(inputJson).byteLength > LIMITS.inputBytes) {
+    throw tooLarge(`input is larger than ${LIMITS.inputBytes} bytes`);
+  }
+  const result = await execute(
+    {
+      loader: c.env.LOADER,
+      gateway: (props) => c.executionCtx.exports.Gateway({ props }),
+      tenant: c.get("tenant"),
+      maxWarmIsolates: Number(c.env.CORDON_WARM_ISOLATES ?? 64),
+    },
+    body,
+    crypto.randomUUID(),
+  );
+  return c.json(result, 200);
+});

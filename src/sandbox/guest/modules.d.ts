@@ -1,0 +1,4 @@
+declare module "*.guest.js" {
+  const source: string;
+  export default source;
+}

@@ -1,0 +1,95 @@
+import { z } from "@hono/zod-openapi";
+import { LIMITS } from "../limits";
+
+/** An egress rule: a host pattern string, or an object narrowing scheme, port, methods and paths. */
+export const EgressRule = z
+  .union([
+    z.string().min(1).max(300),
+    z
+      .object({
+        host: z.string().min(1).max(300),
+        scheme: z.enum(["http", "https"]).optional(),
+        port: z.number().int().min(1).max(65535).optional(),
+        methods: z.array(z.string().min(1).max(16)).max(16).optional(),
+        paths: z.array(z.string().startsWith("/").max(1000)).max(64).optional(),
+      })
+      .strict(),
+  ])
+  .openapi("EgressRule");
+
+export const EgressPolicy = z
+  .object({ allow: z.array(EgressRule).max(256) })
+  .strict()
+  .openapi("EgressPolicy");
+
+export const ExecutionRequest = z
+  .object({
+    code: z.string().openapi({ description: "JavaScript or TypeScript, an ES module." }),
+    language: z.enum(["javascript", "typescript"]).default("javascript"),
+    input: z.unknown().optional().openapi({ description: "Any JSON value; the global `input`." }),
+    timeoutMs: z.number().int().min(1).max(LIMITS.maxTimeoutMs).default(LIMITS.timeoutMs),
+    egress: EgressPolicy.optional().openapi({
+      description: "Narrows the tenant's egress policy for this execution; never widens it.",
+    }),
+  })
+  .strict()
+  .openapi("ExecutionRequest", {
+    example: { code: "const sum = input.a + input.b;\nsum", input: { a: 1, b: 2 } },
+  });
+
+export const LogEntry = z
+  .object({
+    level: z.enum(["log", "info", "warn", "error", "debug"]),
+    message: z.string(),
+    truncated: z.literal(true).optional(),
+  })
+  .openapi("LogEntry");
+
+export const EgressAttempt = z
+  .object({
+    method: z.string(),
+    url: z.string(),
+    decision: z.enum(["allowed", "denied"]),
+    reason: z.string(),
+    status: z.number().int().optional(),
+    bytes: z.number().int().optional(),
+    ms: z.number().optional(),
+  })
+  .openapi("EgressAttempt");
+
+export const ExecutionResult = z
+  .object({
+    executionId: z.string(),
+    status: z.enum(["ok", "error", "timeout", "killed"]),
+    result: z.unknown().optional().openapi({ description: "The result (status ok), as JSON." }),
+    error: z
+      .object({
+        name: z.string(),
+        message: z.string(),
+        line: z.number().int().optional(),
+        column: z.number().int().optional(),
+      })
+      .optional(),
+    logs: z.array(LogEntry),
+    egress: z.array(EgressAttempt),
+    redactions: z.array(z.object({ kind: z.string(), where: z.enum(["result", "logs", "error"]) })),
+    usage: z.object({ wallMs: z.number(), subrequests: z.number().int() }),
+  })
+  .openapi("ExecutionResult");
+
+export const ProblemDetails = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string().optional(),
+    errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+    errorId: z.string().optional(),
+  })
+  .openapi("Problem");
+
+export type ExecutionRequestBody = z.infer<typeof ExecutionRequest>;
+export type ExecutionResultBody = z.infer<typeof ExecutionResult>;
+export type LogEntryBody = z.infer<typeof LogEntry>;
+export type EgressAttemptBody = z.infer<typeof EgressAttempt>;
