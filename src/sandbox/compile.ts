@@ -91,7 +91,7 @@ export function compile(code: string, language: Language): CompiledModule | Comp
             ok: false,
             error: {
               name: "ImportError",
-              message: `Cannot import "${specifier}": only runtime built-ins (node:*, cloudflare:sockets) can be imported`,
+              message: `Cannot import "${specifier}": only runtime built-ins (node:*, cloudflare:sockets, cloudflare:workers) can be imported`,
               ...toCode(node.source.start),
             },
           };
@@ -145,9 +145,11 @@ export function compile(code: string, language: Language): CompiledModule | Comp
   }
 
   const prelude = imports.map((text) => `${text}\n`).join("") + PRELUDE_END;
-  edits.push({ start: 0, end: 0, text: prelude });
+  // The prelude goes before any insertion at offset 0 and the epilogue after any at the end;
+  // the sort is stable, so edits at one offset keep the order they were made in.
+  edits.unshift({ start: 0, end: 0, text: prelude });
   edits.push({ start: js.length, end: js.length, text: `${tail.join("")}${EPILOGUE}` });
-  edits.sort((a, b) => a.start - b.start || a.end - b.end);
+  edits.sort((a, b) => a.start - b.start);
   const source = applyEdits(js, edits);
   const sourceLines = lineStarts(source);
 
@@ -164,7 +166,8 @@ export function compile(code: string, language: Language): CompiledModule | Comp
 }
 
 function isAllowedImport(specifier: string): boolean {
-  if (specifier.startsWith("node:") || specifier === "cloudflare:sockets") return true;
+  if (specifier.startsWith("node:") || /^cloudflare:(sockets|workers)$/.test(specifier))
+    return true;
   // Bare Node built-in names (`fs`, `fs/promises`); the runtime decides whether each exists.
   return /^[a-z_]+(\/[a-z_]+)?$/.test(specifier);
 }

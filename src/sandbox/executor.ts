@@ -41,7 +41,7 @@ interface Envelope {
   status: "ok" | "error";
   result?: unknown;
   error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
-  logs: string;
+  logs: unknown[];
   dropped: number;
 }
 
@@ -67,7 +67,10 @@ export async function execute(
       ...fields,
       egress,
       redactions: [],
-      usage: { wallMs: Date.now() - started, subrequests: egress.length },
+      usage: {
+        wallMs: Date.now() - started,
+        subrequests: egress.filter((a) => a.decision === "allowed").length,
+      },
     };
   };
 
@@ -90,15 +93,24 @@ export async function execute(
     logBytes: LIMITS.logBytes,
   };
 
-  let timer = 0;
+  let expire: (value: "timeout") => void = () => {};
   const timedOut = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), request.timeoutMs);
+    expire = resolve;
   });
+  const timer = setTimeout(() => expire("timeout"), request.timeoutMs);
   let outcome: string | "timeout";
   try {
     outcome = await Promise.race([entrypoint.run(request.input, limits, egress, sink), timedOut]);
   } catch (err) {
-    return finish("error", { error: loadError(err), logs: sink.close() });
+    if (
+      err instanceof Error &&
+      /code had hung and would never generate a response/.test(err.message)
+    ) {
+      // The runtime proved the run can never finish (it awaits a promise nothing can settle).
+      outcome = "timeout";
+    } else {
+      return finish("error", { error: loadError(err), logs: sink.close() });
+    }
   } finally {
     clearTimeout(timer);
   }
@@ -106,7 +118,7 @@ export async function execute(
     return finish("timeout", {
       error: {
         name: "TimeoutError",
-        message: `the execution did not finish within its ${request.timeoutMs} ms timeout`,
+        message: `the execution did not finish within its ${request.timeoutMs} ms timeout (or awaited a promise that can never settle)`,
       },
       logs: sink.close(),
     });
@@ -121,7 +133,6 @@ async function loadGuest(runtime: Runtime, module: CompiledModule): Promise<Work
   policy ??= new IsolatePolicy(runtime.maxWarmIsolates);
   const code: WorkerLoaderWorkerCode = {
     compatibilityDate: GUEST_COMPATIBILITY_DATE,
-    compatibilityFlags: ["nodejs_compat"],
     mainModule: "harness.js",
     modules: { "harness.js": harnessSource, "user.js": module.source },
     env: {},

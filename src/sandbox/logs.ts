@@ -35,13 +35,19 @@ export class LogSink extends RpcTarget {
 
   /** Called by the guest harness with a batch of entries (JSON array items) and its drop count. */
   log(batch: string, dropped: number): void {
-    if (this.#closed) return;
-    this.#accept(batch, dropped);
+    if (this.#closed || typeof batch !== "string") return;
+    let items: unknown;
+    try {
+      items = JSON.parse(`[${batch}]`);
+    } catch {
+      return;
+    }
+    this.#accept(items, dropped);
   }
 
-  /** Takes the harness's last batch and returns every entry, with the truncation marker if any. */
-  finish(batch: string, dropped: number): LogEntry[] {
-    if (!this.#closed) this.#accept(batch, dropped);
+  /** Takes the harness's last entries and returns every entry, with the truncation marker if any. */
+  finish(items: unknown, dropped: number): LogEntry[] {
+    if (!this.#closed) this.#accept(items, dropped);
     this.#closed = true;
     const more = this.#dropped + this.#guestDropped;
     if (more === 0) return this.#entries;
@@ -57,18 +63,11 @@ export class LogSink extends RpcTarget {
 
   /** Stops accepting entries (the execution ended without the harness answering). */
   close(): LogEntry[] {
-    return this.finish("", this.#guestDropped);
+    return this.finish([], this.#guestDropped);
   }
 
-  #accept(batch: string, dropped: number): void {
+  #accept(items: unknown, dropped: number): void {
     if (typeof dropped === "number" && dropped > this.#guestDropped) this.#guestDropped = dropped;
-    if (typeof batch !== "string" || batch === "") return;
-    let items: unknown;
-    try {
-      items = JSON.parse(`[${batch}]`);
-    } catch {
-      return;
-    }
     if (!Array.isArray(items)) return;
     for (const item of items) {
       const { level, message } = (item ?? {}) as { level?: unknown; message?: unknown };

@@ -1,10 +1,334 @@
 import { describe, expect, it } from "vitest";
-import { run } from "./helpers";
+import { call, run } from "./helpers";
 
-describe("POST /v1/execute", () => {
-  it("returns the value of the last top-level expression", async () => {
-    const r = await run({ code: "const a = 2;\na * 21", input: null });
+describe("results", () => {
+  it("returns the value of the last top-level expression statement", async () => {
+    const r = await run({ code: "const a = 2;\na * 21\nconst b = 3;" });
     expect(r.status).toBe("ok");
     expect(r.result).toBe(42);
+  });
+
+  it("awaits a last expression that is a promise", async () => {
+    const r = await run({ code: "Promise.resolve(7)" });
+    expect(r.result).toBe(7);
+  });
+
+  it("supports top-level await", async () => {
+    const r = await run({
+      code: "const v = await new Promise((r) => setTimeout(() => r('late'), 20));\nv",
+    });
+    expect(r.result).toBe("late");
+  });
+
+  it("calls a default-exported function with input and awaits it", async () => {
+    const r = await run({
+      code: "export default async function (x) { return x.a + x.b }\n'ignored'",
+      input: { a: 1, b: 2 },
+    });
+    expect(r.result).toBe(3);
+  });
+
+  it("returns a default-exported value", async () => {
+    const r = await run({ code: "export default { answer: 42 };" });
+    expect(r.result).toEqual({ answer: 42 });
+  });
+
+  it("returns a named default export declared elsewhere", async () => {
+    const r = await run({
+      code: "function main(i) { return i * 2 }\nexport { main as default };",
+      input: 21,
+    });
+    expect(r.result).toBe(42);
+  });
+
+  it("exposes the request input as the global input", async () => {
+    const r = await run({ code: "input.items.length", input: { items: [1, 2, 3] } });
+    expect(r.result).toBe(3);
+  });
+
+  it("answers null when there is nothing to return", async () => {
+    const r = await run({ code: "const x = 1;" });
+    expect(r).toMatchObject({ status: "ok", result: null });
+  });
+
+  it("keeps top-level bindings fresh for every run of the same code", async () => {
+    const code = "let n = 0; n += 1; n";
+    const results = [];
+    for (let i = 0; i < 3; i++) results.push((await run({ code })).result);
+    expect(results).toEqual([1, 1, 1]);
+  });
+
+  it("converts values JSON cannot carry by the documented rule", async () => {
+    const r = await run({
+      code: `const o = { self: null, u: undefined, keep: 1 }; o.self = o;
+({
+  undef: undefined, big: 2n ** 70n, map: new Map([["a", 1], [2, "b"]]), set: new Set([1, 2]),
+  date: new Date(0), bad: new Date(NaN), nan: NaN, inf: -Infinity, fn: function named() {},
+  arrow: () => 1, klass: class Foo {}, sym: Symbol("s"), re: /a+/g, cyc: o,
+  arr: [undefined, 1], bytes: new Uint8Array([1, 2]), err: new RangeError("r"),
+})`,
+    });
+    expect(r.status).toBe("ok");
+    expect(r.result).toEqual({
+      big: "1180591620717411303424",
+      map: [
+        ["a", 1],
+        [2, "b"],
+      ],
+      set: [1, 2],
+      date: "1970-01-01T00:00:00.000Z",
+      bad: null,
+      nan: null,
+      inf: null,
+      fn: "[Function: named]",
+      arrow: "[Function: arrow]",
+      klass: "[class Foo]",
+      sym: "Symbol(s)",
+      re: "/a+/g",
+      cyc: { self: "[Circular]", keep: 1 },
+      arr: [null, 1],
+      bytes: [1, 2],
+      err: { name: "RangeError", message: "r" },
+    });
+  });
+});
+
+describe("errors", () => {
+  it("reports a thrown error with its line and column in the code as sent", async () => {
+    const r = await run({ code: "const a = 1;\nconst b = 2;\n  throw new TypeError('boom');\n" });
+    expect(r.status).toBe("error");
+    expect(r.error).toMatchObject({ name: "TypeError", message: "boom", line: 3, column: 9 });
+  });
+
+  it("locates errors in TypeScript at the position in the TypeScript source", async () => {
+    const code =
+      "interface P { n: number }\nconst f = (p: P): number => {\n  const q: P = p as P; throw new RangeError(`bad ${q.n}`);\n};\nf({ n: 1 });";
+    const r = await run({ code, language: "typescript" });
+    expect(r.status).toBe("error");
+    expect(r.error).toMatchObject({ name: "RangeError", message: "bad 1", line: 3, column: 30 });
+  });
+
+  it("answers a syntax error as status error with its position", async () => {
+    const r = await run({ code: "let ok = 1;\nlet bad = ;" });
+    expect(r.status).toBe("error");
+    expect(r.error).toMatchObject({ name: "SyntaxError", line: 2, column: 11 });
+  });
+
+  it("answers a TypeScript syntax error as status error with its position", async () => {
+    const r = await run({ code: "const x: number = 1;\nconst y: = 2;", language: "typescript" });
+    expect(r.status).toBe("error");
+    expect(r.error).toMatchObject({ name: "SyntaxError", line: 2, column: 10 });
+  });
+
+  it("reports a thrown non-error value", async () => {
+    const r = await run({ code: "throw 'plain string'" });
+    expect(r).toMatchObject({ status: "error", error: { message: "plain string" } });
+  });
+
+  it("refuses imports of anything but runtime built-ins", async () => {
+    const r = await run({ code: 'import x from "./harness.js";\nx' });
+    expect(r.status).toBe("error");
+    expect(r.error).toMatchObject({ name: "ImportError", line: 1 });
+  });
+
+  it("allows runtime built-ins to be imported", async () => {
+    const r = await run({
+      code: 'import { Buffer } from "node:buffer";\nBuffer.from("hi").toString("hex")',
+    });
+    expect(r.result).toBe("6869");
+  });
+
+  it("rejects a result over the cap as ResultTooLarge", async () => {
+    const r = await run({ code: "'x'.repeat(1024 * 1024 + 1)" });
+    expect(r.status).toBe("error");
+    expect(r.error?.name).toBe("ResultTooLarge");
+  });
+});
+
+describe("timeouts", () => {
+  it("ends an execution that awaits past its deadline as timeout", async () => {
+    const r = await run({
+      code: "console.log('before'); await new Promise((r) => setTimeout(r, 5000));",
+      timeoutMs: 200,
+    });
+    expect(r.status).toBe("timeout");
+    expect(r.logs).toEqual([{ level: "log", message: "before" }]);
+    expect(r.usage.wallMs).toBeLessThan(2000);
+  });
+
+  it("ends an execution whose timers keep it busy as timeout", async () => {
+    const r = await run({
+      code: "setInterval(() => {}, 1); await new Promise(() => {});",
+      timeoutMs: 150,
+    });
+    expect(r.status).toBe("timeout");
+  });
+});
+
+describe("console", () => {
+  it("captures console output in order with levels", async () => {
+    const r = await run({
+      code: "console.log('a', 1, {b: 2}); console.info('i'); console.warn('w'); console.error('e'); console.debug('d'); 0",
+    });
+    expect(r.logs).toEqual([
+      { level: "log", message: "a 1 { b: 2 }" },
+      { level: "info", message: "i" },
+      { level: "warn", message: "w" },
+      { level: "error", message: "e" },
+      { level: "debug", message: "d" },
+    ]);
+  });
+
+  it("keeps logs written before an error", async () => {
+    const r = await run({ code: "console.log('step 1');\nthrow new Error('boom')" });
+    expect(r.status).toBe("error");
+    expect(r.logs).toEqual([{ level: "log", message: "step 1" }]);
+  });
+
+  it("caps logs at 1000 lines and ends them with one truncation marker", async () => {
+    const r = await run({ code: "for (let i = 0; i < 1500; i++) console.log(i)" });
+    expect(r.logs).toHaveLength(1001);
+    expect(r.logs[999]).toEqual({ level: "log", message: "999" });
+    expect(r.logs[1000]).toMatchObject({ level: "warn", truncated: true });
+    expect(r.logs[1000]?.message).toMatch(/500 more lines truncated$/);
+  });
+
+  it("caps logs at 256 KiB", async () => {
+    const r = await run({ code: "for (let i = 0; i < 10; i++) console.log('y'.repeat(100000))" });
+    const bytes = r.logs.filter((l) => !l.truncated).reduce((n, l) => n + l.message.length, 0);
+    expect(bytes).toBe(256 * 1024);
+    expect(r.logs.at(-1)).toMatchObject({ truncated: true });
+  });
+});
+
+describe("isolation", () => {
+  it("denies fetch with a TypeError that says egress is not allowed, and audits it", async () => {
+    const r = await run({
+      code: "let seen;\ntry { await fetch('https://example.com/x') } catch (e) { seen = [e.name, e.message] }\nseen",
+    });
+    expect(r.status).toBe("ok");
+    expect(r.result).toEqual([
+      "TypeError",
+      expect.stringMatching(/egress is not allowed.*example\.com/),
+    ]);
+    expect(r.egress).toEqual([
+      expect.objectContaining({ method: "GET", url: "https://example.com/x", decision: "denied" }),
+    ]);
+  });
+
+  it("gives the guest an env with nothing of the parent and no host secrets", async () => {
+    const r = await run({
+      code: `import { env } from "cloudflare:workers";
+({ env: Object.keys(env), proc: Object.keys(process.env), loader: typeof globalThis.LOADER })`,
+    });
+    expect(r.result).toEqual({ env: [], proc: [], loader: "undefined" });
+  });
+
+  it("forbids eval and new Function", async () => {
+    const r = await run({
+      code: "const out = []; try { eval('1') } catch (e) { out.push(e.name) }\ntry { new Function('return 1') } catch (e) { out.push(e.name) }\nout",
+    });
+    expect(r.result).toEqual(["EvalError", "EvalError"]);
+  });
+});
+
+describe("tampering with globals", () => {
+  it("cannot fake a status by overwriting JSON, console and Promise.prototype.then", async () => {
+    const r = await run({
+      code: `JSON.stringify = () => '{"status":"ok","result":"forged"}';
+JSON.parse = () => ({ status: "ok" });
+Promise.prototype.then = function () { return "forged" };
+console.log = () => {};
+throw new Error("real failure")`,
+    });
+    expect(r.status).toBe("error");
+    expect(r.error?.message).toBe("real failure");
+  });
+
+  it("cannot inject log entries through Object.prototype or Array.prototype", async () => {
+    const r = await run({
+      code: `Object.defineProperty(Object.prototype, "level", { get() { return "error" }, set() {} });
+Object.prototype.toJSON = function () { return { forged: true } };
+Array.prototype.push = function () { return 0 };
+console.log("honest"); 1`,
+    });
+    expect(r.logs).toEqual([{ level: "log", message: "honest" }]);
+  });
+});
+
+describe("request errors", () => {
+  const post = (
+    body: string,
+    headers: Record<string, string> = { "content-type": "application/json" },
+  ) => call("/v1/execute", { method: "POST", headers, body });
+
+  it("answers 400 problem+json with field errors for a bad body", async () => {
+    const res = await post(JSON.stringify({ code: 1, language: "cobol" }));
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+    const body = (await res.json()) as { errors: { path: string }[]; status: number };
+    expect(body.status).toBe(400);
+    expect(body.errors.map((e) => e.path).sort()).toEqual(["code", "language"]);
+  });
+
+  it("answers 400 for malformed JSON", async () => {
+    const res = await post("{ not json");
+    expect(res.status).toBe(400);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  it("answers 415 for a body that is not JSON", async () => {
+    const res = await post("code=1", { "content-type": "application/x-www-form-urlencoded" });
+    expect(res.status).toBe(415);
+  });
+
+  it("answers 413 for code over 1 MiB", async () => {
+    const res = await post(JSON.stringify({ code: `//${"x".repeat(1024 * 1024)}` }));
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  it("answers 413 for input over 1 MiB", async () => {
+    const res = await post(JSON.stringify({ code: "1", input: "x".repeat(1024 * 1024) }));
+    expect(res.status).toBe(413);
+  });
+
+  it("answers 401 without a valid key", async () => {
+    const res = await call("/v1/execute", {
+      method: "POST",
+      headers: { authorization: "Bearer wrong", "content-type": "application/json" },
+      body: "{}",
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get("content-type")).toBe("application/problem+json");
+  });
+
+  it("answers 404 and 405 as problems", async () => {
+    const missing = await call("/v1/nothing");
+    expect(missing.status).toBe(404);
+    expect(missing.headers.get("content-type")).toBe("application/problem+json");
+    const wrong = await call("/v1/execute", { method: "GET" });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get("allow")).toBe("POST");
+  });
+
+  it("rejects a timeout above 300 s", async () => {
+    const res = await post(JSON.stringify({ code: "1", timeoutMs: 300_001 }));
+    expect(res.status).toBe(400);
+  });
+});
+
+describe("service routes", () => {
+  it("answers /healthz without auth", async () => {
+    const res = await call("/healthz", { headers: { authorization: "" } });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ ok: true });
+  });
+
+  it("serves an OpenAPI 3.1 document listing /v1/execute", async () => {
+    const res = await call("/openapi.json", { headers: { authorization: "" } });
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toContain("/v1/execute");
   });
 });

@@ -35,6 +35,10 @@ const arrayFrom = Array.from;
 const headersGet = uncurry(Headers.prototype.get);
 const responseText = uncurry(Response.prototype.text);
 const setTimeoutOriginal = setTimeout;
+const encoder = new TextEncoder();
+const encode = uncurry(TextEncoder.prototype.encode);
+/** UTF-8 size of a string, computed only when it could be over `cap`. */
+const overBytes = (text, cap) => text.length * 3 > cap && encode(encoder, text).byteLength > cap;
 const MapCtor = Map;
 const SetCtor = Set;
 const DateCtor = Date;
@@ -286,10 +290,9 @@ export default class Harness extends WorkerEntrypoint {
         body = `"status":"error","error":{"name":"ResultNotSerializable","message":${stringify(`the result could not be converted to JSON: ${describeErrorMessage(err)}`)}}`;
       }
       if (json !== undefined) {
-        body =
-          json.length > limits.resultBytes
-            ? `"status":"error","error":{"name":"ResultTooLarge","message":"the result is larger than ${limits.resultBytes} bytes"}`
-            : `"status":"ok","result":${json}`;
+        body = overBytes(json, limits.resultBytes)
+          ? `"status":"error","error":{"name":"ResultTooLarge","message":"the result is larger than ${limits.resultBytes} bytes"}`
+          : `"status":"ok","result":${json}`;
       }
     } catch (thrown) {
       body = `"status":"error","error":${describeError(thrown)}`;
