@@ -1,6 +1,7 @@
 import type { ModuleDeclaration, Node, Program, Statement } from "acorn";
 import { parse } from "acorn";
 import { transform } from "sucrase";
+import { CHECK, type Edit, instrument, RESERVED_PREFIX, TICK } from "./instrument";
 import { decodeMappings, originalPosition } from "./source-map";
 
 export type Language = "javascript" | "typescript";
@@ -27,17 +28,10 @@ export interface CompileError {
 }
 
 /** Name of the per-run object through which the wrapped module hands back its results. */
-export const SLOTS = "__cordon$";
+export const SLOTS = RESERVED_PREFIX;
 
-const PRELUDE_END = `export default function (${SLOTS}, input) { return (async () => {\n`;
+const PRELUDE_END = `export default function (${SLOTS}, input, ${TICK}, ${CHECK}) { return (async () => {\n`;
 const EPILOGUE = "\n})(); }\n";
-
-/** A single text replacement over the JavaScript that was parsed. */
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
 
 /**
  * Compiles JavaScript or TypeScript into a module the harness can run again and again.
@@ -73,12 +67,23 @@ export function compile(code: string, language: Language): CompiledModule | Comp
 
   let program: Program;
   try {
-    program = parse(js, { ecmaVersion: "latest", sourceType: "module" });
+    program = parse(js, { ecmaVersion: "latest", sourceType: "module", preserveParens: true });
   } catch (err) {
     return syntaxError(err, js, (line, column) => (mapTs ? mapTs(line, column) : { line, column }));
   }
 
-  const edits: Edit[] = [];
+  const instrumented = instrument(program);
+  if ("reservedAt" in instrumented) {
+    return {
+      ok: false,
+      error: {
+        name: "SyntaxError",
+        message: `identifiers starting with ${RESERVED_PREFIX} are reserved by the sandbox`,
+        ...toCode(instrumented.reservedAt),
+      },
+    };
+  }
+  const edits: Edit[] = instrumented.edits;
   const imports: string[] = [];
   const tail: string[] = [];
   let hasDefault = false;

@@ -31,14 +31,14 @@ export interface Runtime {
 interface HarnessEntrypoint extends Rpc.WorkerEntrypointBranded {
   run(
     input: unknown,
-    limits: { resultBytes: number; logLines: number; logBytes: number },
+    limits: { resultBytes: number; logLines: number; logBytes: number; timeoutMs: number },
     egress: Fetcher,
     sink: LogSink,
   ): Promise<string>;
 }
 
 interface Envelope {
-  status: "ok" | "error";
+  status: "ok" | "error" | "timeout";
   result?: unknown;
   error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
   logs: unknown[];
@@ -91,6 +91,7 @@ export async function execute(
     resultBytes: LIMITS.resultBytes,
     logLines: LIMITS.logLines,
     logBytes: LIMITS.logBytes,
+    timeoutMs: request.timeoutMs,
   };
 
   let expire: (value: "timeout") => void = () => {};
@@ -114,18 +115,19 @@ export async function execute(
   } finally {
     clearTimeout(timer);
   }
-  if (outcome === "timeout") {
-    return finish("timeout", {
+  const timeout = (logs: LogEntry[]) =>
+    finish("timeout", {
       error: {
         name: "TimeoutError",
         message: `the execution did not finish within its ${request.timeoutMs} ms timeout (or awaited a promise that can never settle)`,
       },
-      logs: sink.close(),
+      logs,
     });
-  }
+  if (outcome === "timeout") return timeout(sink.close());
   const envelope = JSON.parse(outcome) as Envelope;
   const logs = sink.finish(envelope.logs, envelope.dropped);
   if (envelope.status === "ok") return finish("ok", { result: envelope.result, logs });
+  if (envelope.status === "timeout") return timeout(logs);
   return finish("error", { error: locateError(envelope.error, module), logs });
 }
 

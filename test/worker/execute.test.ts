@@ -332,3 +332,34 @@ describe("service routes", () => {
     expect(Object.keys(doc.paths)).toContain("/v1/execute");
   });
 });
+
+describe("code that never yields", () => {
+  it.each([
+    ["an endless synchronous loop", "while (true) {}"],
+    [
+      "an endless loop that swallows errors",
+      "for (;;) { try { while (true) {} } catch { } finally { } }",
+    ],
+    ["endless recursion through catch", "function f() { try { f() } catch { f() } }\nf()"],
+    ["an endless async loop", "for (;;) await null"],
+    [
+      "a microtask flood",
+      "const f = () => Promise.resolve().then(f); f(); await new Promise(() => {})",
+    ],
+  ])("stops %s at its deadline as timeout", async (_name, code) => {
+    const r = await run({ code, timeoutMs: 300 });
+    expect(r.status).toBe("timeout");
+    expect(r.usage.wallMs).toBeLessThan(1300);
+  });
+
+  it("refuses code that uses the sandbox's reserved identifiers", async () => {
+    const r = await run({ code: "const __cordon$t = () => {};\nwhile (true) {}" });
+    expect(r.status).toBe("error");
+    expect(r.error).toMatchObject({ name: "SyntaxError", line: 1, column: 7 });
+  });
+
+  it("keeps columns right on lines the deadline checks were added to", async () => {
+    const r = await run({ code: "for (let i = 0; i < 2; i++) { if (i) throw new Error('x') }" });
+    expect(r.error).toMatchObject({ line: 1, column: 44 });
+  });
+});

@@ -58,6 +58,35 @@ const context = new AsyncLocalStorage();
 const currentRun = context.getStore.bind(context);
 const runInContext = context.run.bind(context);
 const USER_FRAME = /user\.js:(\d+):(\d+)/;
+const now = DateCtor.now;
+
+// Deadline checks compiled into user code (see src/sandbox/instrument.ts). `tick` is on every
+// loop iteration and function entry, so it only looks at the clock every TICKS_PER_CHECK calls,
+// or on every call once some run in this isolate has been stopped.
+const TICKS_PER_CHECK = 1024;
+let ticks = 0;
+let stoppedRuns = 0;
+
+/** Thrown into user code once its run is past its deadline or finished. */
+class RunStopped extends ErrorCtor {}
+
+function check() {
+  const run = currentRun();
+  if (run === undefined || run.done || now() > run.deadline) {
+    if (run !== undefined && !run.stopped) {
+      run.stopped = true;
+      stoppedRuns++;
+    }
+    throw new RunStopped("the execution ran past its deadline");
+  }
+}
+
+function tick() {
+  if (++ticks >= TICKS_PER_CHECK || stoppedRuns > 0) {
+    ticks = 0;
+    check();
+  }
+}
 
 /** Appends one console entry to the current run, within its caps. */
 function emit(level, args) {
@@ -248,7 +277,7 @@ function describeError(thrown) {
 }
 
 async function runUserCode(slots, input) {
-  await userMain(slots, input);
+  await userMain(slots, input, tick, check);
   if (hasOwn(slots, "d")) {
     const exported = slots.d;
     return typeof exported === "function" ? await exported(input) : await exported;
@@ -264,6 +293,8 @@ export default class Harness extends WorkerEntrypoint {
   async run(input, limits, egress, sink) {
     const run = {
       __proto__: null,
+      deadline: now() + limits.timeoutMs,
+      stopped: false,
       limits,
       egress,
       sink,
@@ -297,6 +328,8 @@ export default class Harness extends WorkerEntrypoint {
     } catch (thrown) {
       body = `"status":"error","error":${describeError(thrown)}`;
     }
+    // Once stopped, the run timed out whatever the code did with the RunStopped error.
+    if (run.stopped) body = `"status":"timeout"`;
     run.done = true;
     await run.pending;
     return `{${body},"logs":[${run.buf}],"dropped":${run.dropped}}`;
