@@ -2,6 +2,11 @@ import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
 export const TEST_API_KEY = "test-dev-key-0123456789";
+export const TEST_ADMIN_TOKEN = "test-admin-token-0123456789";
+/** The dev tenant's limits in tests: high enough that only the rate-limit tests meet them. */
+export const TEST_DEV_POLICY = JSON.stringify({
+  limits: { rate: 10_000, burst: 10_000, concurrency: 256 },
+});
 
 export default defineConfig({
   test: {
@@ -10,7 +15,13 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { CORDON_DEV_API_KEY: TEST_API_KEY } },
+            miniflare: {
+              bindings: {
+                CORDON_DEV_API_KEY: TEST_API_KEY,
+                CORDON_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+                CORDON_DEV_POLICY: TEST_DEV_POLICY,
+              },
+            },
           }),
         ],
         test: { name: "worker", include: ["test/worker/**/*.test.ts"] },

@@ -1,8 +1,8 @@
-// Generates the workerd configuration that `npm start` serves.
+// Generates the workerd configurations that `npm start` serves: one control plane and its runners.
 import { readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 
-/** Environment variables the worker reads, passed as `fromEnvironment` bindings (never written to disk). */
+/** Environment variables the control plane reads, passed as `fromEnvironment` bindings (never written to disk). */
 export const PASSED_ENV = [
   "CORDON_DEV_API_KEY",
   "CORDON_ADMIN_TOKEN",
@@ -14,22 +14,37 @@ export const PASSED_ENV = [
 ];
 
 const quote = (text) => JSON.stringify(text);
+const unix = (sockDir, name) => quote(`unix:${join(sockDir, name)}`);
 
-/** The capnp text of a control-plane config serving `distDir` on `address`, storing under `dataDir`. */
+/** The worker's modules: dist/index.js and the text modules wrangler emitted beside it. */
+function modules(distDir, configDir) {
+  // capnp resolves `embed` paths relative to the config file.
+  const embed = (name) => `embed ${quote(relative(configDir, join(distDir, name)))}`;
+  const text = readdirSync(distDir)
+    .filter((name) => name.endsWith(".js") && name !== "index.js")
+    .map((name) => `(name = ${quote(name)}, text = ${embed(name)})`);
+  return [`(name = "index.js", esModule = ${embed("index.js")})`, ...text].join(",\n    ");
+}
+
+/** The capnp text of the control plane: API, Durable Objects, egress gateway. */
 export function controlPlaneConfig({
   distDir,
+  configDir,
   dataDir,
   address,
+  sockDir,
+  runners,
+  isolation,
   compatibilityDate,
   durableObjects,
 }) {
-  // capnp resolves `embed` paths relative to the config file, which lives in dataDir.
-  const embed = (name) => `embed ${quote(relative(dataDir, join(distDir, name)))}`;
-  const modules = readdirSync(distDir)
-    .filter((name) => name.endsWith(".js") && name !== "index.js")
-    .map((name) => `(name = ${quote(name)}, text = ${embed(name)})`);
+  const runnerIndexes = [...Array(runners).keys()];
   const bindings = [
     `(name = "LOADER", workerLoader = ())`,
+    `(name = "CORDON_RUNNERS", text = ${quote(String(runners))})`,
+    `(name = "CORDON_ISOLATION", text = ${quote(isolation)})`,
+    `(name = "SUPERVISOR", service = "supervisor")`,
+    ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.
     ...PASSED_ENV.filter((name) => process.env[name]).map(
       (name) => `(name = ${quote(name)}, fromEnvironment = ${quote(name)})`,
@@ -43,20 +58,29 @@ export function controlPlaneConfig({
     ({ className, sqlite }) =>
       `(className = ${quote(className)}, uniqueKey = ${quote(`cordon-${className}`)}, enableSql = ${sqlite})`,
   );
+  const runnerServices = runnerIndexes.map(
+    (i) =>
+      `(name = "runner-${i}", external = (address = ${unix(sockDir, `runner-${i}.sock`)}, http = ()))`,
+  );
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .mainWorker),
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
+    (name = "supervisor", external = (address = ${unix(sockDir, "supervisor.sock")}, http = ())),
+    ${runnerServices.join(",\n    ")}
   ],
-  sockets = [ (name = "http", address = ${quote(address)}, http = (), service = "main") ],
+  sockets = [
+    (name = "http", address = ${quote(address)}, http = (), service = "main"),
+    (name = "egress", address = ${unix(sockDir, "control.sock")}, http = (),
+     service = (name = "main", entrypoint = "EgressIngress")),
+  ],
 );
 
 const mainWorker :Workerd.Worker = (
   modules = [
-    (name = "index.js", esModule = ${embed("index.js")}),
-    ${modules.join(",\n    ")}
+    ${modules(distDir, configDir)}
   ],
   compatibilityDate = ${quote(compatibilityDate)},
   bindings = [
@@ -66,6 +90,37 @@ const mainWorker :Workerd.Worker = (
     ${namespaces.join(",\n    ")}
   ],
   durableObjectStorage = (localDisk = "do-disk"),
+);
+`;
+}
+
+/** The capnp text of runner `index`: guest isolates only, reached through a unix socket. */
+export function runnerConfig({ distDir, configDir, sockDir, index, compatibilityDate, v8Flags }) {
+  const warm = process.env.CORDON_WARM_ISOLATES
+    ? `(name = "CORDON_WARM_ISOLATES", text = ${quote(process.env.CORDON_WARM_ISOLATES)}),`
+    : "";
+  return `using Workerd = import "/workerd/workerd.capnp";
+
+const config :Workerd.Config = (
+  services = [
+    (name = "runner", worker = .runnerWorker),
+    (name = "control", external = (address = ${unix(sockDir, "control.sock")}, http = ())),
+  ],
+  sockets = [ (name = "http", address = ${unix(sockDir, `runner-${index}.sock`)}, http = (), service = "runner") ],
+  v8Flags = [${v8Flags.map(quote).join(", ")}],
+);
+
+const runnerWorker :Workerd.Worker = (
+  modules = [
+    ${modules(distDir, configDir)}
+  ],
+  compatibilityDate = ${quote(compatibilityDate)},
+  bindings = [
+    (name = "LOADER", workerLoader = ()),
+    (name = "CONTROL", service = "control"),
+    (name = "CORDON_ROLE", text = "runner"),
+    ${warm}
+  ],
 );
 `;
 }

@@ -1,27 +1,42 @@
-// `npm start`: bundles the worker and serves it from workerd directly (no wrangler in the request path).
-import { spawn } from "node:child_process";
-import { mkdirSync, writeFileSync } from "node:fs";
+// `npm start`: bundles the worker and serves it from workerd directly (no wrangler in the
+// request path): a control-plane process and a pool of runner processes, under a supervisor.
+import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_readConfig } from "wrangler";
 import { build } from "./build.mjs";
-import { controlPlaneConfig } from "./config.mjs";
+import { controlPlaneConfig, runnerConfig } from "./config.mjs";
+import { namespacesAvailable, Supervisor } from "./supervisor.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const distDir = join(root, "dist");
 const host = process.env.HOST || "127.0.0.1";
 const port = process.env.PORT || "8787";
 const dataDir = resolve(process.env.CORDON_DATA_DIR || ".cordon");
+const runners = Number(process.env.CORDON_RUNNERS || Math.max(2, availableParallelism()));
+const maxRssBytes = Number(process.env.CORDON_RUNNER_MAX_RSS_MB || 1536) * 2 ** 20;
+const log = (line) => console.log(`cordon: ${line}`);
 
 if (!process.argv.includes("--no-build")) build();
 
 if (!process.env.CORDON_DEV_API_KEY) {
-  console.log(
-    "cordon: CORDON_DEV_API_KEY is not set, so no API key is accepted yet.\n" +
+  log(
+    "CORDON_DEV_API_KEY is not set, so no API key is accepted yet.\n" +
       "        Set one to create the dev tenant, e.g.  CORDON_DEV_API_KEY=$(openssl rand -hex 24) npm start",
   );
 }
 
+const namespaces = process.env.CORDON_ISOLATION !== "process" && namespacesAvailable();
+if (!namespaces) {
+  log("bubblewrap (bwrap) is not usable here: runners run as plain processes, without namespaces");
+}
+const isolation = namespaces ? "namespaces" : "process";
+
 mkdirSync(join(dataDir, "do"), { recursive: true });
+// Unix socket paths are limited to about 100 bytes, so the sockets live in a short temp dir.
+const sockDir = mkdtempSync(join(tmpdir(), "cordon-"));
+
 // wrangler.toml stays the one source of bindings and Durable Object classes for every way to run.
 const wrangler = unstable_readConfig({ config: join(root, "wrangler.toml") });
 const sqliteClasses = new Set(wrangler.migrations.flatMap((m) => m.new_sqlite_classes ?? []));
@@ -30,33 +45,57 @@ const durableObjects = wrangler.durable_objects.bindings.map((b) => ({
   className: b.class_name,
   sqlite: sqliteClasses.has(b.class_name),
 }));
-const configPath = join(dataDir, "workerd.capnp");
+const compatibilityDate = wrangler.compatibility_date;
+
+const supervisor = new Supervisor({
+  workerd: join(root, "node_modules/workerd/bin/workerd"),
+  sockDir,
+  namespaces,
+  maxRssBytes,
+  log,
+});
+await supervisor.listen();
+
+for (let index = 0; index < runners; index++) {
+  const config = join(sockDir, `runner-${index}.capnp`);
+  writeFileSync(
+    config,
+    runnerConfig({ distDir, configDir: sockDir, sockDir, index, compatibilityDate, v8Flags: [] }),
+  );
+  supervisor.startRunner(index, config);
+}
+
+const controlConfig = join(sockDir, "control.capnp");
 writeFileSync(
-  configPath,
+  controlConfig,
   controlPlaneConfig({
-    distDir: join(root, "dist"),
+    distDir,
+    configDir: sockDir,
     dataDir,
     address: `${host}:${port}`,
-    compatibilityDate: wrangler.compatibility_date,
+    sockDir,
+    runners,
+    isolation,
+    compatibilityDate,
     durableObjects,
   }),
 );
-
-const workerd = spawn(
-  join(root, "node_modules/workerd/bin/workerd"),
-  ["serve", "--experimental", "--verbose", configPath],
-  { stdio: ["ignore", "inherit", "inherit"] },
+const stopped = supervisor.startControlPlane(controlConfig);
+supervisor.watchMemory();
+log(
+  `listening on http://${host}:${port} (${runners} runners, isolation: ${isolation}, data in ${dataDir})`,
 );
-console.log(`cordon: listening on http://${host}:${port} (data in ${dataDir})`);
 
 let stopping = false;
 for (const signal of ["SIGTERM", "SIGINT"]) {
   process.on(signal, () => {
     if (stopping) return;
     stopping = true;
-    workerd.kill("SIGTERM");
+    void supervisor.stop().then(() => process.exit(0));
   });
 }
-workerd.on("exit", (code, signal) => {
-  process.exit(stopping ? 0 : (code ?? (signal ? 1 : 0)));
-});
+const code = await stopped;
+if (!stopping) {
+  await supervisor.stop();
+  process.exit(code);
+}

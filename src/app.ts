@@ -13,7 +13,9 @@ import {
 import type { Env } from "./env";
 import { LIMITS } from "./limits";
 import { type AuthVariables, tenantAuth } from "./middleware/auth";
+import { executionLease, rateLimit } from "./middleware/rate-limit";
 import { requestLog } from "./middleware/request-log";
+import { adminRoutes } from "./routes/admin";
 import { executeRoutes } from "./routes/execute";
 import { validationHook } from "./routes/validation";
 
@@ -36,9 +38,13 @@ export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
   app.use("*", requestLog());
-  app.openapi(healthRoute, (c) => c.json({ ok: true as const }, 200));
+  app.openapi(healthRoute, (c) =>
+    c.json({ ok: true as const, isolation: c.env.CORDON_ISOLATION ?? "in-process" }, 200),
+  );
 
+  app.route("/", adminRoutes);
   app.use("/v1/*", tenantAuth());
+  app.use("/v1/*", rateLimit());
   app.use(
     "/v1/*",
     bodyLimit({
@@ -56,6 +62,7 @@ export function createApp() {
     await next();
   });
 
+  app.use("/v1/execute", executionLease());
   app.route("/", executeRoutes);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -1,16 +1,45 @@
+import type { RateLimiter } from "../durable-objects/rate-limiter";
+import type { Tenants } from "../durable-objects/tenants";
+
 /** Bindings and configuration of the control-plane worker. */
 export interface Env {
   LOADER: WorkerLoader;
+  /** The tenant registry (one instance, named "registry"). */
+  TENANTS: DurableObjectNamespace<Tenants>;
+  /** One rate limiter per tenant, named by tenant id. */
+  RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Guards `/v1/admin/*`; when unset, every admin route answers 404. */
+  CORDON_ADMIN_TOKEN?: string;
+  /** When set, `<tenant>.<base host>` only accepts that tenant's keys. */
+  CORDON_BASE_HOST?: string;
+  /** The dev tenant's policy as JSON (default: no egress, default limits). */
+  CORDON_DEV_POLICY?: string;
+  /** The dev tenant's secrets as JSON `{ NAME: { value, hosts } }`. */
+  CORDON_DEV_SECRETS?: string;
   /** The dev tenant's API key; when unset, no tenant key is accepted. */
   CORDON_DEV_API_KEY?: string;
   /** Largest number of distinct warm isolates this process keeps (see docs/isolates.md). */
   CORDON_WARM_ISOLATES?: string;
+  /** Self-hosted: how many runner processes host the guests (bindings RUNNER_0 … RUNNER_n-1). */
+  CORDON_RUNNERS?: string;
+  /** Self-hosted: the supervisor that restarts runner processes. */
+  SUPERVISOR?: Fetcher;
+  /** Self-hosted: "runner" in a runner process; unset in the control plane. */
+  CORDON_ROLE?: string;
+  /** Self-hosted: "namespaces" or "process", how runner processes are isolated (see /healthz). */
+  CORDON_ISOLATION?: string;
+  /** Self-hosted, runner role: the control plane's egress socket. */
+  CONTROL?: Fetcher;
 }
+
+type WorkerEnv = Env;
 
 declare global {
   namespace Cloudflare {
     interface GlobalProps {
       mainModule: typeof import("./index");
     }
+    /** Types `env` from `cloudflare:workers` (tests, for one) with this worker's bindings. */
+    interface Env extends WorkerEnv {}
   }
 }

@@ -1,10 +1,16 @@
 import { createApp } from "./app";
 import type { Env } from "./env";
+import { runnerFetch } from "./runner";
 
-export { Gateway } from "./egress/gateway";
+export { RateLimiter } from "../durable-objects/rate-limiter";
+export { Tenants } from "../durable-objects/tenants";
+export { EgressIngress, Gateway } from "./egress/gateway";
+export { RunnerEgress } from "./runner";
 
 const app = createApp();
 
 export default {
-  fetch: (request, env, ctx) => app.fetch(request, env, ctx),
+  // One bundle serves both roles of the self-hosted runtime; host/config.mjs sets the role.
+  fetch: (request, env, ctx) =>
+    env.CORDON_ROLE === "runner" ? runnerFetch(request, env, ctx) : app.fetch(request, env, ctx),
 } satisfies ExportedHandler<Env>;

@@ -9,23 +9,36 @@ export interface EgressAttempt {
   ms?: number;
 }
 
-// Gateways run in the same isolate as the execution that created them, so the audit of each
-// execution in flight is kept here until the execution collects it.
-const inFlight = new Map<string, EgressAttempt[]>();
+interface Audit {
+  token: string;
+  attempts: EgressAttempt[];
+}
 
-/** Starts the audit of an execution. */
-export function openAudit(executionId: string): void {
-  inFlight.set(executionId, []);
+// The control plane runs in one isolate: every gateway call of an execution in flight finds its
+// audit here until the execution collects it.
+const inFlight = new Map<string, Audit>();
+
+/** Starts the audit of an execution; returns the token its runner must show to use the gateway. */
+export function openAudit(executionId: string): string {
+  const token = crypto.randomUUID();
+  inFlight.set(executionId, { token, attempts: [] });
+  return token;
+}
+
+/** True if `token` is the egress token of an execution still running. */
+export function validEgressToken(executionId: string, token: string): boolean {
+  const audit = inFlight.get(executionId);
+  return audit !== undefined && audit.token === token;
 }
 
 /** Appends an attempt to an execution's audit, if the execution is still running. */
 export function recordAttempt(executionId: string, attempt: EgressAttempt): void {
-  inFlight.get(executionId)?.push(attempt);
+  inFlight.get(executionId)?.attempts.push(attempt);
 }
 
 /** Ends the audit of an execution and returns its attempts in order. */
 export function closeAudit(executionId: string): EgressAttempt[] {
-  const attempts = inFlight.get(executionId) ?? [];
+  const attempts = inFlight.get(executionId)?.attempts ?? [];
   inFlight.delete(executionId);
   return attempts;
 }

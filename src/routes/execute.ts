@@ -4,6 +4,7 @@ import type { Env } from "../env";
 import { LIMITS } from "../limits";
 import type { AuthVariables } from "../middleware/auth";
 import { execute } from "../sandbox/executor";
+import { backendFor } from "../sandbox/runtime";
 import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
 import { validationHook } from "./validation";
 
@@ -48,10 +49,10 @@ export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVar
   }
   const result = await execute(
     {
-      loader: c.env.LOADER,
-      gateway: (props) => c.executionCtx.exports.Gateway({ props }),
+      backend: backendFor(c.env, (executionId) =>
+        c.executionCtx.exports.Gateway({ props: { executionId } }),
+      ),
       tenant: c.get("tenant"),
-      maxWarmIsolates: Number(c.env.CORDON_WARM_ISOLATES ?? 64),
     },
     body,
     crypto.randomUUID(),

@@ -1,14 +1,13 @@
 import { closeAudit, openAudit } from "../egress/audit";
 import { LIMITS } from "../limits";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
+import type { Backend } from "./backend";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
-import harnessSource from "./guest/harness.guest.js";
-import { IsolatePolicy, Lru } from "./isolates";
+import type { HarnessLimits } from "./guest";
+import { Lru } from "./isolates";
 import { type LogEntry, LogSink } from "./logs";
 
 export type { ExecutionResult };
-
-export const GUEST_COMPATIBILITY_DATE = "2026-11-01";
 
 /** What the executor needs to run one piece of code. */
 export interface ExecutionRequest {
@@ -20,21 +19,10 @@ export interface ExecutionRequest {
 
 export type ExecutionStatus = ExecutionResult["status"];
 
-/** The runtime pieces an execution uses: the loader and a factory of per-execution gateways. */
+/** Where and for whom an execution runs. */
 export interface Runtime {
-  loader: WorkerLoader;
-  gateway(props: { executionId: string }): Fetcher;
+  backend: Backend;
   tenant: string;
-  maxWarmIsolates: number;
-}
-
-interface HarnessEntrypoint extends Rpc.WorkerEntrypointBranded {
-  run(
-    input: unknown,
-    limits: { resultBytes: number; logLines: number; logBytes: number; timeoutMs: number },
-    egress: Fetcher,
-    sink: LogSink,
-  ): Promise<string>;
 }
 
 interface Envelope {
@@ -46,7 +34,7 @@ interface Envelope {
 }
 
 const compiled = new Lru<string, CompiledModule | CompileError>(512);
-let policy: IsolatePolicy | undefined;
+const encoder = new TextEncoder();
 
 /** Runs code in a guest isolate and returns its result. Never throws for anything the code does. */
 export async function execute(
@@ -82,68 +70,52 @@ export async function execute(
   }
   if (!module.ok) return finish("error", { error: module.error, logs: [] });
 
-  openAudit(executionId);
+  const egressToken = openAudit(executionId);
   const sink = new LogSink(LIMITS.logLines, LIMITS.logBytes, onLog);
-  const stub = await loadGuest(runtime, module);
-  const entrypoint = stub.getEntrypoint<HarnessEntrypoint>();
-  const egress = runtime.gateway({ executionId });
-  const limits = {
+  const limits: HarnessLimits = {
     resultBytes: LIMITS.resultBytes,
     logLines: LIMITS.logLines,
     logBytes: LIMITS.logBytes,
     timeoutMs: request.timeoutMs,
   };
+  const job = {
+    hash: await sha256(`${runtime.tenant}\u0000${module.source}`),
+    source: module.source,
+    input: request.input,
+    limits,
+  };
+  const outcome = await runtime.backend.run(job, { executionId, egressToken }, sink);
 
-  let expire: (value: "timeout") => void = () => {};
-  const timedOut = new Promise<"timeout">((resolve) => {
-    expire = resolve;
-  });
-  const timer = setTimeout(() => expire("timeout"), request.timeoutMs);
-  let outcome: string | "timeout";
-  try {
-    outcome = await Promise.race([entrypoint.run(request.input, limits, egress, sink), timedOut]);
-  } catch (err) {
-    if (
-      err instanceof Error &&
-      /code had hung and would never generate a response/.test(err.message)
-    ) {
-      // The runtime proved the run can never finish (it awaits a promise nothing can settle).
-      outcome = "timeout";
-    } else {
-      return finish("error", { error: loadError(err), logs: sink.close() });
+  switch (outcome.kind) {
+    case "timeout":
+      return finish("timeout", { error: timeoutError(request.timeoutMs), logs: sink.close() });
+    case "killed":
+      return finish("killed", {
+        error: { name: "KilledError", message: outcome.reason },
+        logs: sink.close(),
+      });
+    case "failed":
+      return finish("error", {
+        error: { name: outcome.name, message: outcome.message },
+        logs: sink.close(),
+      });
+    case "envelope": {
+      const envelope = JSON.parse(outcome.json) as Envelope;
+      const logs = sink.finish(envelope.logs, envelope.dropped);
+      if (envelope.status === "ok") return finish("ok", { result: envelope.result, logs });
+      if (envelope.status === "timeout") {
+        return finish("timeout", { error: timeoutError(request.timeoutMs), logs });
+      }
+      return finish("error", { error: locateError(envelope.error, module), logs });
     }
-  } finally {
-    clearTimeout(timer);
   }
-  const timeout = (logs: LogEntry[]) =>
-    finish("timeout", {
-      error: {
-        name: "TimeoutError",
-        message: `the execution did not finish within its ${request.timeoutMs} ms timeout (or awaited a promise that can never settle)`,
-      },
-      logs,
-    });
-  if (outcome === "timeout") return timeout(sink.close());
-  const envelope = JSON.parse(outcome) as Envelope;
-  const logs = sink.finish(envelope.logs, envelope.dropped);
-  if (envelope.status === "ok") return finish("ok", { result: envelope.result, logs });
-  if (envelope.status === "timeout") return timeout(logs);
-  return finish("error", { error: locateError(envelope.error, module), logs });
 }
 
-async function loadGuest(runtime: Runtime, module: CompiledModule): Promise<WorkerStub> {
-  policy ??= new IsolatePolicy(runtime.maxWarmIsolates);
-  const code: WorkerLoaderWorkerCode = {
-    compatibilityDate: GUEST_COMPATIBILITY_DATE,
-    mainModule: "harness.js",
-    modules: { "harness.js": harnessSource, "user.js": module.source },
-    env: {},
-    // A guest that bypasses the harness's fetch still only reaches a gateway that denies.
-    globalOutbound: runtime.gateway({ executionId: "" }),
+function timeoutError(timeoutMs: number) {
+  return {
+    name: "TimeoutError",
+    message: `the execution did not finish within its ${timeoutMs} ms timeout (or awaited a promise that can never settle)`,
   };
-  const hash = await sha256(`${runtime.tenant}\u0000${module.source}`);
-  if (policy.warm(hash)) return runtime.loader.get(hash, () => code);
-  return runtime.loader.load(code);
 }
 
 function locateError(error: Envelope["error"], module: CompiledModule): ExecutionResult["error"] {
@@ -154,16 +126,7 @@ function locateError(error: Envelope["error"], module: CompiledModule): Executio
   return at ? { name, message, line: at.line, column: at.column } : { name, message };
 }
 
-function loadError(err: unknown): ExecutionResult["error"] {
-  const message = err instanceof Error ? err.message : String(err);
-  if (/No such module/.test(message)) {
-    const missing = /No such module "([^"]+)"/.exec(message)?.[1] ?? "";
-    return { name: "ImportError", message: `Cannot import "${missing}": no such module` };
-  }
-  return { name: err instanceof Error ? err.name : "Error", message };
-}
-
 async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -1,4 +1,4 @@
-import { RpcTarget } from "cloudflare:workers";
+import { LogReceiver } from "./guest";
 
 export type LogLevel = "log" | "info" | "warn" | "error" | "debug";
 
@@ -16,7 +16,7 @@ const encoder = new TextEncoder();
  * Receives console output from the guest while it runs and enforces the caps in bytes, so what
  * was logged before a timeout is kept and nothing past the cap is stored.
  */
-export class LogSink extends RpcTarget {
+export class LogSink extends LogReceiver {
   readonly #entries: LogEntry[] = [];
   readonly #maxLines: number;
   readonly #maxBytes: number;

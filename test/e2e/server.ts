@@ -54,6 +54,9 @@ export async function startServer(
       PORT: String(port),
       CORDON_DATA_DIR: dataDir,
       CORDON_DEV_API_KEY: E2E_KEY,
+      CORDON_DEV_POLICY: JSON.stringify({
+        limits: { rate: 10_000, burst: 10_000, concurrency: 256 },
+      }),
       ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,25 +1,157 @@
+import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
+import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
 import { unauthorized } from "../../api/problem";
 import type { Env } from "../../env";
+import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
 
-/** The tenant a request acts for, set by `tenantAuth`. */
+/** The tenant a request acts for and its policy, set by `tenantAuth`. */
 export interface AuthVariables {
   tenant: string;
+  policy: PolicyBody;
 }
 
-const encoder = new TextEncoder();
+/**
+ * How long this isolate trusts what the registry said about a key. Short, because an isolate
+ * other than the one that served a revocation only learns of it when its entry expires.
+ */
+const KEY_CACHE_MS = 1_000;
+const KEY_CACHE_ENTRIES = 4_096;
 
-/** Accepts `Authorization: Bearer <key>` when the key is the dev tenant's key (compared in constant time). */
+interface CachedKey {
+  resolved: ResolvedKey | null;
+  expires: number;
+}
+
+/**
+ * Per-isolate cache of key hash → tenant. Keyed by the SHA-256 of the key, never the key: the
+ * lookup's timing then says nothing useful about any key, and no key value sits in memory.
+ * Unknown keys are cached too: keys are random, so one cannot become valid later unless the
+ * registry made it, and then `forgetTenantKeys` runs here or the entry expires.
+ */
+const keyCache = new Map<string, CachedKey>();
+
+/**
+ * Drops what this isolate cached about a tenant's keys and policy, so a revoked key answers 401
+ * and a new policy applies from the very next request served here.
+ */
+export function forgetTenantKeys(tenant: string): void {
+  for (const [hash, entry] of keyCache) {
+    if (entry.resolved?.tenant === tenant) keyCache.delete(hash);
+  }
+}
+
+/** The tenant an API key belongs to, from this isolate's cache or the registry. */
+export async function resolveApiKey(env: Env, apiKey: string): Promise<ResolvedKey | null> {
+  const hash = await hashApiKey(apiKey);
+  const now = Date.now();
+  const cached = keyCache.get(hash);
+  if (cached && cached.expires > now) return cached.resolved;
+  const resolved = await registry(env).resolveKey(apiKey);
+  keyCache.delete(hash);
+  if (keyCache.size >= KEY_CACHE_ENTRIES) {
+    // Maps iterate in insertion order: the first entry is the oldest.
+    const oldest = keyCache.keys().next();
+    if (!oldest.done) keyCache.delete(oldest.value);
+  }
+  keyCache.set(hash, { resolved, expires: now + KEY_CACHE_MS });
+  return resolved;
+}
+
+/** The registry's stub. */
+export function registry(env: Env) {
+  return env.TENANTS.getByName(REGISTRY);
+}
+
+/**
+ * Accepts `Authorization: Bearer <key>` when the key is a tenant's API key, and sets that tenant
+ * and its policy. With `CORDON_BASE_HOST`, a request to `<tenant>.<base host>` must carry a key of
+ * that very tenant. `/v1/admin/*` is left to the admin guard.
+ */
 export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: AuthVariables }> {
   return async function tenantAuth(c, next) {
-    const header = c.req.header("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    const expected = c.env.CORDON_DEV_API_KEY;
-    if (!match?.[1] || !expected || !(await sameSecret(match[1], expected))) throw unauthorized();
-    c.set("tenant", "dev");
+    if (isAdminPath(c.req.path)) return next();
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
+    const apiKey = match?.[1];
+    if (!apiKey) throw unauthorized();
+    await seedDevTenant(c.env);
+    const resolved = await resolveApiKey(c.env, apiKey);
+    if (!resolved) throw unauthorized();
+    const hostTenant = tenantOfHost(new URL(c.req.url).hostname, c.env.CORDON_BASE_HOST);
+    if (hostTenant !== undefined && hostTenant !== resolved.tenant) throw unauthorized();
+    c.set("tenant", resolved.tenant);
+    c.set("policy", resolved.policy);
     await next();
   };
 }
+
+/** Whether a path belongs to the admin API, which takes the admin token instead of a key. */
+export function isAdminPath(path: string): boolean {
+  return path === "/v1/admin" || path.startsWith("/v1/admin/");
+}
+
+/**
+ * The tenant a host name is reserved for: `acme` for `acme.<base>`. Undefined for the base host
+ * itself and for hosts outside it, which accept any tenant's key.
+ */
+export function tenantOfHost(hostname: string, baseHost: string | undefined): string | undefined {
+  if (!baseHost) return undefined;
+  const host = hostname.toLowerCase().replace(/\.$/, "");
+  const base = baseHost.toLowerCase().replace(/\.$/, "");
+  if (!host.endsWith(`.${base}`)) return undefined;
+  // Deeper names (`a.b.<base>`) are reserved too, for a tenant id no key can match.
+  return host.slice(0, -base.length - 1);
+}
+
+const DevSecrets = z.record(SecretName, Secret);
+
+/** Seeds already done in this isolate, by configuration, so each runs once per isolate. */
+const devSeeds = new Map<string, Promise<void>>();
+
+/**
+ * With `CORDON_DEV_API_KEY` set, makes tenant `dev` exist with that key, policy and secrets from
+ * configuration. Runs on the first request an isolate serves; the registry makes it idempotent.
+ */
+export function seedDevTenant(env: Env): Promise<void> {
+  const apiKey = env.CORDON_DEV_API_KEY;
+  if (!apiKey) return Promise.resolve();
+  const config = JSON.stringify([apiKey, env.CORDON_DEV_POLICY, env.CORDON_DEV_SECRETS]);
+  let seed = devSeeds.get(config);
+  if (!seed) {
+    seed = (async () => {
+      const policy = parseConfig("CORDON_DEV_POLICY", env.CORDON_DEV_POLICY, Policy) ?? {};
+      const secrets = parseConfig("CORDON_DEV_SECRETS", env.CORDON_DEV_SECRETS, DevSecrets) ?? {};
+      await registry(env).seedDevTenant(apiKey, policy, secrets);
+    })();
+    devSeeds.set(config, seed);
+    // A failed seed (registry unreachable, bad configuration) is retried by the next request;
+    // the caller awaits `seed` itself, so this branch only has to forget it.
+    void seed.catch(() => devSeeds.delete(config));
+  }
+  return seed;
+}
+
+function parseConfig<T>(
+  name: string,
+  raw: string | undefined,
+  schema: z.ZodType<T>,
+): T | undefined {
+  if (raw === undefined || raw.trim() === "") return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new Error(`${name} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
+    throw new Error(`${name} is invalid: ${issues.join("; ")}`);
+  }
+  return parsed.data;
+}
+
+const encoder = new TextEncoder();
 
 /** Compares two secrets in time that does not depend on where they differ. */
 export async function sameSecret(given: string, expected: string): Promise<boolean> {

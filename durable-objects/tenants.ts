@@ -1,0 +1,280 @@
+import { DurableObject } from "cloudflare:workers";
+import type { Env } from "../src/env";
+import type { PolicyBody, SecretBody } from "../src/schemas/policy";
+
+/** The name of the one registry instance. */
+export const REGISTRY = "registry";
+
+/** Tenant ids: a DNS label, so a tenant can have its own host name. */
+export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** A tenant as the admin API shows it: never a key, never a secret value. */
+export interface TenantView {
+  id: string;
+  policy: PolicyBody;
+  keys: { keyId: string; createdAt: string }[];
+  secrets: string[];
+}
+
+/** A freshly made API key: the only time its value exists outside the caller's hands. */
+export interface NewKey {
+  keyId: string;
+  apiKey: string;
+}
+
+/** Who an API key belongs to. */
+export interface ResolvedKey {
+  tenant: string;
+  policy: PolicyBody;
+}
+
+const encoder = new TextEncoder();
+
+/** Hex SHA-256 of an API key: what the registry stores and looks keys up by. */
+export async function hashApiKey(apiKey: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(apiKey));
+  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+function randomToken(bytes: number): string {
+  const raw = crypto.getRandomValues(new Uint8Array(bytes));
+  return btoa(String.fromCharCode(...raw))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+}
+
+/**
+ * The tenant registry: tenants, their policies, hashed API keys and secrets. One instance
+ * (`REGISTRY`) holds every tenant, so a key resolves to exactly one tenant with one lookup.
+ */
+export class Tenants extends DurableObject<Env> {
+  readonly #sql: SqlStorage;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    this.#sql = ctx.storage.sql;
+    void ctx.blockConcurrencyWhile(async () => {
+      // The returned promise only gates delivery of the first call; nothing else waits on it.
+      this.#sql.exec(`
+        CREATE TABLE IF NOT EXISTS tenants (
+          id TEXT PRIMARY KEY,
+          policy TEXT NOT NULL,
+          created_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS api_keys (
+          key_id TEXT PRIMARY KEY,
+          tenant TEXT NOT NULL REFERENCES tenants(id),
+          hash TEXT NOT NULL UNIQUE,
+          created_at INTEGER NOT NULL,
+          seeded INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX IF NOT EXISTS api_keys_by_tenant ON api_keys(tenant);
+        CREATE TABLE IF NOT EXISTS secrets (
+          tenant TEXT NOT NULL REFERENCES tenants(id),
+          name TEXT NOT NULL,
+          value TEXT NOT NULL,
+          hosts TEXT NOT NULL,
+          PRIMARY KEY (tenant, name)
+        );
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      `);
+    });
+  }
+
+  /** Creates a tenant with its first API key; `null` when the id is taken. */
+  async createTenant(id: string, policy: PolicyBody): Promise<NewKey | null> {
+    assertTenantId(id);
+    const key = await this.#newKey();
+    return this.ctx.storage.transactionSync(() => {
+      if (this.#exists(id)) return null;
+      this.#sql.exec(
+        "INSERT INTO tenants (id, policy, created_at) VALUES (?, ?, ?)",
+        id,
+        JSON.stringify(policy),
+        Date.now(),
+      );
+      this.#insertKey(id, key.keyId, key.hash, false);
+      return { keyId: key.keyId, apiKey: key.apiKey };
+    });
+  }
+
+  /** A tenant's policy, key ids and secret names; `null` when there is no such tenant. */
+  async getTenant(id: string): Promise<TenantView | null> {
+    const row = this.#sql
+      .exec<{ policy: string }>("SELECT policy FROM tenants WHERE id = ?", id)
+      .toArray()[0];
+    if (!row) return null;
+    const keys = this.#sql
+      .exec<{ key_id: string; created_at: number }>(
+        "SELECT key_id, created_at FROM api_keys WHERE tenant = ? ORDER BY created_at, key_id",
+        id,
+      )
+      .toArray()
+      .map((k) => ({ keyId: k.key_id, createdAt: new Date(k.created_at).toISOString() }));
+    const secrets = this.#sql
+      .exec<{ name: string }>("SELECT name FROM secrets WHERE tenant = ? ORDER BY name", id)
+      .toArray()
+      .map((s) => s.name);
+    return { id, policy: parsePolicy(row.policy), keys, secrets };
+  }
+
+  /** Replaces a tenant's whole policy; `false` when there is no such tenant. */
+  async setPolicy(id: string, policy: PolicyBody): Promise<boolean> {
+    const cursor = this.#sql.exec(
+      "UPDATE tenants SET policy = ? WHERE id = ?",
+      JSON.stringify(policy),
+      id,
+    );
+    return cursor.rowsWritten > 0;
+  }
+
+  /** Adds an API key to a tenant; `null` when there is no such tenant. */
+  async addKey(id: string): Promise<NewKey | null> {
+    const key = await this.#newKey();
+    return this.ctx.storage.transactionSync(() => {
+      if (!this.#exists(id)) return null;
+      this.#insertKey(id, key.keyId, key.hash, false);
+      return { keyId: key.keyId, apiKey: key.apiKey };
+    });
+  }
+
+  /** Deletes one of a tenant's keys; `false` when the tenant has no such key. */
+  async revokeKey(id: string, keyId: string): Promise<boolean> {
+    const cursor = this.#sql.exec(
+      "DELETE FROM api_keys WHERE tenant = ? AND key_id = ?",
+      id,
+      keyId,
+    );
+    return cursor.rowsWritten > 0;
+  }
+
+  /** Sets (or replaces) a secret; `false` when there is no such tenant. */
+  async setSecret(id: string, name: string, secret: SecretBody): Promise<boolean> {
+    return this.ctx.storage.transactionSync(() => {
+      if (!this.#exists(id)) return false;
+      this.#upsertSecret(id, name, secret);
+      return true;
+    });
+  }
+
+  /** The tenant an API key belongs to, with its policy; `null` for a key nobody holds. */
+  async resolveKey(apiKey: string): Promise<ResolvedKey | null> {
+    const hash = await hashApiKey(apiKey);
+    const row = this.#sql
+      .exec<{ tenant: string; policy: string }>(
+        "SELECT t.id AS tenant, t.policy AS policy FROM api_keys k JOIN tenants t ON t.id = k.tenant WHERE k.hash = ?",
+        hash,
+      )
+      .toArray()[0];
+    return row ? { tenant: row.tenant, policy: parsePolicy(row.policy) } : null;
+  }
+
+  /** Secret values with their hosts, for the egress gateway only: never for an HTTP answer. */
+  async getSecrets(id: string): Promise<Record<string, SecretBody>> {
+    const secrets: Record<string, SecretBody> = {};
+    for (const row of this.#sql.exec<{ name: string; value: string; hosts: string }>(
+      "SELECT name, value, hosts FROM secrets WHERE tenant = ?",
+      id,
+    )) {
+      secrets[row.name] = { value: row.value, hosts: parseHosts(row.hosts) };
+    }
+    return secrets;
+  }
+
+  /**
+   * Makes tenant `dev` exist with `apiKey` as its configured key. Idempotent, so every isolate may
+   * call it when it starts. The configured policy and secrets are applied when the tenant is made
+   * and again whenever the configuration changes; otherwise what the admin API set since is kept.
+   */
+  async seedDevTenant(
+    apiKey: string,
+    policy: PolicyBody = {},
+    secrets: Record<string, SecretBody> = {},
+  ): Promise<void> {
+    const hash = await hashApiKey(apiKey);
+    const fingerprint = await hashApiKey(JSON.stringify({ policy, secrets }));
+    const keyId = `key_${randomToken(12)}`;
+    this.ctx.storage.transactionSync(() => {
+      const id = "dev";
+      const created = !this.#exists(id);
+      if (created) {
+        this.#sql.exec(
+          "INSERT INTO tenants (id, policy, created_at) VALUES (?, ?, ?)",
+          id,
+          JSON.stringify(policy),
+          Date.now(),
+        );
+      }
+      const seeded = this.#sql
+        .exec<{ value: string }>("SELECT value FROM meta WHERE key = 'dev-seed'")
+        .toArray()[0];
+      if (created || seeded?.value !== fingerprint) {
+        this.#sql.exec("UPDATE tenants SET policy = ? WHERE id = ?", JSON.stringify(policy), id);
+        for (const [name, secret] of Object.entries(secrets)) this.#upsertSecret(id, name, secret);
+        this.#sql.exec(
+          "INSERT INTO meta (key, value) VALUES ('dev-seed', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+          fingerprint,
+        );
+      }
+      // A key configured earlier and since replaced must stop working.
+      this.#sql.exec(
+        "DELETE FROM api_keys WHERE tenant = ? AND seeded = 1 AND hash != ?",
+        id,
+        hash,
+      );
+      const owner = this.#sql
+        .exec<{ tenant: string }>("SELECT tenant FROM api_keys WHERE hash = ?", hash)
+        .toArray()[0];
+      if (owner && owner.tenant !== id) {
+        throw new Error("CORDON_DEV_API_KEY is already another tenant's API key");
+      }
+      if (!owner) this.#insertKey(id, keyId, hash, true);
+    });
+  }
+
+  #exists(id: string): boolean {
+    return this.#sql.exec("SELECT 1 FROM tenants WHERE id = ?", id).toArray().length > 0;
+  }
+
+  async #newKey(): Promise<NewKey & { hash: string }> {
+    const apiKey = `ck_${randomToken(32)}`;
+    return { keyId: `key_${randomToken(12)}`, apiKey, hash: await hashApiKey(apiKey) };
+  }
+
+  #insertKey(tenant: string, keyId: string, hash: string, seeded: boolean): void {
+    this.#sql.exec(
+      "INSERT INTO api_keys (key_id, tenant, hash, created_at, seeded) VALUES (?, ?, ?, ?, ?)",
+      keyId,
+      tenant,
+      hash,
+      Date.now(),
+      seeded ? 1 : 0,
+    );
+  }
+
+  #upsertSecret(tenant: string, name: string, secret: SecretBody): void {
+    this.#sql.exec(
+      "INSERT INTO secrets (tenant, name, value, hosts) VALUES (?, ?, ?, ?) ON CONFLICT(tenant, name) DO UPDATE SET value = excluded.value, hosts = excluded.hosts",
+      tenant,
+      name,
+      secret.value,
+      JSON.stringify(secret.hosts),
+    );
+  }
+}
+
+function assertTenantId(id: string): void {
+  if (!TENANT_ID.test(id)) throw new Error(`invalid tenant id: ${JSON.stringify(id)}`);
+}
+
+// Rows were written by this class from validated input, so parsing only restores their type.
+function parsePolicy(json: string): PolicyBody {
+  const value: unknown = JSON.parse(json);
+  return typeof value === "object" && value !== null ? (value as PolicyBody) : {};
+}
+
+function parseHosts(json: string): string[] {
+  const value: unknown = JSON.parse(json);
+  return Array.isArray(value) ? value.filter((h): h is string => typeof h === "string") : [];
+}

@@ -1,0 +1,193 @@
+// Starts and watches the workerd processes of the self-hosted runtime: the control plane and a
+// pool of runners. A runner that dies is restarted; one the control plane reports hung, or one
+// over its memory ceiling, is killed and restarted.
+import { spawn, spawnSync } from "node:child_process";
+import { readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+
+/** True if bubblewrap can make a namespace sandbox on this host. */
+export function namespacesAvailable() {
+  const probe = spawnSync(
+    "bwrap",
+    ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "true"],
+    { stdio: "ignore" },
+  );
+  return probe.status === 0;
+}
+
+/** bwrap arguments: no network, read-only filesystem, private /tmp, only the socket directory writable. */
+function sandboxArgs(sockDir) {
+  return [
+    "--unshare-all",
+    "--die-with-parent",
+    "--new-session",
+    "--ro-bind",
+    "/",
+    "/",
+    "--dev",
+    "/dev",
+    "--proc",
+    "/proc",
+    "--tmpfs",
+    "/tmp",
+    "--bind",
+    sockDir,
+    sockDir,
+  ];
+}
+
+/** Resident memory of a process and its descendants, in bytes (0 if it is gone). */
+function treeRss(pid) {
+  let total = 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    total += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+    for (const task of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ")) {
+      if (task.trim()) total += treeRss(Number(task));
+    }
+  } catch {
+    // The process ended while we looked.
+  }
+  return total;
+}
+
+export class Supervisor {
+  #workerd;
+  #sockDir;
+  #namespaces;
+  #maxRss;
+  #runners = [];
+  #control;
+  #server;
+  #stopping = false;
+  #watch;
+  #log;
+
+  constructor({ workerd, sockDir, namespaces, maxRssBytes, log }) {
+    this.#workerd = workerd;
+    this.#sockDir = sockDir;
+    this.#namespaces = namespaces;
+    this.#maxRss = maxRssBytes;
+    this.#log = log;
+  }
+
+  /** Serves the control plane's restart requests on `supervisor.sock`. */
+  async listen() {
+    this.#server = createServer((req, res) => {
+      const match = /^\/runners\/(\d+)\/restart$/.exec(req.url ?? "");
+      const runner = match ? this.#runners[Number(match[1])] : undefined;
+      if (req.method !== "POST" || !runner) {
+        res.writeHead(404).end();
+        return;
+      }
+      let body = "";
+      req.on("data", (chunk) => {
+        body += chunk;
+      });
+      req.on("end", () => {
+        this.#kill(runner, `hung past the deadline of execution ${body.slice(0, 64)}`);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise((resolve) =>
+      this.#server.listen(join(this.#sockDir, "supervisor.sock"), resolve),
+    );
+  }
+
+  /** Starts runner `index` from `config`. */
+  startRunner(index, config) {
+    const runner = { index, config, child: undefined, reason: "" };
+    this.#runners[index] = runner;
+    this.#spawnRunner(runner);
+  }
+
+  /** Starts the control plane from `config`; resolves with an exit code once it has exited for good. */
+  startControlPlane(config) {
+    return new Promise((resolve) => {
+      let quickExits = 0;
+      const start = () => {
+        const started = Date.now();
+        rmSync(join(this.#sockDir, "control.sock"), { force: true });
+        this.#control = spawn(this.#workerd, ["serve", "--experimental", "--verbose", config], {
+          stdio: ["ignore", "inherit", "inherit"],
+        });
+        this.#control.on("exit", (code) => {
+          if (this.#stopping) return resolve(0);
+          // A control plane that cannot even start (a port in use, a bad config) is not retried forever.
+          quickExits = Date.now() - started < 3000 ? quickExits + 1 : 0;
+          if (quickExits >= 3) {
+            this.#log("control plane keeps failing at start; giving up");
+            return resolve(1);
+          }
+          this.#log(`control plane exited (${code}); restarting it`);
+          setTimeout(start, 200);
+        });
+      };
+      start();
+    });
+  }
+
+  /** Kills runners that grow past the memory ceiling. */
+  watchMemory(intervalMs = 200) {
+    this.#watch = setInterval(() => {
+      for (const runner of this.#runners) {
+        const pid = runner?.child?.pid;
+        if (pid && treeRss(pid) > this.#maxRss) {
+          this.#kill(runner, `used more than ${Math.round(this.#maxRss / 2 ** 20)} MiB`);
+        }
+      }
+    }, intervalMs);
+  }
+
+  /** Stops every process; resolves when they have exited. */
+  async stop() {
+    this.#stopping = true;
+    clearInterval(this.#watch);
+    const children = [this.#control, ...this.#runners.map((r) => r?.child)].filter(Boolean);
+    await Promise.all(
+      children.map(
+        (child) =>
+          new Promise((resolve) => {
+            if (child.exitCode !== null || child.signalCode !== null) return resolve();
+            child.once("exit", resolve);
+            child.kill("SIGTERM");
+            setTimeout(() => child.kill("SIGKILL"), 5000).unref();
+          }),
+      ),
+    );
+    this.#server?.close();
+    rmSync(this.#sockDir, { recursive: true, force: true });
+  }
+
+  #spawnRunner(runner) {
+    rmSync(join(this.#sockDir, `runner-${runner.index}.sock`), { force: true });
+    const args = ["serve", "--experimental", "--verbose", runner.config];
+    const child = this.#namespaces
+      ? spawn("bwrap", [...sandboxArgs(this.#sockDir), this.#workerd, ...args], {
+          stdio: ["ignore", "inherit", "inherit"],
+          detached: true,
+        })
+      : spawn(this.#workerd, args, { stdio: ["ignore", "inherit", "inherit"], detached: true });
+    runner.child = child;
+    child.on("exit", (code, signal) => {
+      if (this.#stopping) return;
+      const why = runner.reason || `exited (${signal ?? code})`;
+      runner.reason = "";
+      this.#log(`runner ${runner.index} ${why}; restarting it`);
+      this.#spawnRunner(runner);
+    });
+  }
+
+  #kill(runner, reason) {
+    const child = runner.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null || runner.reason) return;
+    runner.reason = reason;
+    try {
+      // The runner leads its own process group: take bwrap and workerd down together.
+      process.kill(-child.pid, "SIGKILL");
+    } catch {
+      child.kill("SIGKILL");
+    }
+  }
+}

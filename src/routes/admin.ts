@@ -1,0 +1,242 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { MiddlewareHandler } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { TENANT_ID } from "../../durable-objects/tenants";
+import { notFound, Problem, tooLarge, unsupportedMediaType } from "../api/problem";
+import type { Env } from "../env";
+import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
+import { ProblemDetails } from "../schemas/execution";
+import { Policy, Secret, SecretName } from "../schemas/policy";
+import { validationHook } from "./validation";
+
+/** Admin bodies are a policy or a secret; nothing legitimate comes near this. */
+const ADMIN_BODY_BYTES = 1024 * 1024;
+
+const TenantId = z
+  .string()
+  .regex(
+    TENANT_ID,
+    "must be 1-63 lowercase letters, digits or '-', starting with a letter or digit",
+  )
+  .openapi({ param: { name: "id", in: "path" }, example: "acme" });
+
+const KeyId = z
+  .string()
+  .regex(/^key_[A-Za-z0-9_-]{1,64}$/, "must be a key id such as key_AbC123")
+  .openapi({ param: { name: "keyId", in: "path" }, example: "key_3q2-7wEjvM5bXaQh" });
+
+const NewTenant = z
+  .object({ id: TenantId.openapi({ description: "The tenant id." }), policy: Policy.optional() })
+  .strict()
+  .openapi("NewTenant");
+
+const TenantCreated = z
+  .object({ id: z.string(), apiKey: z.string(), keyId: z.string() })
+  .openapi("TenantCreated");
+
+const KeyCreated = z.object({ keyId: z.string(), apiKey: z.string() }).openapi("KeyCreated");
+
+const Tenant = z
+  .object({
+    id: z.string(),
+    policy: Policy,
+    keys: z.array(z.object({ keyId: z.string(), createdAt: z.string() })),
+    secrets: z.array(z.string()).openapi({ description: "Secret names; values are never shown." }),
+  })
+  .openapi("Tenant");
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: ProblemDetails } },
+});
+
+const guarded = {
+  401: problem("No valid admin token"),
+  404: problem("No such tenant (or the admin API is off: no admin token is configured)"),
+} as const;
+
+const json = <T extends z.ZodType>(schema: T) => ({
+  required: true,
+  content: { "application/json": { schema } },
+});
+
+const createTenantRoute = createRoute({
+  method: "post",
+  path: "/v1/admin/tenants",
+  summary: "Create a tenant and its first API key (shown once)",
+  security: [{ adminToken: [] }],
+  request: { body: json(NewTenant) },
+  responses: {
+    201: {
+      description: "The tenant, with an API key shown only in this answer",
+      content: { "application/json": { schema: TenantCreated } },
+    },
+    400: problem("The body is not a valid tenant"),
+    409: problem("A tenant with this id exists"),
+    ...guarded,
+  },
+});
+
+const getTenantRoute = createRoute({
+  method: "get",
+  path: "/v1/admin/tenants/{id}",
+  summary: "A tenant's policy, key ids and secret names",
+  security: [{ adminToken: [] }],
+  request: { params: z.object({ id: TenantId }) },
+  responses: {
+    200: { description: "The tenant", content: { "application/json": { schema: Tenant } } },
+    400: problem("The id is not a valid tenant id"),
+    ...guarded,
+  },
+});
+
+const setPolicyRoute = createRoute({
+  method: "put",
+  path: "/v1/admin/tenants/{id}/policy",
+  summary: "Replace a tenant's whole policy",
+  security: [{ adminToken: [] }],
+  request: { params: z.object({ id: TenantId }), body: json(Policy) },
+  responses: {
+    204: { description: "Replaced; applies from the tenant's next request" },
+    400: problem("The body is not a valid policy"),
+    ...guarded,
+  },
+});
+
+const addKeyRoute = createRoute({
+  method: "post",
+  path: "/v1/admin/tenants/{id}/keys",
+  summary: "Add an API key to a tenant (shown once)",
+  security: [{ adminToken: [] }],
+  request: { params: z.object({ id: TenantId }) },
+  responses: {
+    201: {
+      description: "The key, shown only in this answer",
+      content: { "application/json": { schema: KeyCreated } },
+    },
+    400: problem("The id is not a valid tenant id"),
+    ...guarded,
+  },
+});
+
+const revokeKeyRoute = createRoute({
+  method: "delete",
+  path: "/v1/admin/tenants/{id}/keys/{keyId}",
+  summary: "Revoke an API key; it stops working at once",
+  security: [{ adminToken: [] }],
+  request: { params: z.object({ id: TenantId, keyId: KeyId }) },
+  responses: {
+    204: { description: "Revoked" },
+    400: problem("The id or key id is malformed"),
+    ...guarded,
+  },
+});
+
+const setSecretRoute = createRoute({
+  method: "put",
+  path: "/v1/admin/tenants/{id}/secrets/{name}",
+  summary: "Set a secret: code sees a placeholder, the named hosts get the value",
+  security: [{ adminToken: [] }],
+  request: { params: z.object({ id: TenantId, name: SecretName }), body: json(Secret) },
+  responses: {
+    204: { description: "Set" },
+    400: problem("The body is not a valid secret"),
+    ...guarded,
+  },
+});
+
+/**
+ * Requires `Authorization: Bearer <CORDON_ADMIN_TOKEN>`, compared in constant time. Without a
+ * configured token the admin API does not exist: every route answers 404.
+ */
+function adminGuard(): MiddlewareHandler<{ Bindings: Env }> {
+  return async function adminGuard(c, next) {
+    const expected = c.env.CORDON_ADMIN_TOKEN;
+    if (!expected) throw notFound(`no route for ${c.req.method} ${c.req.path}`);
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
+    if (!match?.[1] || !(await sameSecret(match[1], expected))) {
+      throw new Problem(
+        401,
+        "unauthorized",
+        "Unauthorized",
+        "send the admin token as `Authorization: Bearer <token>`",
+        {},
+        { "www-authenticate": 'Bearer realm="cordon-admin"' },
+      );
+    }
+    await next();
+  };
+}
+
+// Admin routes are mounted ahead of the tenant middleware of `/v1/*`, so they bring their own.
+const jsonBody: MiddlewareHandler = async function jsonBody(c, next) {
+  const type = c.req.header("content-type") ?? "";
+  if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) throw unsupportedMediaType();
+  await next();
+};
+
+const noSuchTenant = (id: string) => notFound(`there is no tenant ${JSON.stringify(id)}`);
+
+/** `/v1/admin/*`: tenants, their policies, keys and secrets. */
+export const adminRoutes = new OpenAPIHono<{ Bindings: Env }>({ defaultHook: validationHook });
+
+adminRoutes.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+  type: "http",
+  scheme: "bearer",
+  description: "The server's admin token (CORDON_ADMIN_TOKEN)",
+});
+
+adminRoutes.use("/v1/admin/*", adminGuard());
+adminRoutes.use(
+  "/v1/admin/*",
+  bodyLimit({
+    maxSize: ADMIN_BODY_BYTES,
+    onError: () => {
+      throw tooLarge(`the request body is larger than ${ADMIN_BODY_BYTES} bytes`);
+    },
+  }),
+);
+adminRoutes.post("/v1/admin/tenants", jsonBody);
+adminRoutes.put("/v1/admin/tenants/:id/policy", jsonBody);
+adminRoutes.put("/v1/admin/tenants/:id/secrets/:name", jsonBody);
+
+adminRoutes
+  .openapi(createTenantRoute, async (c) => {
+    const { id, policy } = c.req.valid("json");
+    const key = await registry(c.env).createTenant(id, policy ?? {});
+    if (!key) {
+      throw new Problem(409, "conflict", "Conflict", `a tenant ${JSON.stringify(id)} exists`);
+    }
+    return c.json({ id, apiKey: key.apiKey, keyId: key.keyId }, 201);
+  })
+  .openapi(getTenantRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const tenant = await registry(c.env).getTenant(id);
+    if (!tenant) throw noSuchTenant(id);
+    return c.json(tenant, 200);
+  })
+  .openapi(setPolicyRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await registry(c.env).setPolicy(id, c.req.valid("json")))) throw noSuchTenant(id);
+    forgetTenantKeys(id);
+    return c.body(null, 204);
+  })
+  .openapi(addKeyRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const key = await registry(c.env).addKey(id);
+    if (!key) throw noSuchTenant(id);
+    return c.json({ keyId: key.keyId, apiKey: key.apiKey }, 201);
+  })
+  .openapi(revokeKeyRoute, async (c) => {
+    const { id, keyId } = c.req.valid("param");
+    if (!(await registry(c.env).revokeKey(id, keyId))) {
+      throw notFound(`tenant ${JSON.stringify(id)} has no key ${JSON.stringify(keyId)}`);
+    }
+    forgetTenantKeys(id);
+    return c.body(null, 204);
+  })
+  .openapi(setSecretRoute, async (c) => {
+    const { id, name } = c.req.valid("param");
+    if (!(await registry(c.env).setSecret(id, name, c.req.valid("json")))) throw noSuchTenant(id);
+    return c.body(null, 204);
+  });

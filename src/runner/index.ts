@@ -1,0 +1,93 @@
+import { WorkerEntrypoint } from "cloudflare:workers";
+import type { Env } from "../env";
+import { failure, withDeadline } from "../sandbox/backend";
+import { LogReceiver, runGuest } from "../sandbox/guest";
+import { EGRESS_HEADERS, type RunLine, type RunRequest } from "./protocol";
+
+/** Bindings of a runner process (see host/config.mjs). */
+type RunnerEnv = Pick<Env, "LOADER" | "CONTROL" | "CORDON_WARM_ISOLATES">;
+
+interface EgressProps {
+  executionId: string;
+  egressToken: string;
+}
+
+/** A guest's way out from a runner: every request is forwarded to the control plane's gateway. */
+export class RunnerEgress extends WorkerEntrypoint<RunnerEnv, EgressProps> {
+  override async fetch(request: Request): Promise<Response> {
+    const headers = new Headers(request.headers);
+    headers.set(EGRESS_HEADERS.execution, this.ctx.props.executionId);
+    headers.set(EGRESS_HEADERS.token, this.ctx.props.egressToken);
+    headers.set(EGRESS_HEADERS.target, request.url);
+    if (!this.env.CONTROL) throw new Error("runner has no CONTROL binding");
+    return this.env.CONTROL.fetch("http://control/egress", {
+      method: request.method,
+      headers,
+      body: request.body,
+      redirect: "manual",
+    });
+  }
+}
+
+class StreamSink extends LogReceiver {
+  readonly #write: (line: RunLine) => void;
+  constructor(write: (line: RunLine) => void) {
+    super();
+    this.#write = write;
+  }
+  log(batch: string, dropped: number): void {
+    this.#write({ l: batch, d: dropped });
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** The runner role: `POST /run` runs one job and streams its output; `GET /healthz` answers. */
+export async function runnerFetch(
+  request: Request,
+  env: RunnerEnv,
+  ctx: ExecutionContext,
+): Promise<Response> {
+  const { pathname } = new URL(request.url);
+  if (pathname === "/healthz") return Response.json({ ok: true, role: "runner" });
+  if (pathname !== "/run" || request.method !== "POST") return new Response(null, { status: 404 });
+
+  const { job, executionId, egressToken } = await request.json<RunRequest>();
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  let closed = false;
+  const write = (line: RunLine) => {
+    if (closed) return;
+    // Writes are queued in order by the stream; a failed write means the caller went away.
+    writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => {
+      closed = true;
+    });
+  };
+  const sink = new StreamSink(write);
+  const egress = (props: EgressProps) => ctx.exports.RunnerEgress({ props });
+  const maxWarm = Number(env.CORDON_WARM_ISOLATES ?? 64);
+
+  const running = runGuest(
+    env.LOADER,
+    maxWarm,
+    job,
+    egress({ executionId, egressToken }),
+    egress({ executionId: "", egressToken: "" }),
+    sink,
+  ).then(
+    (json): RunLine => ({ e: json }),
+    (err: unknown): RunLine => {
+      const outcome = failure(err);
+      if (outcome.kind === "timeout") return { t: 1 };
+      return outcome.kind === "failed" ? { f: outcome.message, n: outcome.name } : { t: 1 };
+    },
+  );
+  ctx.waitUntil(
+    withDeadline(running, job.limits.timeoutMs, (): RunLine => ({ t: 1 })).then(async (line) => {
+      write(line);
+      closed = true;
+      await writer.close().catch(() => {});
+    }),
+  );
+  return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+}

@@ -1,0 +1,27 @@
+import type { GuestJob } from "../sandbox/guest";
+
+/** Body of `POST /run` from the control plane to a runner. */
+export interface RunRequest {
+  job: GuestJob;
+  executionId: string;
+  egressToken: string;
+}
+
+/**
+ * A runner answers `POST /run` with newline-delimited JSON, flushed as it happens:
+ * `{"l": batch, "d": dropped}` for console output, then exactly one of
+ * `{"e": envelope}` (the harness answered), `{"t": 1}` (the deadline passed while the code
+ * waited) or `{"f": message, "n": name}` (the isolate could not start).
+ */
+export type RunLine =
+  | { l: string; d: number }
+  | { e: string }
+  | { t: 1 }
+  | { f: string; n: string };
+
+/** Headers the runner adds when it forwards a guest's request to the control plane. */
+export const EGRESS_HEADERS = {
+  execution: "cordon-execution",
+  token: "cordon-egress-token",
+  target: "cordon-target-url",
+} as const;

@@ -1,0 +1,83 @@
+import type { GuestJob } from "./guest";
+import { type LogReceiver, runGuest } from "./guest";
+
+/** How a run ended, as seen from the control plane. */
+export type Outcome =
+  | { kind: "envelope"; json: string }
+  | { kind: "timeout" }
+  | { kind: "killed"; reason: string }
+  | { kind: "failed"; name: string; message: string };
+
+/** Identifies the execution to the egress gateway. */
+export interface RunMeta {
+  executionId: string;
+  egressToken: string;
+}
+
+/** Where guest isolates live: in this process, or in a pool of runner processes. */
+export interface Backend {
+  run(job: GuestJob, meta: RunMeta, sink: LogReceiver): Promise<Outcome>;
+}
+
+/** How long past its deadline a run may take to report before its runner counts as hung. */
+export const GRACE_MS = 400;
+
+/**
+ * Races a run against its deadline. The harness stops code that computes past it; this catches
+ * code that waits (timers, I/O) instead.
+ */
+export async function withDeadline<T>(run: Promise<T>, ms: number, onExpiry: () => T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(onExpiry()), ms);
+  });
+  try {
+    return await Promise.race([run, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs guests with this worker's own `LOADER` (tests, `wrangler dev`, Cloudflare). */
+export class LocalBackend implements Backend {
+  readonly #loader: WorkerLoader;
+  readonly #maxWarm: number;
+  readonly #gateway: (executionId: string) => Fetcher;
+
+  constructor(loader: WorkerLoader, maxWarm: number, gateway: (executionId: string) => Fetcher) {
+    this.#loader = loader;
+    this.#maxWarm = maxWarm;
+    this.#gateway = gateway;
+  }
+
+  async run(job: GuestJob, meta: RunMeta, sink: LogReceiver): Promise<Outcome> {
+    const running = runGuest(
+      this.#loader,
+      this.#maxWarm,
+      job,
+      this.#gateway(meta.executionId),
+      this.#gateway(""),
+      sink,
+    ).then(
+      (json): Outcome => ({ kind: "envelope", json }),
+      (err: unknown): Outcome => failure(err),
+    );
+    return withDeadline(running, job.limits.timeoutMs, () => ({ kind: "timeout" }));
+  }
+}
+
+/** Turns an isolate that failed to start into an outcome; a provably hung run is a timeout. */
+export function failure(err: unknown): Outcome {
+  const message = err instanceof Error ? err.message : String(err);
+  // The runtime proved the run can never finish (it awaits a promise nothing can settle).
+  if (/code had hung and would never generate a response/.test(message)) return { kind: "timeout" };
+  const missing = /No such module "([^"]+)"/.exec(message)?.[1];
+  if (missing !== undefined) {
+    return {
+      kind: "failed",
+      name: "ImportError",
+      message: `Cannot import "${missing}": no such module`,
+    };
+  }
+  return { kind: "failed", name: err instanceof Error ? err.name : "Error", message };
+}

@@ -1,0 +1,64 @@
+import { RpcTarget } from "cloudflare:workers";
+import harnessSource from "./guest/harness.guest.js";
+import { IsolatePolicy } from "./isolates";
+
+export const GUEST_COMPATIBILITY_DATE = "2026-11-01";
+
+/** Caps the harness enforces inside the isolate. */
+export interface HarnessLimits {
+  resultBytes: number;
+  logLines: number;
+  logBytes: number;
+  timeoutMs: number;
+}
+
+/** One run of compiled code: what the guest harness needs, wherever the isolate lives. */
+export interface GuestJob {
+  /** Cache key of the isolate: a hash of the tenant and the compiled source. */
+  hash: string;
+  source: string;
+  input: unknown;
+  limits: HarnessLimits;
+}
+
+/** Receives console batches from the harness while the code runs. */
+export abstract class LogReceiver extends RpcTarget {
+  abstract log(batch: string, dropped: number): void;
+}
+
+interface HarnessEntrypoint extends Rpc.WorkerEntrypointBranded {
+  run(input: unknown, limits: HarnessLimits, egress: Fetcher, sink: LogReceiver): Promise<string>;
+}
+
+let policy: IsolatePolicy | undefined;
+
+/**
+ * Loads the job's code into a guest isolate (warm and cached if it has been seen before, else
+ * one-off) and runs it once. Resolves with the harness's JSON envelope; rejects only when the
+ * isolate could not start (for example a module that does not exist).
+ */
+export function runGuest(
+  loader: WorkerLoader,
+  maxWarm: number,
+  job: GuestJob,
+  egress: Fetcher,
+  denyAll: Fetcher,
+  sink: LogReceiver,
+): Promise<string> {
+  policy ??= new IsolatePolicy(maxWarm);
+  const code: WorkerLoaderWorkerCode = {
+    compatibilityDate: GUEST_COMPATIBILITY_DATE,
+    mainModule: "harness.js",
+    modules: { "harness.js": harnessSource, "user.js": job.source },
+    env: {},
+    // A guest that bypasses the harness's fetch still only reaches a gateway that denies.
+    globalOutbound: denyAll,
+  };
+  const stub = policy.warm(job.hash) ? loader.get(job.hash, () => code) : loader.load(code);
+  // On Cloudflare the platform enforces these; locally they are ignored and the harness's
+  // deadline checks and the runner supervisor do the same job.
+  const entrypoint = stub.getEntrypoint<HarnessEntrypoint>(undefined, {
+    limits: { cpuMs: job.limits.timeoutMs, subRequests: 50 },
+  });
+  return entrypoint.run(job.input, job.limits, egress, sink);
+}

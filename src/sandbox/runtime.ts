@@ -1,0 +1,25 @@
+import type { Env } from "../env";
+import { type Backend, LocalBackend } from "./backend";
+import { RunnerPool } from "./runner-pool";
+
+/** The runner processes configured for this control plane, if any (self-hosted only). */
+function runners(env: Env): Fetcher[] {
+  const count = Number(env.CORDON_RUNNERS ?? 0);
+  const found: Fetcher[] = [];
+  for (let i = 0; i < count; i++) {
+    const runner: unknown = Reflect.get(env, `RUNNER_${i}`);
+    if (isFetcher(runner)) found.push(runner);
+  }
+  return found;
+}
+
+function isFetcher(value: unknown): value is Fetcher {
+  return typeof value === "object" && value !== null && "fetch" in value;
+}
+
+/** Picks where guests run: the runner pool when `npm start` configured one, else this worker's LOADER. */
+export function backendFor(env: Env, gateway: (executionId: string) => Fetcher): Backend {
+  const pool = runners(env);
+  if (pool.length > 0 && env.SUPERVISOR) return new RunnerPool(pool, env.SUPERVISOR);
+  return new LocalBackend(env.LOADER, Number(env.CORDON_WARM_ISOLATES ?? 64), gateway);
+}

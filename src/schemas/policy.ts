@@ -1,0 +1,100 @@
+import { z } from "@hono/zod-openapi";
+import { LIMITS } from "../limits";
+import { EgressPolicy } from "./execution";
+
+/** Server caps from the v1 contract ("Tenant policy"). */
+export const POLICY_CAPS = {
+  rate: 10_000,
+  burst: 10_000,
+  concurrency: 256,
+  timeoutMs: LIMITS.maxTimeoutMs,
+  /** Every concurrency slot busy for the whole minute: a larger budget could never be spent. */
+  wallMsPerMinute: 256 * 60_000,
+} as const;
+
+/** What a tenant gets for a limit its policy leaves out (DESIGN.md "Limits"). */
+export const DEFAULT_TENANT_LIMITS = {
+  timeoutMs: LIMITS.maxTimeoutMs,
+  rate: 20,
+  burst: 40,
+  concurrency: 8,
+  wallMsPerMinute: 600_000,
+} as const;
+
+export const TenantLimits = z
+  .object({
+    timeoutMs: z.number().int().min(1).max(POLICY_CAPS.timeoutMs).optional().openapi({
+      description: "The longest timeout an execution request may ask for, in milliseconds.",
+    }),
+    rate: z.number().positive().max(POLICY_CAPS.rate).optional().openapi({
+      description: "Requests per second (the token bucket's refill rate).",
+    }),
+    burst: z.number().int().min(1).max(POLICY_CAPS.burst).optional().openapi({
+      description: "The token bucket's size: requests allowed at once after a quiet spell.",
+    }),
+    concurrency: z.number().int().min(1).max(POLICY_CAPS.concurrency).optional().openapi({
+      description: "Executions in flight at once; past it an execution is answered 429.",
+    }),
+    wallMsPerMinute: z
+      .number()
+      .int()
+      .positive()
+      .max(POLICY_CAPS.wallMsPerMinute)
+      .optional()
+      .openapi({
+        description: "Execution wall time, in milliseconds, the tenant may spend per minute.",
+      }),
+  })
+  .strict()
+  .openapi("TenantLimits");
+
+export const Policy = z
+  .object({
+    egress: EgressPolicy.optional().openapi({
+      description: "Hosts the tenant's code may reach; deny by default.",
+    }),
+    limits: TenantLimits.optional(),
+  })
+  .strict()
+  .openapi("Policy", {
+    example: {
+      egress: { allow: ["api.github.com", { host: "*.example.com", methods: ["GET"] }] },
+      limits: { timeoutMs: 300_000, rate: 20, burst: 40, concurrency: 8, wallMsPerMinute: 600_000 },
+    },
+  });
+
+/** A secret's name as code reads it: `process.env.NAME`. */
+export const SecretName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be an environment variable name")
+  .openapi({ param: { name: "name", in: "path" }, example: "GITHUB_TOKEN" });
+
+export const Secret = z
+  .object({
+    value: z
+      .string()
+      .min(1)
+      .max(16 * 1024),
+    hosts: z.array(z.string().min(1).max(300)).min(1).max(64).openapi({
+      description: "Hosts (egress rule syntax) whose requests get the real value.",
+    }),
+  })
+  .strict()
+  .openapi("Secret");
+
+export type PolicyBody = z.infer<typeof Policy>;
+export type SecretBody = z.infer<typeof Secret>;
+export type Limits = { [K in keyof typeof DEFAULT_TENANT_LIMITS]: number };
+
+/** A policy's limits with the server default filled in for each one it leaves out. */
+export function effectiveLimits(policy: PolicyBody): Limits {
+  const set = policy.limits ?? {};
+  const d = DEFAULT_TENANT_LIMITS;
+  return {
+    timeoutMs: set.timeoutMs ?? d.timeoutMs,
+    rate: set.rate ?? d.rate,
+    burst: set.burst ?? d.burst,
+    concurrency: set.concurrency ?? d.concurrency,
+    wallMsPerMinute: set.wallMsPerMinute ?? d.wallMsPerMinute,
+  };
+}
