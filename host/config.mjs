@@ -11,6 +11,7 @@ export const PASSED_ENV = [
   "CORDON_ALLOW_PRIVATE_EGRESS",
   "CORDON_BASE_HOST",
   "CORDON_WARM_ISOLATES",
+  "CORDON_QUARANTINE_SECONDS",
 ];
 
 const quote = (text) => JSON.stringify(text);

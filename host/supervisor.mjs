@@ -17,7 +17,7 @@ export function namespacesAvailable() {
 }
 
 /** bwrap arguments: no network, read-only filesystem, private /tmp, only the socket directory writable. */
-function sandboxArgs(sockDir) {
+export function sandboxArgs(sockDir) {
   return [
     "--unshare-all",
     "--die-with-parent",

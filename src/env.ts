@@ -1,3 +1,4 @@
+import type { Incidents } from "../durable-objects/incidents";
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import type { Tenants } from "../durable-objects/tenants";
 
@@ -8,6 +9,10 @@ export interface Env {
   TENANTS: DurableObjectNamespace<Tenants>;
   /** One rate limiter per tenant, named by tenant id. */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** Hostile executions and the quarantine of code that took a runtime down (one instance). */
+  INCIDENTS: DurableObjectNamespace<Incidents>;
+  /** How long code that took a runtime down is refused, in seconds (default 600). */
+  CORDON_QUARANTINE_SECONDS?: string;
   /** Guards `/v1/admin/*`; when unset, every admin route answers 404. */
   CORDON_ADMIN_TOKEN?: string;
   /** When set, `<tenant>.<base host>` only accepts that tenant's keys. */

@@ -2,6 +2,7 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { runnerFetch } from "./runner";
 
+export { Incidents } from "../durable-objects/incidents";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 export { Tenants } from "../durable-objects/tenants";
 export { EgressIngress, Gateway } from "./egress/gateway";

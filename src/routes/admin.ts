@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
+import { INCIDENTS } from "../../durable-objects/incidents";
 import { TENANT_ID } from "../../durable-objects/tenants";
 import { notFound, Problem, tooLarge, unsupportedMediaType } from "../api/problem";
 import type { Env } from "../env";
@@ -177,7 +178,35 @@ const jsonBody: MiddlewareHandler = async function jsonBody(c, next) {
 
 const noSuchTenant = (id: string) => notFound(`there is no tenant ${JSON.stringify(id)}`);
 
-/** `/v1/admin/*`: tenants, their policies, keys and secrets. */
+const IncidentList = z
+  .object({
+    incidents: z.array(
+      z.object({
+        at: z.string(),
+        tenant: z.string(),
+        codeHash: z.string(),
+        reason: z.string(),
+        quarantinedUntil: z.string().optional(),
+      }),
+    ),
+  })
+  .openapi("IncidentList");
+
+const listIncidentsRoute = createRoute({
+  method: "get",
+  path: "/v1/admin/incidents",
+  summary: "Hostile executions that were stopped, capped or killed (oldest first)",
+  security: [{ adminToken: [] }],
+  responses: {
+    200: {
+      description: "The kept incidents (the last 1,000)",
+      content: { "application/json": { schema: IncidentList } },
+    },
+    ...guarded,
+  },
+});
+
+/** `/v1/admin/*`: tenants, their policies, keys and secrets; incidents. */
 export const adminRoutes = new OpenAPIHono<{ Bindings: Env }>({ defaultHook: validationHook });
 
 adminRoutes.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
@@ -239,4 +268,8 @@ adminRoutes
     const { id, name } = c.req.valid("param");
     if (!(await registry(c.env).setSecret(id, name, c.req.valid("json")))) throw noSuchTenant(id);
     return c.body(null, 204);
+  })
+  .openapi(listIncidentsRoute, async (c) => {
+    const incidents = await c.env.INCIDENTS.getByName(INCIDENTS).list();
+    return c.json({ incidents }, 200);
   });

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import { tooLarge } from "../api/problem";
+import { badRequest, tooLarge } from "../api/problem";
 import type { Env } from "../env";
+import { codeHash, recordIncident, refuseQuarantined } from "../incidents";
 import { LIMITS } from "../limits";
 import type { AuthVariables } from "../middleware/auth";
 import { execute } from "../sandbox/executor";
@@ -28,6 +29,7 @@ const executeRoute = createRoute({
     },
     400: problem("The body is not a valid execution request"),
     401: problem("No valid API key"),
+    403: problem("The code took a runtime down recently and is quarantined"),
     413: problem("Code or input larger than 1 MiB"),
     415: problem("The body is not JSON"),
   },
@@ -47,12 +49,23 @@ export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVar
   if (encoder.encode(inputJson).byteLength > LIMITS.inputBytes) {
     throw tooLarge(`input is larger than ${LIMITS.inputBytes} bytes`);
   }
+  const ceiling = c.get("policy").limits?.timeoutMs ?? LIMITS.maxTimeoutMs;
+  if (body.timeoutMs > ceiling) {
+    throw badRequest(`timeoutMs is over this tenant's ceiling of ${ceiling} ms`, [
+      { path: "timeoutMs", message: `must be at most ${ceiling}` },
+    ]);
+  }
+  const tenant = c.get("tenant");
+  const hash = await codeHash(body.language, body.code);
+  await refuseQuarantined(c.env, hash);
   const result = await execute(
     {
       backend: backendFor(c.env, (executionId) =>
         c.executionCtx.exports.Gateway({ props: { executionId } }),
       ),
-      tenant: c.get("tenant"),
+      tenant,
+      onIncident: (reason, takesRuntimeDown) =>
+        c.executionCtx.waitUntil(recordIncident(c.env, tenant, hash, reason, takesRuntimeDown)),
     },
     body,
     crypto.randomUUID(),

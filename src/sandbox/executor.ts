@@ -1,7 +1,7 @@
 import { closeAudit, openAudit } from "../egress/audit";
 import { LIMITS } from "../limits";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
-import type { Backend } from "./backend";
+import type { Backend, Outcome } from "./backend";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
 import type { HarnessLimits } from "./guest";
 import { Lru } from "./isolates";
@@ -23,10 +23,13 @@ export type ExecutionStatus = ExecutionResult["status"];
 export interface Runtime {
   backend: Backend;
   tenant: string;
+  /** Told of executions that had to be stopped or capped; `takesRuntimeDown` when a runner was lost. */
+  onIncident?: (reason: string, takesRuntimeDown: boolean) => void;
 }
 
 interface Envelope {
   status: "ok" | "error" | "timeout";
+  reason?: "waiting" | "computing";
   result?: unknown;
   error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
   logs: unknown[];
@@ -85,10 +88,41 @@ export async function execute(
     limits,
   };
   const outcome = await runtime.backend.run(job, { executionId, egressToken }, sink);
+  const result = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
+  const incident = incidentOf(result, outcome);
+  if (incident) runtime.onIncident?.(incident, outcome.kind === "killed");
+  return result;
+}
 
+/** Why an execution counts as an incident (stopped, killed or capped), if it does. */
+function incidentOf(result: ExecutionResult, outcome: Outcome): string | undefined {
+  if (outcome.kind === "killed") return `killed: ${outcome.reason}`;
+  if (outcome.kind === "envelope" && /"reason":"computing"/.test(outcome.json)) {
+    return "timeout: the code computed past its deadline without yielding";
+  }
+  if (result.status === "timeout") return "timeout: the code was still waiting at its deadline";
+  if (result.error?.name === "ResultTooLarge") return "cap: the result was over its size cap";
+  if (result.error?.name === "RangeError" && /call stack/.test(result.error.message)) {
+    return "cap: the code exhausted its call stack";
+  }
+  if (result.error?.name === "QuotaExceededError") return `cap: ${result.error.message}`;
+  if (result.logs.at(-1)?.truncated) return `cap: ${result.logs.at(-1)?.message}`;
+  return undefined;
+}
+
+function outcomeResult(
+  outcome: Outcome,
+  sink: LogSink,
+  module: CompiledModule,
+  timeoutMs: number,
+  finish: (
+    status: ExecutionStatus,
+    fields: Pick<ExecutionResult, "result" | "error" | "logs">,
+  ) => ExecutionResult,
+): ExecutionResult {
   switch (outcome.kind) {
     case "timeout":
-      return finish("timeout", { error: timeoutError(request.timeoutMs), logs: sink.close() });
+      return finish("timeout", { error: timeoutError(timeoutMs), logs: sink.close() });
     case "killed":
       return finish("killed", {
         error: { name: "KilledError", message: outcome.reason },
@@ -104,7 +138,7 @@ export async function execute(
       const logs = sink.finish(envelope.logs, envelope.dropped);
       if (envelope.status === "ok") return finish("ok", { result: envelope.result, logs });
       if (envelope.status === "timeout") {
-        return finish("timeout", { error: timeoutError(request.timeoutMs), logs });
+        return finish("timeout", { error: timeoutError(timeoutMs), logs });
       }
       return finish("error", { error: locateError(envelope.error, module), logs });
     }

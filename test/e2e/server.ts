@@ -9,6 +9,8 @@ export const E2E_KEY = "e2e-dev-key-abcdef0123456789";
 /** A running `npm start` server on a free loopback port. */
 export interface Server {
   url: string;
+  /** Process id of `node host/start.mjs` (the supervisor). */
+  pid: number;
   dataDir: string;
   output: () => string;
   /** Sends SIGTERM and resolves with the exit code once the server has stopped. */
@@ -90,6 +92,7 @@ export async function startServer(
   };
   return {
     url,
+    pid: child.pid ?? 0,
     dataDir,
     output: () => output,
     call,

@@ -35,6 +35,9 @@ const arrayFrom = Array.from;
 const headersGet = uncurry(Headers.prototype.get);
 const responseText = uncurry(Response.prototype.text);
 const setTimeoutOriginal = setTimeout;
+const clearTimeoutOriginal = clearTimeout;
+const PromiseCtor = Promise;
+const promiseThen = uncurry(Promise.prototype.then);
 const encoder = new TextEncoder();
 const encode = uncurry(TextEncoder.prototype.encode);
 /** UTF-8 size of a string, computed only when it could be over `cap`. */
@@ -311,8 +314,16 @@ export default class Harness extends WorkerEntrypoint {
       globalThis.input = input;
     } catch {}
     let body;
+    let timer;
+    const expired = {};
     try {
-      const value = await runInContext(run, runUserCode, slots, input);
+      // Answering at the deadline ends this call's I/O context, which cancels the timers and
+      // callbacks the code left behind, so nothing of it keeps running afterwards.
+      const value = await new PromiseCtor((resolve, reject) => {
+        timer = setTimeoutOriginal(() => resolve(expired), limits.timeoutMs);
+        promiseThen(runInContext(run, runUserCode, slots, input), resolve, reject);
+      });
+      if (value === expired) throw expired;
       let json;
       try {
         json = stringify(toJsonValue(value, []));
@@ -326,10 +337,14 @@ export default class Harness extends WorkerEntrypoint {
           : `"status":"ok","result":${json}`;
       }
     } catch (thrown) {
-      body = `"status":"error","error":${describeError(thrown)}`;
+      body =
+        thrown === expired
+          ? `"status":"timeout","reason":"waiting"`
+          : `"status":"error","error":${describeError(thrown)}`;
     }
+    clearTimeoutOriginal(timer);
     // Once stopped, the run timed out whatever the code did with the RunStopped error.
-    if (run.stopped) body = `"status":"timeout"`;
+    if (run.stopped) body = `"status":"timeout","reason":"computing"`;
     run.done = true;
     await run.pending;
     return `{${body},"logs":[${run.buf}],"dropped":${run.dropped}}`;

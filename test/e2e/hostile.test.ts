@@ -1,0 +1,232 @@
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+// @ts-expect-error: the supervisor is plain ESM JavaScript without type declarations.
+import { namespacesAvailable, sandboxArgs } from "../../host/supervisor.mjs";
+import { type ExecutionResult, type Server, startServer } from "./server";
+
+const ADMIN = "e2e-admin-token-0123456789";
+const TIMEOUT_MS = 2000;
+
+let server: Server;
+let neighbourKey = "";
+let baselineMs = 0;
+
+const admin = (path: string, init: RequestInit = {}) =>
+  server.call(path, { ...init, headers: { authorization: `Bearer ${ADMIN}`, ...init.headers } });
+
+async function neighbour(): Promise<{ ms: number; result: ExecutionResult }> {
+  const started = Date.now();
+  const res = await server.call("/v1/execute", {
+    method: "POST",
+    headers: { authorization: `Bearer ${neighbourKey}`, "content-type": "application/json" },
+    body: JSON.stringify({ code: "input * 2", input: 21 }),
+  });
+  return { ms: Date.now() - started, result: (await res.json()) as ExecutionResult };
+}
+
+/** Polls /healthz until `done` settles; resolves with the slowest answer (ms) and any failure. */
+async function watchHealth(done: Promise<unknown>) {
+  let finished = false;
+  void done.finally(() => {
+    finished = true;
+  });
+  let slowest = 0;
+  let failures = 0;
+  while (!finished) {
+    const started = Date.now();
+    try {
+      const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) });
+      if (!res.ok) failures++;
+    } catch {
+      failures++;
+    }
+    slowest = Math.max(slowest, Date.now() - started);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { slowest, failures };
+}
+
+beforeAll(async () => {
+  server = await startServer({ CORDON_ADMIN_TOKEN: ADMIN });
+  const created = await admin("/v1/admin/tenants", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ id: "neighbour", policy: { limits: { rate: 1000, burst: 1000 } } }),
+  });
+  expect(created.status).toBe(201);
+  neighbourKey = ((await created.json()) as { apiKey: string }).apiKey;
+  const samples: number[] = [];
+  for (let i = 0; i < 5; i++) samples.push((await neighbour()).ms);
+  baselineMs = samples.sort((a, b) => a - b)[2] ?? 0;
+}, 120_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+const cases: [string, string, RegExp][] = [
+  ["an endless synchronous loop", "while (true) {}", /^(timeout|killed)$/],
+  ["an endless async loop", "for (;;) await null", /^(timeout|killed)$/],
+  ["catastrophic regex backtracking", "/(a+)+$/.test('a'.repeat(40) + 'b')", /^(timeout|killed)$/],
+  ["unbounded recursion", "function f() { return f() + 1 }\nf()", /^(error|timeout|killed)$/],
+  [
+    "a heap memory bomb",
+    "const a = [];\nfor (;;) a.push(new Array(1e6).fill(1))",
+    /^(timeout|killed)$/,
+  ],
+  [
+    "an ArrayBuffer memory bomb",
+    "const a = [];\nfor (;;) a.push(new Uint8Array(64 * 1024 * 1024).fill(7))",
+    /^(timeout|killed)$/,
+  ],
+  [
+    "a promise and microtask flood",
+    "const f = () => Promise.resolve().then(f);\nf();\nawait new Promise(() => setTimeout(() => {}, 1e9))",
+    /^(timeout|killed)$/,
+  ],
+  ["a log flood", "for (let i = 0; i < 1e6; i++) console.log('flood', i)", /^(ok|timeout)$/],
+  ["a giant result", "'x'.repeat(64 * 1024 * 1024)", /^error$/],
+  [
+    "a timer flood",
+    "for (let i = 0; i < 2e5; i++) setTimeout(() => {}, 1e9);\nsetInterval(() => { for (let i = 0; i < 1e3; i++) setTimeout(() => {}, 0) }, 0);\nawait new Promise(() => setTimeout(() => {}, 1e9))",
+    /^(timeout|killed|error)$/,
+  ],
+];
+
+describe.each(cases)("hostile code: %s", (name, code, statuses) => {
+  it("ends cleanly within its timeout + 1 s while a neighbour, /healthz and stored data carry on", async () => {
+    const started = Date.now();
+    const hostile = server.execute({ code, timeoutMs: TIMEOUT_MS });
+    const health = watchHealth(hostile);
+    await new Promise((r) => setTimeout(r, 300));
+    const other = await neighbour();
+    const result = await hostile;
+    const elapsed = Date.now() - started;
+
+    expect(result.status, `${name}: ${JSON.stringify(result.error)}`).toMatch(statuses);
+    if (result.status === "error") {
+      expect(result.error?.name).toMatch(/ResultTooLarge|RangeError|QuotaExceededError/);
+    }
+    if (name === "a log flood") expect(result.logs.at(-1)?.truncated).toBe(true);
+    expect(elapsed).toBeLessThan(TIMEOUT_MS + 1000);
+
+    expect(other.result).toMatchObject({ status: "ok", result: 42 });
+    expect(other.ms - baselineMs).toBeLessThan(1000);
+
+    const { failures, slowest } = await health;
+    expect(failures).toBe(0);
+    expect(slowest).toBeLessThan(1000);
+
+    const tenant = await admin("/v1/admin/tenants/neighbour");
+    expect(tenant.status).toBe(200);
+    expect(((await tenant.json()) as { keys: unknown[] }).keys).toHaveLength(1);
+
+    const listed = await admin("/v1/admin/incidents");
+    const { incidents } = (await listed.json()) as {
+      incidents: { tenant: string; codeHash: string; reason: string }[];
+    };
+    expect(incidents.at(-1)).toMatchObject({ tenant: "dev", codeHash: expect.any(String) });
+    expect(incidents.at(-1)?.reason).toMatch(/^(timeout|killed|cap): /);
+  });
+});
+
+describe("quarantine", () => {
+  it("refuses code that took a runtime down with a 403 code-quarantined problem", async () => {
+    const code = "/(x+x+)+y/.test('x'.repeat(60))";
+    const first = await server.execute({ code, timeoutMs: 500 });
+    expect(first.status).toBe("killed");
+    const again = await server.call("/v1/execute", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code, timeoutMs: 500 }),
+    });
+    expect(again.status).toBe(403);
+    expect(again.headers.get("content-type")).toBe("application/problem+json");
+    expect(((await again.json()) as { type: string }).type).toMatch(/\/code-quarantined$/);
+  });
+});
+
+describe.runIf(namespacesAvailable())("namespace sandbox", () => {
+  it("reports namespaces in /healthz", async () => {
+    const health = (await (await fetch(`${server.url}/healthz`)).json()) as { isolation: string };
+    expect(health.isolation).toBe("namespaces");
+  });
+
+  it("runs runner processes in their own network namespace with a read-only root", async () => {
+    // A runner killed by an earlier case may still be restarting.
+    let runners = runnerPids();
+    for (let i = 0; i < 50 && runners.length < 2; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      runners = runnerPids();
+    }
+    expect(runners.length).toBeGreaterThanOrEqual(2);
+    for (const pid of runners) {
+      expect(readlinkSync(`/proc/${pid}/ns/net`)).not.toBe(readlinkSync("/proc/self/ns/net"));
+      const interfaces = readFileSync(`/proc/${pid}/net/dev`, "utf8")
+        .split("\n")
+        .slice(2)
+        .map((line) => line.split(":")[0]?.trim())
+        .filter(Boolean);
+      expect(interfaces).toEqual(["lo"]);
+      const root = readFileSync(`/proc/${pid}/mountinfo`, "utf8")
+        .split("\n")
+        .find((line) => line.split(" ")[4] === "/");
+      expect(root?.split(" ")[5]?.split(",")).toContain("ro");
+    }
+  });
+
+  it("gives a sandboxed process no route to the host's network and no writable disk", async () => {
+    const listener = createServer((socket) => socket.end("reached"));
+    await new Promise<void>((r) => listener.listen(0, "127.0.0.1", r));
+    const address = listener.address();
+    const port = typeof address === "object" && address ? address.port : 0;
+    const scratch = mkdtempSync(join(tmpdir(), "cordon-sandbox-"));
+    const probe = `
+      const net = require("node:net"), fs = require("node:fs");
+      const out = {};
+      try { fs.writeFileSync(${JSON.stringify(join(process.cwd(), "sandbox-probe.txt"))}, "x"); out.project = "written" } catch (e) { out.project = e.code }
+      try { fs.writeFileSync(${JSON.stringify(join(scratch, "ok.txt"))}, "x"); out.scratch = "written" } catch (e) { out.scratch = e.code }
+      const s = net.connect(${port}, "127.0.0.1");
+      s.setTimeout(2000, () => { out.net = "timeout"; console.log(JSON.stringify(out)); process.exit(0) });
+      s.on("data", () => { out.net = "reached"; console.log(JSON.stringify(out)); process.exit(0) });
+      s.on("error", (e) => { out.net = e.code; console.log(JSON.stringify(out)); process.exit(0) });`;
+    const result = spawnSync("bwrap", [...sandboxArgs(scratch), process.execPath, "-e", probe], {
+      encoding: "utf8",
+      timeout: 10_000,
+    });
+    listener.close();
+    rmSync(scratch, { recursive: true, force: true });
+    const out = JSON.parse(result.stdout) as { project: string; scratch: string; net: string };
+    expect(out.project).toBe("EROFS");
+    expect(out.scratch).toBe("written");
+    expect(out.net).toBe("ECONNREFUSED");
+  });
+});
+
+/** Process ids of the test server's runner workerd processes. */
+function runnerPids(): string[] {
+  return readdirSync("/proc")
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        const cmd = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+        return cmd.includes("workerd") && /runner-\d+\.capnp/.test(cmd) && !cmd.startsWith("bwrap");
+      } catch {
+        return false;
+      }
+    })
+    .filter((pid) => descendsFrom(Number(pid), server.pid));
+}
+
+function descendsFrom(pid: number, ancestor: number): boolean {
+  for (let current = pid, hops = 0; current > 1 && hops < 20; hops++) {
+    if (current === ancestor) return true;
+    const stat = readFileSync(`/proc/${current}/stat`, "utf8");
+    current = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+  }
+  return false;
+}
