@@ -1,4 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
+import type { EgressSecret } from "../src/egress/audit";
+import { placeholderFor } from "../src/egress/secrets";
 import type { Env } from "../src/env";
 import type { PolicyBody, SecretBody } from "../src/schemas/policy";
 
@@ -26,6 +28,8 @@ export interface NewKey {
 export interface ResolvedKey {
   tenant: string;
   policy: PolicyBody;
+  /** Whether the tenant has secrets, so executions without any skip loading them. */
+  hasSecrets: boolean;
 }
 
 const encoder = new TextEncoder();
@@ -162,12 +166,28 @@ export class Tenants extends DurableObject<Env> {
   async resolveKey(apiKey: string): Promise<ResolvedKey | null> {
     const hash = await hashApiKey(apiKey);
     const row = this.#sql
-      .exec<{ tenant: string; policy: string }>(
-        "SELECT t.id AS tenant, t.policy AS policy FROM api_keys k JOIN tenants t ON t.id = k.tenant WHERE k.hash = ?",
+      .exec<{ tenant: string; policy: string; has_secrets: number }>(
+        "SELECT t.id AS tenant, t.policy AS policy, EXISTS (SELECT 1 FROM secrets s WHERE s.tenant = t.id) AS has_secrets FROM api_keys k JOIN tenants t ON t.id = k.tenant WHERE k.hash = ?",
         hash,
       )
       .toArray()[0];
-    return row ? { tenant: row.tenant, policy: parsePolicy(row.policy) } : null;
+    return row
+      ? { tenant: row.tenant, policy: parsePolicy(row.policy), hasSecrets: row.has_secrets === 1 }
+      : null;
+  }
+
+  /**
+   * The key that signs session tokens, made once and kept with the registry's data, so tokens
+   * survive a restart of the server.
+   */
+  sessionSigningKey(): string {
+    const row = this.#sql
+      .exec<{ value: string }>("SELECT value FROM meta WHERE key = 'session-signing-key'")
+      .toArray()[0];
+    if (row) return row.value;
+    const value = randomToken(32);
+    this.#sql.exec("INSERT INTO meta (key, value) VALUES ('session-signing-key', ?)", value);
+    return value;
   }
 
   /** Secret values with their hosts, for the egress gateway only: never for an HTTP answer. */
@@ -180,6 +200,50 @@ export class Tenants extends DurableObject<Env> {
       secrets[row.name] = { value: row.value, hosts: parseHosts(row.hosts) };
     }
     return secrets;
+  }
+
+  /**
+   * A tenant's secrets as the egress gateway uses them, each with its placeholder: a keyed hash
+   * of tenant and name under a key made once and kept with the registry's data, so it cannot be
+   * guessed and stays the same for every run (warm isolates are shared by a tenant's runs).
+   */
+  async egressSecrets(id: string): Promise<EgressSecret[]> {
+    const rows = this.#sql
+      .exec<{ name: string; value: string; hosts: string }>(
+        "SELECT name, value, hosts FROM secrets WHERE tenant = ? ORDER BY name",
+        id,
+      )
+      .toArray();
+    if (rows.length === 0) return [];
+    const key = await crypto.subtle.importKey(
+      "raw",
+      encoder.encode(this.#placeholderKey()),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
+    const secrets: EgressSecret[] = [];
+    for (const row of rows) {
+      const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}\u0000${row.name}`));
+      const hex = [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+      secrets.push({
+        name: row.name,
+        value: row.value,
+        hosts: parseHosts(row.hosts),
+        placeholder: placeholderFor(row.name, hex.slice(0, 32)),
+      });
+    }
+    return secrets;
+  }
+
+  #placeholderKey(): string {
+    const row = this.#sql
+      .exec<{ value: string }>("SELECT value FROM meta WHERE key = 'placeholder-key'")
+      .toArray()[0];
+    if (row) return row.value;
+    const value = randomToken(32);
+    this.#sql.exec("INSERT INTO meta (key, value) VALUES ('placeholder-key', ?)", value);
+    return value;
   }
 
   /**

@@ -27,6 +27,41 @@ function modules(distDir, configDir) {
   return [`(name = "index.js", esModule = ${embed("index.js")})`, ...text].join(",\n    ");
 }
 
+/**
+ * Addresses the control plane's network refuses even though workerd may count them as public:
+ * cloud metadata and link-local, CGNAT, benchmarking, multicast and reserved ranges, and IPv6
+ * forms that embed an IPv4 address (mapped, NAT64, 6to4, Teredo) or are not global.
+ */
+export const DENIED_NETWORKS = [
+  "0.0.0.0/8",
+  "100.64.0.0/10",
+  "169.254.0.0/16",
+  "192.0.0.0/24",
+  "198.18.0.0/15",
+  "224.0.0.0/3",
+  "::ffff:0:0/96",
+  "64:ff9b::/96",
+  "64:ff9b:1::/48",
+  "2001::/32",
+  "2002::/16",
+  "fc00::/7",
+  "fe80::/10",
+];
+
+/**
+ * The control plane's `internet` service: every outbound connection of the gateway (and of the
+ * worker itself) goes through it, so a host name that resolves to a private address is refused
+ * at the socket whatever the policy said. CORDON_ALLOW_PRIVATE_EGRESS=1 opens private and local
+ * addresses for tests and local development.
+ */
+export function internetService(allowPrivate = process.env.CORDON_ALLOW_PRIVATE_EGRESS === "1") {
+  const list = (items) => `[${items.map(quote).join(", ")}]`;
+  const network = allowPrivate
+    ? `allow = ${list(["public", "private", "local"])}`
+    : `allow = ${list(["public"])}, deny = ${list(DENIED_NETWORKS)}`;
+  return `(name = "internet", network = (${network}, tlsOptions = (trustBrowserCas = true)))`;
+}
+
 /** The capnp text of the control plane: API, Durable Objects, egress gateway. */
 export function controlPlaneConfig({
   distDir,
@@ -68,6 +103,7 @@ export function controlPlaneConfig({
 const config :Workerd.Config = (
   services = [
     (name = "main", worker = .mainWorker),
+    ${internetService()},
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
     (name = "supervisor", external = (address = ${unix(sockDir, "supervisor.sock")}, http = ())),
     ${runnerServices.join(",\n    ")}
@@ -84,6 +120,7 @@ const mainWorker :Workerd.Worker = (
     ${modules(distDir, configDir)}
   ],
   compatibilityDate = ${quote(compatibilityDate)},
+  globalOutbound = "internet",
   bindings = [
     ${bindings.join(",\n    ")}
   ],
@@ -106,6 +143,8 @@ const config :Workerd.Config = (
   services = [
     (name = "runner", worker = .runnerWorker),
     (name = "control", external = (address = ${unix(sockDir, "control.sock")}, http = ())),
+    # A runner reaches nothing but the control plane, even where no network namespace exists.
+    (name = "internet", network = (allow = [])),
   ],
   sockets = [ (name = "http", address = ${unix(sockDir, `runner-${index}.sock`)}, http = (), service = "runner") ],
   v8Flags = [${v8Flags.map(quote).join(", ")}],

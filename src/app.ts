@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
+import { SESSION_LIMITS } from "../durable-objects/session";
 import {
   badRequest,
   notFound,
@@ -12,11 +13,13 @@ import {
 } from "./api/problem";
 import type { Env } from "./env";
 import { LIMITS } from "./limits";
+import { mcpRoutes } from "./mcp";
 import { type AuthVariables, tenantAuth } from "./middleware/auth";
 import { executionLease, rateLimit } from "./middleware/rate-limit";
 import { requestLog } from "./middleware/request-log";
 import { adminRoutes } from "./routes/admin";
 import { executeRoutes } from "./routes/execute";
+import { fileRoutes, sessionRoutes } from "./routes/sessions";
 import { validationHook } from "./routes/validation";
 
 type AppEnv = { Bindings: Env; Variables: AuthVariables };
@@ -45,17 +48,16 @@ export function createApp() {
   app.route("/", adminRoutes);
   app.use("/v1/*", tenantAuth());
   app.use("/v1/*", rateLimit());
-  app.use(
-    "/v1/*",
-    bodyLimit({
-      maxSize: LIMITS.requestBytes,
-      onError: () => {
-        throw tooLarge(`the request body is larger than ${LIMITS.requestBytes} bytes`);
-      },
-    }),
+  const jsonLimit = limitBody(LIMITS.requestBytes);
+  // A workspace file may be as large as the whole session's file cap.
+  const fileLimit = limitBody(SESSION_LIMITS.fileBytes);
+  app.use("/v1/*", (c, next) =>
+    (c.req.method === "PUT" && /\/files\//.test(c.req.path) ? fileLimit : jsonLimit)(c, next),
   );
   app.use("/v1/*", async function requireJson(c, next) {
-    if (c.req.method === "POST" || c.req.method === "PATCH") {
+    // A POST with a body must send JSON; `POST /v1/sessions` may have no body at all.
+    const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
+    if ((c.req.method === "POST" || c.req.method === "PATCH") && hasBody) {
       const type = c.req.header("content-type") ?? "";
       if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) throw unsupportedMediaType();
     }
@@ -63,7 +65,12 @@ export function createApp() {
   });
 
   app.use("/v1/execute", executionLease());
+  app.use("/v1/sessions/:id/execute", executionLease());
   app.route("/", executeRoutes);
+  app.route("/", sessionRoutes);
+  app.route("/", fileRoutes);
+  app.use("/mcp", tenantAuth(), rateLimit());
+  app.route("/", mcpRoutes(app));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -98,6 +105,15 @@ export function createApp() {
   });
   app.onError((err, c) => handleError(err, c));
   return app;
+}
+
+function limitBody(maxSize: number) {
+  return bodyLimit({
+    maxSize,
+    onError: () => {
+      throw tooLarge(`the request body is larger than ${maxSize} bytes`);
+    },
+  });
 }
 
 function handleError(err: Error, c: Context): Response {

@@ -1,5 +1,7 @@
+import type { Idempotency } from "../durable-objects/idempotency";
 import type { Incidents } from "../durable-objects/incidents";
 import type { RateLimiter } from "../durable-objects/rate-limiter";
+import type { Session } from "../durable-objects/session";
 import type { Tenants } from "../durable-objects/tenants";
 
 /** Bindings and configuration of the control-plane worker. */
@@ -9,6 +11,10 @@ export interface Env {
   TENANTS: DurableObjectNamespace<Tenants>;
   /** One rate limiter per tenant, named by tenant id. */
   RATE_LIMITER: DurableObjectNamespace<RateLimiter>;
+  /** One session per object, named `<tenant>:<session id>`. */
+  SESSION: DurableObjectNamespace<Session>;
+  /** Stored answers for `Idempotency-Key`, one object per tenant. */
+  IDEMPOTENCY: DurableObjectNamespace<Idempotency>;
   /** Hostile executions and the quarantine of code that took a runtime down (one instance). */
   INCIDENTS: DurableObjectNamespace<Incidents>;
   /** How long code that took a runtime down is refused, in seconds (default 600). */
@@ -21,6 +27,8 @@ export interface Env {
   CORDON_DEV_POLICY?: string;
   /** The dev tenant's secrets as JSON `{ NAME: { value, hosts } }`. */
   CORDON_DEV_SECRETS?: string;
+  /** "1": egress rules may open private, loopback and metadata addresses (tests, local dev). */
+  CORDON_ALLOW_PRIVATE_EGRESS?: string;
   /** The dev tenant's API key; when unset, no tenant key is accepted. */
   CORDON_DEV_API_KEY?: string;
   /** Largest number of distinct warm isolates this process keeps (see docs/isolates.md). */

@@ -2,8 +2,10 @@ import { createApp } from "./app";
 import type { Env } from "./env";
 import { runnerFetch } from "./runner";
 
+export { Idempotency } from "../durable-objects/idempotency";
 export { Incidents } from "../durable-objects/incidents";
 export { RateLimiter } from "../durable-objects/rate-limiter";
+export { Session } from "../durable-objects/session";
 export { Tenants } from "../durable-objects/tenants";
 export { EgressIngress, Gateway } from "./egress/gateway";
 export { RunnerEgress } from "./runner";

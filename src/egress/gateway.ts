@@ -1,43 +1,287 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { Env } from "../env";
+import { scrubSecrets } from "../redact/scan";
 import { EGRESS_HEADERS } from "../runner/protocol";
-import { recordAttempt, validEgressToken } from "./audit";
+import {
+  type EgressAttempt,
+  execution,
+  type InFlight,
+  recordAttempt,
+  recordBypass,
+  validEgressToken,
+} from "./audit";
+import { handleConnect, refuseBypassConnect } from "./connect";
+import { decideFetch } from "./policy";
+import {
+  BYPASS_REASON,
+  deniedMessage,
+  NOT_BOUND,
+  requestCapReason,
+  subrequestCapReason,
+} from "./reasons";
+import { injectSecrets, type Outbound } from "./secrets";
+import { inbound, readBounded } from "./streams";
 
 /** What a gateway instance knows about the execution it serves. */
 export interface GatewayProps {
+  /** Empty for an isolate's global outbound, which serves no execution and denies everything. */
   executionId: string;
+  /** The guest isolate (code hash) a global outbound belongs to, to audit bypass attempts. */
+  isolate?: string;
 }
 
-/** Header on a gateway answer that means "denied"; the guest harness turns it into a TypeError. */
+/** Header on a gateway answer that means "this fetch fails"; the harness throws a TypeError. */
 export const DENIED_HEADER = "cordon-egress-denied";
 
-/**
- * Decides one outbound request of an execution and records it in the execution's audit.
- * Until tenants carry an egress policy, every attempt is denied.
- */
-export async function handleEgress(executionId: string, request: Request): Promise<Response> {
-  const url = new URL(request.url);
-  const reason = `egress is not allowed: no rule of the egress policy allows ${url.host}`;
-  recordAttempt(executionId, {
-    method: request.method,
-    url: url.href,
-    decision: "denied",
-    reason,
-  });
-  return deny(`${request.method} ${url.href} denied: ${reason}`);
+/** Headers the guest harness adds to each request for the gateway (and the gateway removes). */
+export const HARNESS_HEADERS = {
+  /** The URL exactly as the code passed it, percent-encoded, when it passed a string. */
+  rawUrl: "cordon-raw-url",
+  /** The request's redirect mode: follow (default), manual or error. */
+  redirect: "cordon-redirect",
+} as const;
+
+/** At most this many redirects are followed after the first request (DESIGN.md). */
+export const MAX_REDIRECTS = 5;
+
+// RFC 9110 §7.6.1, plus the proxy ones; they describe one connection, not the request.
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "proxy-authenticate",
+  "proxy-authorization",
+  "te",
+  "trailer",
+  "transfer-encoding",
+  "upgrade",
+  "host",
+  "content-length",
+]);
+const REDIRECTS = new Set([301, 302, 303, 307, 308]);
+const NULL_BODY = new Set([101, 204, 205, 304]);
+const BODY_HEADERS = ["content-type", "content-encoding", "content-language", "content-location"];
+
+/** A copy of `headers` without hop-by-hop headers, the ones `Connection` names, or cordon-*. */
+function endToEnd(headers: Headers): Headers {
+  const named = (headers.get("connection") ?? "")
+    .split(",")
+    .map((h) => h.trim().toLowerCase())
+    .filter(Boolean);
+  const out = new Headers();
+  for (const [name, value] of headers) {
+    if (HOP_BY_HOP.has(name) || named.includes(name) || name.startsWith("cordon-")) continue;
+    out.append(name, value);
+  }
+  return out;
 }
 
-function deny(message: string): Response {
+function failure(message: string): Response {
   return new Response(message, {
     status: 403,
     headers: { [DENIED_HEADER]: "1", "content-type": "text/plain" },
   });
 }
 
+function secretValues(run: InFlight): string[] {
+  return run.context.secrets.map((s) => s.value);
+}
+
+/**
+ * Decides one outbound request of an execution, sends it if allowed (following redirects hop by
+ * hop, each decided again), and records every hop in the execution's audit.
+ */
+export async function handleEgress(
+  executionId: string,
+  request: Request,
+  isolate?: string,
+): Promise<Response> {
+  const method = request.method.toUpperCase();
+  const run = execution(executionId);
+  if (!run) {
+    const url = decideFetch([], method, request.url, { allowPrivate: false }).url;
+    if (isolate) {
+      recordBypass(isolate, { method, url, decision: "denied", reason: BYPASS_REASON });
+    }
+    await request.body?.cancel().catch(() => {});
+    return failure(deniedMessage(method, url, BYPASS_REASON));
+  }
+  const { layers, allowPrivate, caps, secrets } = run.context;
+  const values = secretValues(run);
+  const options = { allowPrivate };
+  const deny = (url: string, reason: string) => {
+    const shown = scrubSecrets(url, values);
+    recordAttempt(executionId, { method, url: shown, decision: "denied", reason });
+    return failure(deniedMessage(method, shown, reason));
+  };
+
+  // The URL as the code wrote it and as the runtime parsed it must both pass: a parser
+  // differential must not turn a denied spelling into an allowed one.
+  let decision = decideFetch(layers, method, request.url, options);
+  const raw = rawUrl(request.headers);
+  if (raw !== undefined && decision.allowed) {
+    const rawDecision = decideFetch(layers, method, raw, options);
+    if (!rawDecision.allowed) decision = { ...rawDecision, url: decision.url };
+  }
+  if (!decision.allowed) {
+    await request.body?.cancel().catch(() => {});
+    return deny(decision.url, decision.reason);
+  }
+
+  let body: Uint8Array | null = null;
+  if (request.body) {
+    const read = await readBounded(request.body, caps.requestBytes - run.requestBytes);
+    if (read === "over") return deny(decision.url, requestCapReason(caps.requestBytes));
+    body = read;
+  }
+  const redirect = request.headers.get(HARNESS_HEADERS.redirect) ?? "follow";
+  // What the code sent, placeholders and all; each hop injects secrets for its own host.
+  let hop: Outbound & { method: string } = {
+    method,
+    url: decision.url,
+    headers: endToEnd(request.headers),
+    body,
+  };
+
+  for (let redirects = 0; ; redirects++) {
+    if (redirects > 0) {
+      decision = decideFetch(layers, hop.method, hop.url, options);
+      if (!decision.allowed) return deny(decision.url, decision.reason);
+      hop.url = decision.url;
+    }
+    if (run.allowed >= caps.subrequests) {
+      return deny(hop.url, subrequestCapReason(caps.subrequests));
+    }
+    const injected = injectSecrets(secrets, hop.method, hop);
+    if ("unbound" in injected) return deny(hop.url, NOT_BOUND);
+    const sent = injected.body?.length ?? 0;
+    if (run.requestBytes + sent > caps.requestBytes) {
+      return deny(hop.url, requestCapReason(caps.requestBytes));
+    }
+    run.allowed++;
+    run.requestBytes += sent;
+    const entry = recordAttempt(executionId, {
+      method: hop.method,
+      url: scrubSecrets(injected.url, values),
+      decision: "allowed",
+      reason: decision.reason,
+    });
+
+    const started = Date.now();
+    let response: Response;
+    try {
+      response = await fetch(injected.url, {
+        method: hop.method,
+        headers: injected.headers,
+        body: injected.body,
+        redirect: "manual",
+        signal: AbortSignal.any([run.signal, AbortSignal.timeout(caps.requestTimeoutMs)]),
+      });
+    } catch (err) {
+      entry.ms = Date.now() - started;
+      const why = requestError(err, caps.requestTimeoutMs, values);
+      entry.reason = `${entry.reason}; the request failed: ${why}`;
+      return failure(`${hop.method} ${entry.url} failed: ${why}`);
+    }
+    entry.ms = Date.now() - started;
+    entry.status = response.status;
+
+    const location = response.headers.get("location");
+    if (!REDIRECTS.has(response.status) || location === null || redirect === "manual") {
+      return toGuest(response, run, entry);
+    }
+    await response.body?.cancel().catch(() => {});
+    entry.bytes = 0;
+    if (redirect === "error") {
+      return failure(`${hop.method} ${entry.url} failed: redirected, and redirect is "error"`);
+    }
+    if (redirects >= MAX_REDIRECTS) {
+      return failure(
+        `${hop.method} ${entry.url} failed: more than ${MAX_REDIRECTS} redirects were followed`,
+      );
+    }
+    let next: string;
+    try {
+      next = new URL(location, hop.url).href;
+    } catch {
+      return failure(`${hop.method} ${entry.url} failed: the redirect's Location is not a URL`);
+    }
+    hop = nextHop(hop, response.status, next);
+  }
+}
+
+/** The raw URL the harness passed along, if any. */
+function rawUrl(headers: Headers): string | undefined {
+  const encoded = headers.get(HARNESS_HEADERS.rawUrl);
+  if (encoded === null) return undefined;
+  try {
+    return decodeURIComponent(encoded);
+  } catch {
+    // Undecodable means tampered with; an unparseable URL is denied as such.
+    return "invalid:";
+  }
+}
+
+/** The request a redirect leads to, as fetch() would make it (WHATWG Fetch §4.4). */
+function nextHop(
+  hop: Outbound & { method: string },
+  status: number,
+  url: string,
+): Outbound & { method: string } {
+  const headers = new Headers(hop.headers);
+  let { method, body } = hop;
+  if (
+    (status === 303 && method !== "HEAD") ||
+    ((status === 301 || status === 302) && method === "POST")
+  ) {
+    method = "GET";
+    body = null;
+    for (const name of BODY_HEADERS) headers.delete(name);
+  }
+  if (new URL(url).origin !== new URL(hop.url).origin) {
+    // Credentials meant for one origin do not follow a redirect to another.
+    headers.delete("authorization");
+    headers.delete("cookie");
+  }
+  return { method, url, headers, body };
+}
+
+function requestError(err: unknown, timeoutMs: number, values: string[]): string {
+  if (err instanceof Error && err.name === "TimeoutError") return `timed out after ${timeoutMs} ms`;
+  const message = err instanceof Error ? err.message : String(err);
+  return scrubSecrets(message, values);
+}
+
+/** The upstream answer as the guest gets it: no hop-by-hop headers, capped, secrets scrubbed. */
+function toGuest(response: Response, run: InFlight, entry: EgressAttempt): Response {
+  const values = secretValues(run);
+  const headers = new Headers();
+  for (const [name, value] of endToEnd(response.headers)) {
+    headers.append(name, scrubSecrets(value, values));
+  }
+  entry.bytes = 0;
+  const body =
+    response.body === null || NULL_BODY.has(response.status)
+      ? null
+      : inbound(response.body, run, entry);
+  return new Response(body, {
+    status: response.status,
+    statusText: scrubSecrets(response.statusText, values),
+    headers,
+  });
+}
+
 /** Every guest's only way out when it runs in this worker's own LOADER. */
 export class Gateway extends WorkerEntrypoint<Env, GatewayProps> {
   override fetch(request: Request): Promise<Response> {
-    return handleEgress(this.ctx.props.executionId, request);
+    return handleEgress(this.ctx.props.executionId, request, this.ctx.props.isolate);
+  }
+
+  /** `connect()` of the guest: the harness's wrapper speaks a one-line preamble first. */
+  override async connect(socket: Socket): Promise<void> {
+    const { executionId, isolate } = this.ctx.props;
+    if (executionId === "") return refuseBypassConnect(socket, isolate);
+    return handleConnect(executionId, socket);
   }
 }
 
@@ -51,17 +295,26 @@ export class EgressIngress extends WorkerEntrypoint<Env> {
     const executionId = request.headers.get(EGRESS_HEADERS.execution) ?? "";
     const token = request.headers.get(EGRESS_HEADERS.token) ?? "";
     const target = request.headers.get(EGRESS_HEADERS.target) ?? "";
-    if (!validEgressToken(executionId, token)) {
-      return deny(`egress denied: the execution is not running`);
-    }
+    const isolate = request.headers.get(EGRESS_HEADERS.isolate) ?? undefined;
     const headers = new Headers(request.headers);
     for (const name of Object.values(EGRESS_HEADERS)) headers.delete(name);
-    const forwarded = new Request(target, {
-      method: request.method,
-      headers,
-      body: request.body,
-      redirect: "manual",
-    });
+    let forwarded: Request;
+    try {
+      forwarded = new Request(target, {
+        method: request.method,
+        headers,
+        body: request.body,
+        redirect: "manual",
+      });
+    } catch {
+      return failure("egress denied: the runner sent no valid target URL");
+    }
+    if (!validEgressToken(executionId, token)) return handleEgress("", forwarded, isolate);
     return handleEgress(executionId, forwarded);
+  }
+
+  /** A runner's socket: its first line names the execution and token, then the guest's bytes. */
+  override async connect(socket: Socket): Promise<void> {
+    return handleConnect(null, socket);
   }
 }

@@ -245,3 +245,69 @@ export function scrubSecrets(text: string, values: string[]): string {
   // match inside a marker written for another one.
   return applySpans(text, mergeSpans(spans));
 }
+
+/**
+ * `scrubSecrets` over a stream of text that arrives in pieces. `push` returns what is safe to
+ * pass on and holds back the tail that could still be the start of a secret's spelling (one
+ * character less than the longest spelling); `flush` scrubs and returns what is held back.
+ */
+export class SecretScrubber {
+  readonly #forms: string[];
+  readonly #hold: number;
+  #carry = "";
+
+  constructor(values: string[]) {
+    const forms = new Set<string>();
+    for (const value of values) {
+      if (value.length < MIN_SECRET_LENGTH) continue;
+      for (const form of encodedForms(value)) forms.add(form);
+    }
+    this.#forms = [...forms];
+    this.#hold = Math.max(0, ...this.#forms.map((f) => f.length - 1));
+  }
+
+  /** True when there is nothing to scrub, so callers may pass data through untouched. */
+  get idle(): boolean {
+    return this.#forms.length === 0;
+  }
+
+  /** True while some text is held back. */
+  get holding(): boolean {
+    return this.#carry !== "";
+  }
+
+  push(text: string): string {
+    if (this.idle) return text;
+    const all = this.#carry + text;
+    let cut = all.length - this.#hold;
+    if (cut <= 0) {
+      this.#carry = all;
+      return "";
+    }
+    const spans = mergeSpans(this.#spans(all));
+    // A spelling that straddles the cut is complete (an incomplete one starts after the cut),
+    // so it goes out whole, as its marker.
+    for (const span of spans) if (span.start < cut && span.end > cut) cut = span.end;
+    this.#carry = all.slice(cut);
+    return applySpans(
+      all.slice(0, cut),
+      spans.filter((s) => s.end <= cut),
+    );
+  }
+
+  flush(): string {
+    const rest = this.#carry;
+    this.#carry = "";
+    return applySpans(rest, mergeSpans(this.#spans(rest)));
+  }
+
+  #spans(text: string): Span[] {
+    const spans: Span[] = [];
+    for (const form of this.#forms) {
+      for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + form.length)) {
+        spans.push({ start: at, end: at + form.length, kind: SECRET_KIND });
+      }
+    }
+    return spans;
+  }
+}

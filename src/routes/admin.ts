@@ -4,6 +4,7 @@ import { bodyLimit } from "hono/body-limit";
 import { INCIDENTS } from "../../durable-objects/incidents";
 import { TENANT_ID } from "../../durable-objects/tenants";
 import { notFound, Problem, tooLarge, unsupportedMediaType } from "../api/problem";
+import { forgetTenantSecrets } from "../egress/context";
 import type { Env } from "../env";
 import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
 import { ProblemDetails } from "../schemas/execution";
@@ -267,6 +268,9 @@ adminRoutes
   .openapi(setSecretRoute, async (c) => {
     const { id, name } = c.req.valid("param");
     if (!(await registry(c.env).setSecret(id, name, c.req.valid("json")))) throw noSuchTenant(id);
+    // The next execution served here must see the new value (and know the tenant has secrets).
+    forgetTenantKeys(id);
+    forgetTenantSecrets(id);
     return c.body(null, 204);
   })
   .openapi(listIncidentsRoute, async (c) => {

@@ -1,12 +1,8 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import { badRequest, tooLarge } from "../api/problem";
 import type { Env } from "../env";
-import { codeHash, recordIncident, refuseQuarantined } from "../incidents";
-import { LIMITS } from "../limits";
 import type { AuthVariables } from "../middleware/auth";
-import { execute } from "../sandbox/executor";
-import { backendFor } from "../sandbox/runtime";
 import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
+import { admit, idempotent, run } from "./pipeline";
 import { validationHook } from "./validation";
 
 const problem = (description: string) => ({
@@ -35,40 +31,12 @@ const executeRoute = createRoute({
   },
 });
 
-const encoder = new TextEncoder();
-
 /** `POST /v1/execute`. */
 export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVariables }>({
   defaultHook: validationHook,
 }).openapi(executeRoute, async (c) => {
   const body = c.req.valid("json");
-  if (encoder.encode(body.code).byteLength > LIMITS.codeBytes) {
-    throw tooLarge(`code is larger than ${LIMITS.codeBytes} bytes`);
-  }
-  const inputJson = body.input === undefined ? "" : JSON.stringify(body.input);
-  if (encoder.encode(inputJson).byteLength > LIMITS.inputBytes) {
-    throw tooLarge(`input is larger than ${LIMITS.inputBytes} bytes`);
-  }
-  const ceiling = c.get("policy").limits?.timeoutMs ?? LIMITS.maxTimeoutMs;
-  if (body.timeoutMs > ceiling) {
-    throw badRequest(`timeoutMs is over this tenant's ceiling of ${ceiling} ms`, [
-      { path: "timeoutMs", message: `must be at most ${ceiling}` },
-    ]);
-  }
-  const tenant = c.get("tenant");
-  const hash = await codeHash(body.language, body.code);
-  await refuseQuarantined(c.env, hash);
-  const result = await execute(
-    {
-      backend: backendFor(c.env, (executionId) =>
-        c.executionCtx.exports.Gateway({ props: { executionId } }),
-      ),
-      tenant,
-      onIncident: (reason, takesRuntimeDown) =>
-        c.executionCtx.waitUntil(recordIncident(c.env, tenant, hash, reason, takesRuntimeDown)),
-    },
-    body,
-    crypto.randomUUID(),
-  );
+  const hash = await admit(c, body);
+  const result = await idempotent(c, "execute", body, () => run(c, body, hash));
   return c.json(result, 200);
 });

@@ -10,6 +10,8 @@ type RunnerEnv = Pick<Env, "LOADER" | "CONTROL" | "CORDON_WARM_ISOLATES">;
 interface EgressProps {
   executionId: string;
   egressToken: string;
+  /** Set on an isolate's global outbound (no execution): lets the gateway audit bypasses. */
+  isolate?: string;
 }
 
 /** A guest's way out from a runner: every request is forwarded to the control plane's gateway. */
@@ -19,6 +21,7 @@ export class RunnerEgress extends WorkerEntrypoint<RunnerEnv, EgressProps> {
     headers.set(EGRESS_HEADERS.execution, this.ctx.props.executionId);
     headers.set(EGRESS_HEADERS.token, this.ctx.props.egressToken);
     headers.set(EGRESS_HEADERS.target, request.url);
+    if (this.ctx.props.isolate) headers.set(EGRESS_HEADERS.isolate, this.ctx.props.isolate);
     if (!this.env.CONTROL) throw new Error("runner has no CONTROL binding");
     return this.env.CONTROL.fetch("http://control/egress", {
       method: request.method,
@@ -26,6 +29,30 @@ export class RunnerEgress extends WorkerEntrypoint<RunnerEnv, EgressProps> {
       body: request.body,
       redirect: "manual",
     });
+  }
+
+  /**
+   * A guest socket: tunnelled to the control plane's egress socket (HTTP CONNECT), prefixed by
+   * one line that names the execution and proves it with the egress token (src/egress/connect.ts).
+   */
+  override async connect(socket: Socket): Promise<void> {
+    if (!this.env.CONTROL) throw new Error("runner has no CONTROL binding");
+    const { localAddress } = await socket.opened;
+    const control = this.env.CONTROL.connect("egress.cordon:1");
+    try {
+      const { executionId, egressToken, isolate } = this.ctx.props;
+      const preamble = { e: executionId, t: egressToken, i: isolate ?? "", a: localAddress ?? "" };
+      const writer = control.writable.getWriter();
+      await writer.write(encoder.encode(`${JSON.stringify(preamble)}\n`));
+      writer.releaseLock();
+      await Promise.allSettled([
+        socket.readable.pipeTo(control.writable),
+        control.readable.pipeTo(socket.writable),
+      ]);
+    } finally {
+      await control.close().catch(() => {});
+      await socket.close().catch(() => {});
+    }
   }
 }
 
@@ -72,7 +99,7 @@ export async function runnerFetch(
     maxWarm,
     job,
     egress({ executionId, egressToken }),
-    egress({ executionId: "", egressToken: "" }),
+    egress({ executionId: "", egressToken: "", isolate: job.hash }),
     sink,
   ).then(
     (json): RunLine => ({ e: json }),

@@ -24,4 +24,6 @@ export const EGRESS_HEADERS = {
   execution: "cordon-execution",
   token: "cordon-egress-token",
   target: "cordon-target-url",
+  /** Set (instead of an execution) by an isolate's global outbound, for the audit of bypasses. */
+  isolate: "cordon-isolate",
 } as const;

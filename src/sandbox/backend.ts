@@ -14,6 +14,12 @@ export interface RunMeta {
   egressToken: string;
 }
 
+/**
+ * Makes the gateway entrypoint for an execution, or (empty id) the deny-all global outbound of
+ * the guest isolate `isolate`.
+ */
+export type GatewayFactory = (executionId: string, isolate?: string) => Fetcher;
+
 /** Where guest isolates live: in this process, or in a pool of runner processes. */
 export interface Backend {
   run(job: GuestJob, meta: RunMeta, sink: LogReceiver): Promise<Outcome>;
@@ -42,9 +48,9 @@ export async function withDeadline<T>(run: Promise<T>, ms: number, onExpiry: () 
 export class LocalBackend implements Backend {
   readonly #loader: WorkerLoader;
   readonly #maxWarm: number;
-  readonly #gateway: (executionId: string) => Fetcher;
+  readonly #gateway: GatewayFactory;
 
-  constructor(loader: WorkerLoader, maxWarm: number, gateway: (executionId: string) => Fetcher) {
+  constructor(loader: WorkerLoader, maxWarm: number, gateway: GatewayFactory) {
     this.#loader = loader;
     this.#maxWarm = maxWarm;
     this.#gateway = gateway;
@@ -56,7 +62,7 @@ export class LocalBackend implements Backend {
       this.#maxWarm,
       job,
       this.#gateway(meta.executionId),
-      this.#gateway(""),
+      this.#gateway("", job.hash),
       sink,
     ).then(
       (json): Outcome => ({ kind: "envelope", json }),

@@ -1,6 +1,13 @@
 import type { ModuleDeclaration, Node, Program, Statement } from "acorn";
 import { parse } from "acorn";
 import { transform } from "sucrase";
+import {
+  type CarriedImport,
+  type Declared,
+  declarations,
+  type SessionScope,
+  sessionPrelude,
+} from "./carry";
 import { CHECK, type Edit, instrument, RESERVED_PREFIX, TICK } from "./instrument";
 import { decodeMappings, originalPosition } from "./source-map";
 
@@ -19,6 +26,10 @@ export interface CompiledModule {
   source: string;
   /** Maps a 1-based position in `source` back to the code as sent. */
   toOriginal(line: number, column: number): SourcePosition | undefined;
+  /** Top-level bindings the code declares (what a session may carry). */
+  declared: Declared[];
+  /** The code's import declarations (a session keeps them for later executions). */
+  imports: CarriedImport[];
 }
 
 /** Code that cannot run: a syntax error or a forbidden import, located in the code as sent. */
@@ -40,7 +51,11 @@ const EPILOGUE = "\n})(); }\n";
  * async function so each run starts from fresh bindings; the default export and the value of the
  * last top-level expression statement are handed back through the slots object.
  */
-export function compile(code: string, language: Language): CompiledModule | CompileError {
+export function compile(
+  code: string,
+  language: Language,
+  scope?: SessionScope,
+): CompiledModule | CompileError {
   let js = code;
   let mapTs: ((line: number, column: number) => { line: number; column: number }) | undefined;
   if (language === "typescript") {
@@ -149,10 +164,19 @@ export function compile(code: string, language: Language): CompiledModule | Comp
     }
   }
 
-  const prelude = imports.map((text) => `${text}\n`).join("") + PRELUDE_END;
+  const found = declarations(program, js);
+  let carriedImports: string[] = [];
+  let sessionCode = "";
+  if (scope) {
+    const made = sessionPrelude(scope, found.declared, SLOTS);
+    carriedImports = made.imports;
+    sessionCode = made.prelude;
+  }
+  const prelude =
+    [...carriedImports, ...imports].map((text) => `${text}\n`).join("") + PRELUDE_END + sessionCode;
   // The prelude goes before any insertion at offset 0 and the epilogue after any at the end;
   // the sort is stable, so edits at one offset keep the order they were made in.
-  edits.unshift({ start: 0, end: 0, text: prelude });
+  edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });
   edits.push({ start: js.length, end: js.length, text: `${tail.join("")}${EPILOGUE}` });
   edits.sort((a, b) => a.start - b.start);
   const source = applyEdits(js, edits);
@@ -161,6 +185,8 @@ export function compile(code: string, language: Language): CompiledModule | Comp
   return {
     ok: true,
     source,
+    declared: found.declared,
+    imports: found.imports,
     toOriginal(line, column) {
       const offset = offsetOf(sourceLines, line - 1, column - 1);
       if (offset === undefined) return undefined;
@@ -209,7 +235,9 @@ function mapBack(edits: Edit[], offset: number): number | undefined {
   for (const edit of edits) {
     const genStart = edit.start + delta;
     if (offset < genStart) break;
-    if (offset < genStart + edit.text.length) return edit.start;
+    // Inside added text: the position of the code it was added for, unless the text is code of
+    // its own (carried declarations), which has no position in what the client sent.
+    if (offset < genStart + edit.text.length) return edit.opaque ? undefined : edit.start;
     delta += edit.text.length - (edit.end - edit.start);
   }
   const original = offset - delta;

@@ -1,9 +1,12 @@
-import { closeAudit, openAudit } from "../egress/audit";
+import { closeAudit, type ExecutionEgress, openAudit, trackIsolate } from "../egress/audit";
+import type { EgressPolicy } from "../egress/policy";
 import { LIMITS } from "../limits";
+import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import type { Backend, Outcome } from "./backend";
+import { type Captured, nextVariables, type SessionVariables } from "./carry";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
-import type { HarnessLimits } from "./guest";
+import type { GuestSession, HarnessLimits } from "./guest";
 import { Lru } from "./isolates";
 import { type LogEntry, LogSink } from "./logs";
 
@@ -25,6 +28,23 @@ export interface Runtime {
   tenant: string;
   /** Told of executions that had to be stopped or capped; `takesRuntimeDown` when a runner was lost. */
   onIncident?: (reason: string, takesRuntimeDown: boolean) => void;
+  /** The execution's effective egress policy, secrets and caps; without it, nothing leaves. */
+  egress?: ExecutionEgress;
+}
+
+/** Workspace changes a run made: files written (base64) and paths removed. */
+export interface WorkspaceChanges {
+  changed: GuestSession["files"];
+  deleted: string[];
+}
+
+/** A session's state going into a run; `after` is filled in when the run reports its state. */
+export interface SessionRun {
+  variables: SessionVariables;
+  files: GuestSession["files"];
+  /** The session's own egress allow list: one more layer of the effective egress policy. */
+  egress?: EgressPolicy;
+  after?: { variables: SessionVariables; files: WorkspaceChanges };
 }
 
 interface Envelope {
@@ -34,30 +54,39 @@ interface Envelope {
   error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
   logs: unknown[];
   dropped: number;
+  vars?: Record<string, Captured>;
+  files?: WorkspaceChanges;
 }
 
 const compiled = new Lru<string, CompiledModule | CompileError>(512);
 const encoder = new TextEncoder();
 
-/** Runs code in a guest isolate and returns its result. Never throws for anything the code does. */
+/**
+ * Runs code in a guest isolate and returns its result. Never throws for anything the code does.
+ * In a session, the carried variables and workspace go in, and `session.after` comes back.
+ */
 export async function execute(
   runtime: Runtime,
   request: ExecutionRequest,
   executionId: string,
   onLog?: (entry: LogEntry) => void,
+  session?: SessionRun,
 ): Promise<ExecutionResult> {
   const started = Date.now();
+  const secretValues = runtime.egress?.secrets.map((s) => s.value) ?? [];
   const finish = (
     status: ExecutionStatus,
     fields: Pick<ExecutionResult, "result" | "error" | "logs">,
   ): ExecutionResult => {
     const egress = closeAudit(executionId);
+    // Nothing the code produced leaves the service with a secret value or a credential in it.
+    const { fields: clean, redactions } = redactOutput(fields, secretValues);
     return {
       executionId,
       status,
-      ...fields,
+      ...clean,
       egress,
-      redactions: [],
+      redactions,
       usage: {
         wallMs: Date.now() - started,
         subrequests: egress.filter((a) => a.decision === "allowed").length,
@@ -65,16 +94,21 @@ export async function execute(
     };
   };
 
-  const key = `${request.language}\u0000${request.code}`;
+  const scope = session?.variables.scope;
+  const key = `${request.language}\u0000${request.code}\u0000${scope ? JSON.stringify(scope) : ""}`;
   let module = compiled.get(key);
   if (!module) {
-    module = compile(request.code, request.language);
+    module = compile(request.code, request.language, scope);
     compiled.set(key, module);
   }
   if (!module.ok) return finish("error", { error: module.error, logs: [] });
 
-  const egressToken = openAudit(executionId);
-  const sink = new LogSink(LIMITS.logLines, LIMITS.logBytes, onLog);
+  const egressToken = openAudit(executionId, runtime.egress);
+  const sink = new LogSink(
+    LIMITS.logLines,
+    LIMITS.logBytes,
+    onLog && ((entry) => onLog(redactLogEntry(entry, secretValues))),
+  );
   const limits: HarnessLimits = {
     resultBytes: LIMITS.resultBytes,
     logLines: LIMITS.logLines,
@@ -86,9 +120,28 @@ export async function execute(
     source: module.source,
     input: request.input,
     limits,
+    session: session && { values: session.variables.values, files: session.files },
+    // process.env: each secret's placeholder, never its value.
+    env: Object.fromEntries((runtime.egress?.secrets ?? []).map((s) => [s.name, s.placeholder])),
   };
+  trackIsolate(executionId, job.hash);
   const outcome = await runtime.backend.run(job, { executionId, egressToken }, sink);
-  const result = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
+  const { result, envelope } = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
+  if (session && envelope?.vars && envelope.files) {
+    const variables = nextVariables(
+      session.variables,
+      module.declared,
+      module.imports,
+      envelope.vars,
+    );
+    session.after = { variables, files: envelope.files };
+    if (variables.warnings.length > 0) {
+      result.logs.push({
+        level: "warn",
+        message: `not carried to the next execution: ${variables.warnings.join(", ")}`,
+      });
+    }
+  }
   const incident = incidentOf(result, outcome);
   if (incident) runtime.onIncident?.(incident, outcome.kind === "killed");
   return result;
@@ -107,6 +160,10 @@ function incidentOf(result: ExecutionResult, outcome: Outcome): string | undefin
   }
   if (result.error?.name === "QuotaExceededError") return `cap: ${result.error.message}`;
   if (result.logs.at(-1)?.truncated) return `cap: ${result.logs.at(-1)?.message}`;
+  const capped = result.egress.find(
+    (a) => a.decision === "denied" && /^subrequest cap of \d+/.test(a.reason),
+  );
+  if (capped) return `cap: ${capped.reason}`;
   return undefined;
 }
 
@@ -119,28 +176,37 @@ function outcomeResult(
     status: ExecutionStatus,
     fields: Pick<ExecutionResult, "result" | "error" | "logs">,
   ) => ExecutionResult,
-): ExecutionResult {
+): { result: ExecutionResult; envelope?: Envelope } {
   switch (outcome.kind) {
     case "timeout":
-      return finish("timeout", { error: timeoutError(timeoutMs), logs: sink.close() });
+      return { result: finish("timeout", { error: timeoutError(timeoutMs), logs: sink.close() }) };
     case "killed":
-      return finish("killed", {
-        error: { name: "KilledError", message: outcome.reason },
-        logs: sink.close(),
-      });
+      return {
+        result: finish("killed", {
+          error: { name: "KilledError", message: outcome.reason },
+          logs: sink.close(),
+        }),
+      };
     case "failed":
-      return finish("error", {
-        error: { name: outcome.name, message: outcome.message },
-        logs: sink.close(),
-      });
+      return {
+        result: finish("error", {
+          error: { name: outcome.name, message: outcome.message },
+          logs: sink.close(),
+        }),
+      };
     case "envelope": {
       const envelope = JSON.parse(outcome.json) as Envelope;
       const logs = sink.finish(envelope.logs, envelope.dropped);
-      if (envelope.status === "ok") return finish("ok", { result: envelope.result, logs });
-      if (envelope.status === "timeout") {
-        return finish("timeout", { error: timeoutError(timeoutMs), logs });
+      if (envelope.status === "ok") {
+        return { result: finish("ok", { result: envelope.result, logs }), envelope };
       }
-      return finish("error", { error: locateError(envelope.error, module), logs });
+      if (envelope.status === "timeout") {
+        return { result: finish("timeout", { error: timeoutError(timeoutMs), logs }) };
+      }
+      return {
+        result: finish("error", { error: locateError(envelope.error, module), logs }),
+        envelope,
+      };
     }
   }
 }

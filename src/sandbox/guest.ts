@@ -1,5 +1,7 @@
 import { RpcTarget } from "cloudflare:workers";
 import harnessSource from "./guest/harness.guest.js";
+import sessionSource from "./guest/session.guest.js";
+import socketsSource from "./guest/sockets.guest.js";
 import { IsolatePolicy } from "./isolates";
 
 export const GUEST_COMPATIBILITY_DATE = "2026-11-01";
@@ -12,6 +14,12 @@ export interface HarnessLimits {
   timeoutMs: number;
 }
 
+/** Session state handed to the harness: encoded carried values and the workspace files. */
+export interface GuestSession {
+  values: Record<string, string>;
+  files: { path: string; data: string }[];
+}
+
 /** One run of compiled code: what the guest harness needs, wherever the isolate lives. */
 export interface GuestJob {
   /** Cache key of the isolate: a hash of the tenant and the compiled source. */
@@ -19,6 +27,10 @@ export interface GuestJob {
   source: string;
   input: unknown;
   limits: HarnessLimits;
+  /** Present for executions in a session. */
+  session?: GuestSession;
+  /** `process.env` for this run: secret placeholders by name. */
+  env?: Record<string, string>;
 }
 
 /** Receives console batches from the harness while the code runs. */
@@ -27,7 +39,14 @@ export abstract class LogReceiver extends RpcTarget {
 }
 
 interface HarnessEntrypoint extends Rpc.WorkerEntrypointBranded {
-  run(input: unknown, limits: HarnessLimits, egress: Fetcher, sink: LogReceiver): Promise<string>;
+  run(
+    input: unknown,
+    limits: HarnessLimits,
+    egress: Fetcher,
+    sink: LogReceiver,
+    session: GuestSession | undefined,
+    env: Record<string, string> | undefined,
+  ): Promise<string>;
 }
 
 let policy: IsolatePolicy | undefined;
@@ -49,7 +68,13 @@ export function runGuest(
   const code: WorkerLoaderWorkerCode = {
     compatibilityDate: GUEST_COMPATIBILITY_DATE,
     mainModule: "harness.js",
-    modules: { "harness.js": harnessSource, "user.js": job.source },
+    modules: {
+      "harness.js": harnessSource,
+      "session.js": sessionSource,
+      "user.js": job.source,
+      // Shadows the runtime's module, so connect() goes through the execution's gateway.
+      "cloudflare:sockets": { js: socketsSource },
+    },
     env: {},
     // A guest that bypasses the harness's fetch still only reaches a gateway that denies.
     globalOutbound: denyAll,
@@ -58,7 +83,8 @@ export function runGuest(
   // On Cloudflare the platform enforces these; locally they are ignored and the harness's
   // deadline checks and the runner supervisor do the same job.
   const entrypoint = stub.getEntrypoint<HarnessEntrypoint>(undefined, {
-    limits: { cpuMs: job.limits.timeoutMs, subRequests: 50 },
+    // The gateway enforces (and audits) the subrequest cap; this is only a backstop above it.
+    limits: { cpuMs: job.limits.timeoutMs, subRequests: 1_000 },
   });
-  return entrypoint.run(job.input, job.limits, egress, sink);
+  return entrypoint.run(job.input, job.limits, egress, sink, job.session, job.env);
 }

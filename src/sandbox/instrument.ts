@@ -12,6 +12,8 @@ export interface Edit {
   start: number;
   end: number;
   text: string;
+  /** Added text that stands for nothing in the code as sent. */
+  opaque?: boolean;
 }
 
 type AnyNode = Node & Record<string, unknown>;

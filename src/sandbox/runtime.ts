@@ -1,5 +1,5 @@
 import type { Env } from "../env";
-import { type Backend, LocalBackend } from "./backend";
+import { type Backend, type GatewayFactory, LocalBackend } from "./backend";
 import { RunnerPool } from "./runner-pool";
 
 /** The runner processes configured for this control plane, if any (self-hosted only). */
@@ -18,7 +18,7 @@ function isFetcher(value: unknown): value is Fetcher {
 }
 
 /** Picks where guests run: the runner pool when `npm start` configured one, else this worker's LOADER. */
-export function backendFor(env: Env, gateway: (executionId: string) => Fetcher): Backend {
+export function backendFor(env: Env, gateway: GatewayFactory): Backend {
   const pool = runners(env);
   if (pool.length > 0 && env.SUPERVISOR) return new RunnerPool(pool, env.SUPERVISOR);
   return new LocalBackend(env.LOADER, Number(env.CORDON_WARM_ISOLATES ?? 64), gateway);

@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ruleErrors } from "../egress/policy";
 import { LIMITS } from "../limits";
 
 /** An egress rule: a host pattern string, or an object narrowing scheme, port, methods and paths. */
@@ -15,6 +16,10 @@ export const EgressRule = z
       })
       .strict(),
   ])
+  // The gateway's own parser judges the rule, so what is accepted here is what it enforces.
+  .superRefine((rule, ctx) => {
+    for (const message of ruleErrors(rule)) ctx.addIssue({ code: "custom", message });
+  })
   .openapi("EgressRule");
 
 export const EgressPolicy = z
@@ -93,3 +98,4 @@ export type ExecutionRequestBody = z.infer<typeof ExecutionRequest>;
 export type ExecutionResultBody = z.infer<typeof ExecutionResult>;
 export type LogEntryBody = z.infer<typeof LogEntry>;
 export type EgressAttemptBody = z.infer<typeof EgressAttempt>;
+export type EgressPolicyBody = z.infer<typeof EgressPolicy>;

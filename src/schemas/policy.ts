@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { ruleErrors } from "../egress/policy";
 import { LIMITS } from "../limits";
 import { EgressPolicy } from "./execution";
 
@@ -75,9 +76,21 @@ export const Secret = z
       .string()
       .min(1)
       .max(16 * 1024),
-    hosts: z.array(z.string().min(1).max(300)).min(1).max(64).openapi({
-      description: "Hosts (egress rule syntax) whose requests get the real value.",
-    }),
+    hosts: z
+      .array(
+        z
+          .string()
+          .min(1)
+          .max(300)
+          .superRefine((rule, ctx) => {
+            for (const message of ruleErrors(rule)) ctx.addIssue({ code: "custom", message });
+          }),
+      )
+      .min(1)
+      .max(64)
+      .openapi({
+        description: "Hosts (egress rule syntax) whose requests get the real value.",
+      }),
   })
   .strict()
   .openapi("Secret");

@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,9 +12,16 @@ import { type ExecutionResult, type Server, startServer } from "./server";
 const ADMIN = "e2e-admin-token-0123456789";
 const TIMEOUT_MS = 2000;
 
+// A loopback upstream the dev tenant may reach, so a fetch flood meets the subrequest cap
+// (only requests that leave count against it).
+const floodUpstream = createHttpServer((_req, res) => res.end("ok"));
+await new Promise<void>((resolve) => floodUpstream.listen(0, "127.0.0.1", resolve));
+const FLOOD_ORIGIN = `http://127.0.0.1:${(floodUpstream.address() as { port: number }).port}`;
+
 let server: Server;
 let neighbourKey = "";
 let baselineMs = 0;
+let sessionId = "";
 
 const admin = (path: string, init: RequestInit = {}) =>
   server.call(path, { ...init, headers: { authorization: `Bearer ${ADMIN}`, ...init.headers } });
@@ -51,7 +59,14 @@ async function watchHealth(done: Promise<unknown>) {
 }
 
 beforeAll(async () => {
-  server = await startServer({ CORDON_ADMIN_TOKEN: ADMIN });
+  server = await startServer({
+    CORDON_ADMIN_TOKEN: ADMIN,
+    CORDON_ALLOW_PRIVATE_EGRESS: "1",
+    CORDON_DEV_POLICY: JSON.stringify({
+      egress: { allow: [FLOOD_ORIGIN] },
+      limits: { rate: 10_000, burst: 10_000, concurrency: 256 },
+    }),
+  });
   const created = await admin("/v1/admin/tenants", {
     method: "POST",
     headers: { "content-type": "application/json" },
@@ -59,6 +74,18 @@ beforeAll(async () => {
   });
   expect(created.status).toBe(201);
   neighbourKey = ((await created.json()) as { apiKey: string }).apiKey;
+  const session = await server.call("/v1/sessions", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ ttlSeconds: 3600 }),
+  });
+  sessionId = ((await session.json()) as { sessionId: string }).sessionId;
+  await server.call(`/v1/sessions/${sessionId}/execute`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ code: "const kept = { n: 42 };" }),
+  });
+  await server.call(`/v1/sessions/${sessionId}/files/kept.txt`, { method: "PUT", body: "safe" });
   const samples: number[] = [];
   for (let i = 0; i < 5; i++) samples.push((await neighbour()).ms);
   baselineMs = samples.sort((a, b) => a - b)[2] ?? 0;
@@ -66,6 +93,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.stop();
+  floodUpstream.close();
 });
 
 const cases: [string, string, RegExp][] = [
@@ -90,6 +118,11 @@ const cases: [string, string, RegExp][] = [
   ],
   ["a log flood", "for (let i = 0; i < 1e6; i++) console.log('flood', i)", /^(ok|timeout)$/],
   ["a giant result", "'x'.repeat(64 * 1024 * 1024)", /^error$/],
+  [
+    "a fetch flood past the subrequest cap",
+    `let denied = 0;\nfor (let i = 0; i < 200; i++) { try { await fetch("${FLOOD_ORIGIN}/" + i) } catch { denied++ } }\ndenied`,
+    /^ok$/,
+  ],
   [
     "a timer flood",
     "for (let i = 0; i < 2e5; i++) setTimeout(() => {}, 1e9);\nsetInterval(() => { for (let i = 0; i < 1e3; i++) setTimeout(() => {}, 0) }, 0);\nawait new Promise(() => setTimeout(() => {}, 1e9))",
@@ -124,6 +157,14 @@ describe.each(cases)("hostile code: %s", (name, code, statuses) => {
     const tenant = await admin("/v1/admin/tenants/neighbour");
     expect(tenant.status).toBe(200);
     expect(((await tenant.json()) as { keys: unknown[] }).keys).toHaveLength(1);
+    const file = await server.call(`/v1/sessions/${sessionId}/files/kept.txt`);
+    expect(await file.text()).toBe("safe");
+    const kept = await server.call(`/v1/sessions/${sessionId}/execute`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ code: "kept.n" }),
+    });
+    expect(((await kept.json()) as ExecutionResult).result).toBe(42);
 
     const listed = await admin("/v1/admin/incidents");
     const { incidents } = (await listed.json()) as {

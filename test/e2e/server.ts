@@ -25,7 +25,16 @@ export interface ExecutionResult {
   result?: unknown;
   error?: { name: string; message: string; line?: number; column?: number };
   logs: { level: string; message: string; truncated?: boolean }[];
-  egress: { method: string; url: string; decision: string; reason: string }[];
+  egress: {
+    method: string;
+    url: string;
+    decision: string;
+    reason: string;
+    status?: number;
+    bytes?: number;
+    ms?: number;
+  }[];
+  redactions?: { kind: string; where: string }[];
   usage: { wallMs: number; subrequests: number };
 }
 

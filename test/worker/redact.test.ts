@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { RULES, type SecretRule } from "../../src/redact/rules";
-import { scanJson, scanText, scrubSecrets } from "../../src/redact/scan";
+import { SecretScrubber, scanJson, scanText, scrubSecrets } from "../../src/redact/scan";
 
 const UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 const LOWER = "abcdefghijklmnopqrstuvwxyz";
@@ -593,5 +593,34 @@ describe("hostile input terminates", () => {
     const out = scanText(text, "result");
     expect(typeof out.text).toBe("string");
     expect(scrubSecrets(text, ["hunter2hunter2", awsSecret]).length).toBeGreaterThan(0);
+  });
+});
+
+describe("SecretScrubber (streams)", () => {
+  const secret = "s3cr3t-Value+with/odd=chars";
+  const text = `head ${secret} mid ${btoa(secret)} tail ${encodeURIComponent(secret)} end`;
+
+  it("scrubs a secret split across two chunks at any point as scrubSecrets does whole", () => {
+    const whole = scrubSecrets(text, [secret]);
+    for (let cut = 0; cut <= text.length; cut++) {
+      const scrubber = new SecretScrubber([secret]);
+      const out =
+        scrubber.push(text.slice(0, cut)) + scrubber.push(text.slice(cut)) + scrubber.flush();
+      expect(out, `cut at ${cut}`).toBe(whole);
+    }
+  });
+
+  it("scrubs a secret that arrives one character at a time", () => {
+    const scrubber = new SecretScrubber([secret]);
+    let out = "";
+    for (const c of text) out += scrubber.push(c);
+    expect(out + scrubber.flush()).toBe(scrubSecrets(text, [secret]));
+  });
+
+  it("passes text through untouched and holds nothing back without secrets", () => {
+    const scrubber = new SecretScrubber([]);
+    expect(scrubber.idle).toBe(true);
+    expect(scrubber.push("abc")).toBe("abc");
+    expect(scrubber.holding).toBe(false);
   });
 });

@@ -1,14 +1,19 @@
 import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
-import { unauthorized } from "../../api/problem";
+import { notFound, unauthorized } from "../../api/problem";
 import type { Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
+import { TOKEN_PREFIX, verifySessionToken } from "./session-token";
 
 /** The tenant a request acts for and its policy, set by `tenantAuth`. */
 export interface AuthVariables {
   tenant: string;
   policy: PolicyBody;
+  /** Set when the request carries a session token: the one session it may act on. */
+  sessionScope?: string;
+  /** False when the tenant is known to have no secrets (unknown: the gateway loads them). */
+  hasSecrets?: boolean;
 }
 
 /**
@@ -36,6 +41,7 @@ const keyCache = new Map<string, CachedKey>();
  * and a new policy applies from the very next request served here.
  */
 export function forgetTenantKeys(tenant: string): void {
+  policyCache.delete(tenant);
   for (const [hash, entry] of keyCache) {
     if (entry.resolved?.tenant === tenant) keyCache.delete(hash);
   }
@@ -58,6 +64,19 @@ export async function resolveApiKey(env: Env, apiKey: string): Promise<ResolvedK
   return resolved;
 }
 
+const policyCache = new Map<string, { policy: PolicyBody | null; expires: number }>();
+
+/** A tenant's policy (null if the tenant is gone), cached in this isolate as briefly as keys are. */
+async function tenantPolicy(env: Env, tenant: string): Promise<PolicyBody | null> {
+  const now = Date.now();
+  const cached = policyCache.get(tenant);
+  if (cached && cached.expires > now) return cached.policy;
+  const policy = (await registry(env).getTenant(tenant))?.policy ?? null;
+  if (policyCache.size >= KEY_CACHE_ENTRIES) policyCache.clear();
+  policyCache.set(tenant, { policy, expires: now + KEY_CACHE_MS });
+  return policy;
+}
+
 /** The registry's stub. */
 export function registry(env: Env) {
   return env.TENANTS.getByName(REGISTRY);
@@ -74,6 +93,21 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Auth
     const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
     const apiKey = match?.[1];
     if (!apiKey) throw unauthorized();
+    if (apiKey.startsWith(TOKEN_PREFIX)) {
+      const claims = await verifySessionToken(c.env, apiKey);
+      if (!claims) throw unauthorized();
+      const target = /^\/v1\/sessions\/([^/]+)(\/|$)/.exec(c.req.path)?.[1];
+      // A session token works on its own session's routes only; another session answers the
+      // same 404 as one that does not exist, so a token reveals nothing about other sessions.
+      if (target === undefined) throw unauthorized();
+      if (target !== claims.session) throw notFound(`no session ${target}`);
+      const policy = await tenantPolicy(c.env, claims.tenant);
+      if (!policy) throw unauthorized();
+      c.set("tenant", claims.tenant);
+      c.set("policy", policy);
+      c.set("sessionScope", claims.session);
+      return next();
+    }
     await seedDevTenant(c.env);
     const resolved = await resolveApiKey(c.env, apiKey);
     if (!resolved) throw unauthorized();
@@ -81,6 +115,7 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Auth
     if (hostTenant !== undefined && hostTenant !== resolved.tenant) throw unauthorized();
     c.set("tenant", resolved.tenant);
     c.set("policy", resolved.policy);
+    c.set("hasSecrets", resolved.hasSecrets);
     await next();
   };
 }

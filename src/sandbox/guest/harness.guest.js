@@ -1,9 +1,12 @@
 // The main module of every guest isolate. It is evaluated before any user code runs, keeps its
 // own references to the built-ins it needs, and reports only through strings it builds itself,
 // so guest code that replaces globals or prototypes cannot forge its status, result or logs.
+// `cloudflare:sockets` is sockets.guest.js here (see guest.ts).
+import { __cordonInstall as installConnect } from "cloudflare:sockets";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
+import { captureBindings, collectWorkspace, decodeValue, hydrateWorkspace } from "session.js";
 import userMain from "user.js";
 
 const { apply } = Reflect;
@@ -15,6 +18,7 @@ const stringify = JSON.stringify;
 const StringCtor = String;
 const TypeErrorCtor = TypeError;
 const RequestCtor = Request;
+const nativeFetch = fetch;
 const isArray = Array.isArray;
 const isView = ArrayBuffer.isView;
 const objectKeys = Object.keys;
@@ -171,17 +175,201 @@ const consoleObject = {
 };
 globalThis.console = consoleObject;
 
-/** Outbound requests go through the execution's own egress capability, never the isolate's. */
+const headersSet = uncurry(Headers.prototype.set);
+const headersDelete = uncurry(Headers.prototype.delete);
+const headersKeys = uncurry(Headers.prototype.keys);
+const encodeComponent = encodeURIComponent;
+const toWellFormed = uncurry(String.prototype.toWellFormed);
+
+/**
+ * Outbound requests go through the execution's own egress capability, never the isolate's.
+ * `cordon-*` headers carry what the gateway needs besides the request: the URL as the code wrote
+ * it (the gateway checks it as well as the parsed one) and the redirect mode (the gateway follows
+ * redirects itself). The code cannot set them.
+ */
 async function guestFetch(resource, init) {
   const run = currentRun();
   const request = new RequestCtor(resource, init);
   if (run === undefined) throw new TypeErrorCtor("fetch is only available while code is running");
+  // Only http(s) is an outbound attempt: the runtime serves data: itself and refuses the rest
+  // (and whatever it would not refuse meets the isolate's deny-all global outbound).
+  if (!stringStartsWith(request.url, "http:") && !stringStartsWith(request.url, "https:")) {
+    return nativeFetch(request);
+  }
+  const headers = request.headers;
+  const names = arrayFrom(headersKeys(headers));
+  for (let i = 0; i < names.length; i++) {
+    if (stringStartsWith(names[i], "cordon-")) headersDelete(headers, names[i]);
+  }
+  if (typeof resource === "string") {
+    headersSet(headers, "cordon-raw-url", encodeComponent(toWellFormed(resource)));
+  }
+  headersSet(headers, "cordon-redirect", StringCtor(request.redirect));
   const response = await run.egress.fetch(request);
   const denied = headersGet(response.headers, "cordon-egress-denied");
   if (denied !== null) throw new TypeErrorCtor(await responseText(response));
   return response;
 }
 globalThis.fetch = guestFetch;
+
+const ReadableStreamCtor = ReadableStream;
+const TransformStreamCtor = TransformStream;
+const getReader = uncurry(ReadableStream.prototype.getReader);
+const getWriter = uncurry(WritableStream.prototype.getWriter);
+const pipeTo = uncurry(ReadableStream.prototype.pipeTo);
+const readerRead = uncurry(ReadableStreamDefaultReader.prototype.read);
+const readerCancel = uncurry(ReadableStreamDefaultReader.prototype.cancel);
+const writerWrite = uncurry(WritableStreamDefaultWriter.prototype.write);
+const writerRelease = uncurry(WritableStreamDefaultWriter.prototype.releaseLock);
+const bytesIndexOf = uncurry(Uint8Array.prototype.indexOf);
+const bytesSubarray = uncurry(Uint8Array.prototype.subarray);
+const bytesSet = uncurry(Uint8Array.prototype.set);
+const decoder = new TextDecoder();
+const decode = uncurry(TextDecoder.prototype.decode);
+const parseJson = JSON.parse;
+const ignore = () => {};
+/** The gateway's status line is short; anything longer is not one. */
+const MAX_STATUS_BYTES = 65536;
+
+function concatBytes(a, b) {
+  const out = new Uint8ArrayCtor(a.length + b.length);
+  bytesSet(out, a, 0);
+  bytesSet(out, b, a.length);
+  return out;
+}
+
+/**
+ * connect() from cloudflare:sockets (see sockets.guest.js): a socket to the execution's gateway.
+ * The harness first sends the target in a preamble line and waits for the gateway's status line,
+ * so a denied connect rejects `opened` (and errors both streams) with a TypeError that names the
+ * rule; only then do bytes flow. TLS to the target is the gateway's job ("on"); STARTTLS is not
+ * supported.
+ */
+function connectThroughGateway(address, options) {
+  const run = currentRun();
+  if (run === undefined) throw new TypeErrorCtor("connect is only available while code is running");
+  const secureTransport = options?.secureTransport ?? "off";
+  if (secureTransport !== "off" && secureTransport !== "on") {
+    throw new TypeErrorCtor(
+      `connect(): secureTransport "${StringCtor(secureTransport)}" is not supported through the egress gateway (use "off" or "on")`,
+    );
+  }
+  const target =
+    typeof address === "string"
+      ? address
+      : { hostname: StringCtor(address?.hostname), port: +address?.port };
+  const inner = run.egress.connect(target);
+  let outgoingController;
+  const outgoing = new TransformStreamCtor({
+    start(controller) {
+      outgoingController = controller;
+    },
+  });
+  const reader = getReader(inner.readable);
+  let leftover;
+  const opened = (async () => {
+    const writer = getWriter(inner.writable);
+    await writerWrite(
+      writer,
+      encode(encoder, `${stringify({ address: target, secureTransport })}\n`),
+    );
+    writerRelease(writer);
+    let head = new Uint8ArrayCtor(0);
+    for (;;) {
+      const { done, value } = await readerRead(reader);
+      if (done) throw new TypeErrorCtor("connect(): the egress gateway closed the connection");
+      head = concatBytes(head, value);
+      const newline = bytesIndexOf(head, 10);
+      if (newline !== -1) {
+        leftover = bytesSubarray(head, newline + 1);
+        let status;
+        try {
+          status = parseJson(decode(decoder, bytesSubarray(head, 0, newline)));
+        } catch {}
+        if (status?.ok !== true) {
+          throw new TypeErrorCtor(StringCtor(status?.message ?? "connect() was refused"));
+        }
+        break;
+      }
+      if (head.length > MAX_STATUS_BYTES) {
+        throw new TypeErrorCtor("connect(): the egress gateway sent no status");
+      }
+    }
+    promiseThen(pipeTo(outgoing.readable, inner.writable), undefined, ignore);
+    return await inner.opened;
+  })();
+  promiseThen(opened, undefined, (err) => {
+    try {
+      outgoingController.error(err);
+    } catch {}
+    promiseThen(readerCancel(reader, err), undefined, ignore);
+    promiseThen(inner.close(), undefined, ignore);
+  });
+  const closed = promiseThen(opened, () => inner.closed);
+  promiseThen(closed, undefined, ignore);
+  const readable = new ReadableStreamCtor({
+    async pull(controller) {
+      await opened;
+      if (leftover !== undefined && leftover.length > 0) {
+        const chunk = leftover;
+        leftover = undefined;
+        controller.enqueue(chunk);
+        return;
+      }
+      const { done, value } = await readerRead(reader);
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return readerCancel(reader, reason);
+    },
+  });
+  return {
+    __proto__: null,
+    readable,
+    writable: outgoing.writable,
+    opened,
+    closed,
+    upgraded: false,
+    secureTransport,
+    close() {
+      try {
+        outgoingController.terminate();
+      } catch {}
+      return promiseThen(inner.close(), () => undefined);
+    },
+    startTls() {
+      throw new TypeErrorCtor(
+        'startTls() is not supported through the egress gateway: connect with { secureTransport: "on" }',
+      );
+    },
+  };
+}
+installConnect(connectThroughGateway);
+
+const processEnv = globalThis.process?.env;
+const envNames = { __proto__: null };
+
+/**
+ * Sets `process.env` for a run: each secret's placeholder (the same for every run of a tenant,
+ * so concurrent runs in one warm isolate agree), and drops names an earlier run had.
+ */
+function applyEnv(values) {
+  if (processEnv === undefined || processEnv === null) return;
+  const given = values ?? { __proto__: null };
+  const previous = objectKeys(envNames);
+  for (let i = 0; i < previous.length; i++) {
+    if (!hasOwn(given, previous[i])) {
+      delete processEnv[previous[i]];
+      delete envNames[previous[i]];
+    }
+  }
+  const names = objectKeys(given);
+  for (let i = 0; i < names.length; i++) {
+    processEnv[names[i]] = StringCtor(given[names[i]]);
+    envNames[names[i]] = true;
+  }
+}
 
 /** Turns any value into one JSON can carry, by the rule in docs/guest.md. */
 function toJsonValue(value, ancestors) {
@@ -293,7 +481,7 @@ export default class Harness extends WorkerEntrypoint {
    * Runs the user's module once and answers with a JSON envelope string:
    * `{ status, result | error, logs, dropped }`. Never throws.
    */
-  async run(input, limits, egress, sink) {
+  async run(input, limits, egress, sink, session, env) {
     const run = {
       __proto__: null,
       deadline: now() + limits.timeoutMs,
@@ -309,12 +497,22 @@ export default class Harness extends WorkerEntrypoint {
       pending: undefined,
       done: false,
     };
-    const slots = { __proto__: null };
+    const slots = { __proto__: null, in: { __proto__: null } };
+    for (const name of session ? Object.keys(session.values) : []) {
+      try {
+        slots.in[name] = decodeValue(session.values[name]);
+      } catch {
+        // A value that cannot be decoded is left undefined rather than failing the run.
+      }
+    }
+    const before = hydrateWorkspace(session?.files);
     try {
       globalThis.input = input;
     } catch {}
+    applyEnv(env);
     let body;
     let timer;
+    let thrownExpired = false;
     const expired = {};
     try {
       // Answering at the deadline ends this call's I/O context, which cancels the timers and
@@ -337,6 +535,7 @@ export default class Harness extends WorkerEntrypoint {
           : `"status":"ok","result":${json}`;
       }
     } catch (thrown) {
+      thrownExpired = thrown === expired;
       body =
         thrown === expired
           ? `"status":"timeout","reason":"waiting"`
@@ -345,6 +544,10 @@ export default class Harness extends WorkerEntrypoint {
     clearTimeoutOriginal(timer);
     // Once stopped, the run timed out whatever the code did with the RunStopped error.
     if (run.stopped) body = `"status":"timeout","reason":"computing"`;
+    else if (session && !thrownExpired) {
+      // As in a REPL, what the code declared and wrote stays, whether it finished or threw.
+      body += `,"vars":${stringify(captureBindings(slots.v))},"files":${stringify(collectWorkspace(before))}`;
+    }
     run.done = true;
     await run.pending;
     return `{${body},"logs":[${run.buf}],"dropped":${run.dropped}}`;

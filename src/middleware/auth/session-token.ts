@@ -1,0 +1,73 @@
+import type { Env } from "../../env";
+import { registry } from ".";
+
+/** What a session token grants: one session of one tenant, until it expires. */
+export interface SessionClaims {
+  tenant: string;
+  session: string;
+  /** Expiry, milliseconds since the epoch (the session's own expiry when it was issued). */
+  exp: number;
+}
+
+export const TOKEN_PREFIX = "cst_";
+const encoder = new TextEncoder();
+
+// The signing key lives in the registry (on disk self-hosted); each isolate fetches it once.
+let signingKey: Promise<CryptoKey> | undefined;
+
+function key(env: Env): Promise<CryptoKey> {
+  signingKey ??= registry(env)
+    .sessionSigningKey()
+    .then((secret) =>
+      crypto.subtle.importKey(
+        "raw",
+        encoder.encode(secret),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["sign", "verify"],
+      ),
+    )
+    .catch((err: unknown) => {
+      signingKey = undefined;
+      throw err;
+    });
+  return signingKey;
+}
+
+const b64url = (bytes: Uint8Array) =>
+  btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
+
+function unb64url(text: string): Uint8Array {
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
+}
+
+/** Signs a session token: `cst_<claims>.<HMAC-SHA256>`. */
+export async function signSessionToken(env: Env, claims: SessionClaims): Promise<string> {
+  const payload = b64url(encoder.encode(JSON.stringify(claims)));
+  const mac = await crypto.subtle.sign("HMAC", await key(env), encoder.encode(payload));
+  return `${TOKEN_PREFIX}${payload}.${b64url(new Uint8Array(mac))}`;
+}
+
+/** The claims of a genuine, unexpired token; null for anything else. */
+export async function verifySessionToken(env: Env, token: string): Promise<SessionClaims | null> {
+  const [payload, mac] = token.slice(TOKEN_PREFIX.length).split(".");
+  if (!payload || !mac) return null;
+  let valid = false;
+  try {
+    valid = await crypto.subtle.verify(
+      "HMAC",
+      await key(env),
+      unb64url(mac),
+      encoder.encode(payload),
+    );
+  } catch {
+    return null;
+  }
+  if (!valid) return null;
+  const claims = JSON.parse(new TextDecoder().decode(unb64url(payload))) as SessionClaims;
+  return claims.exp > Date.now() ? claims : null;
+}

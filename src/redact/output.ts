@@ -1,0 +1,104 @@
+/**
+ * What an execution hands back (result, logs, error) with the tenant's secret values and any
+ * credential-shaped strings replaced by markers, and a list of what was redacted where.
+ */
+import { type Redaction, scanJson, scanText, scrubSecrets, type Where } from "./scan";
+
+const SECRET_KIND = "secret";
+
+export interface Output {
+  result?: unknown;
+  error?: { name: string; message: string; line?: number; column?: number };
+  logs: { level: string; message: string; truncated?: true }[];
+}
+
+/** Applies `fn` to every string of a JSON value, keys included; iterative, as results nest deep. */
+function mapStrings(value: unknown, fn: (text: string) => string): unknown {
+  if (typeof value === "string") return fn(value);
+  if (typeof value !== "object" || value === null) return value;
+  const copies = new Map<object, unknown[] | Record<string, unknown>>();
+  const pending: { from: object; to: unknown[] | Record<string, unknown> }[] = [];
+  const copy = (v: unknown): unknown => {
+    if (typeof v === "string") return fn(v);
+    if (typeof v !== "object" || v === null) return v;
+    const existing = copies.get(v);
+    if (existing) return existing;
+    const to: unknown[] | Record<string, unknown> = Array.isArray(v) ? [] : {};
+    copies.set(v, to);
+    pending.push({ from: v, to });
+    return to;
+  };
+  const root = copy(value);
+  for (let job = pending.pop(); job !== undefined; job = pending.pop()) {
+    const { from, to } = job;
+    if (Array.isArray(from) && Array.isArray(to)) {
+      for (const item of from) to.push(copy(item));
+    } else if (!Array.isArray(to)) {
+      for (const [k, v] of Object.entries(from)) {
+        // defineProperty: a "__proto__" key must stay a key, not become the prototype.
+        Object.defineProperty(to, fn(k), {
+          value: copy(v),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      }
+    }
+  }
+  return root;
+}
+
+/** A redactor that scrubs secret values and notes, once per place, that it did. */
+function secretScrubber(secrets: string[], found: Redaction[]) {
+  return (text: string, where: Where): string => {
+    if (secrets.length === 0) return text;
+    const out = scrubSecrets(text, secrets);
+    if (out !== text && !found.some((r) => r.kind === SECRET_KIND && r.where === where)) {
+      found.push({ kind: SECRET_KIND, where });
+    }
+    return out;
+  };
+}
+
+function merge(into: Redaction[], more: Redaction[]): void {
+  for (const r of more) {
+    if (!into.some((x) => x.kind === r.kind && x.where === r.where)) into.push(r);
+  }
+}
+
+/** One log entry, redacted (for entries streamed while the code runs). */
+export function redactLogEntry<T extends Output["logs"][number]>(entry: T, secrets: string[]): T {
+  const scrubbed = secrets.length > 0 ? scrubSecrets(entry.message, secrets) : entry.message;
+  return { ...entry, message: scanText(scrubbed, "logs").text };
+}
+
+/** Redacts an execution's output; secret values first, so they are reported as `secret`. */
+export function redactOutput<T extends Output>(
+  fields: T,
+  secrets: string[],
+): { fields: T; redactions: Redaction[] } {
+  const found: Redaction[] = [];
+  const scrub = secretScrubber(secrets, found);
+  const out: T = { ...fields };
+  if (fields.result !== undefined) {
+    const scanned = scanJson(
+      mapStrings(fields.result, (text) => scrub(text, "result")),
+      "result",
+    );
+    out.result = scanned.value;
+    merge(found, scanned.redactions);
+  }
+  out.logs = fields.logs.map((entry) => {
+    const scanned = scanText(scrub(entry.message, "logs"), "logs");
+    merge(found, scanned.redactions);
+    return { ...entry, message: scanned.text };
+  });
+  if (fields.error) {
+    const name = scanText(scrub(fields.error.name, "error"), "error");
+    const message = scanText(scrub(fields.error.message, "error"), "error");
+    merge(found, name.redactions);
+    merge(found, message.redactions);
+    out.error = { ...fields.error, name: name.text, message: message.text };
+  }
+  return { fields: out, redactions: found };
+}

@@ -1,0 +1,360 @@
+import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { SESSION_LIMITS } from "../../durable-objects/session";
+import { badRequest, notFound, Problem, tooLarge } from "../api/problem";
+import type { Env } from "../env";
+import type { AuthVariables } from "../middleware/auth";
+import { signSessionToken } from "../middleware/auth/session-token";
+import type { SessionRun } from "../sandbox/executor";
+import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
+import {
+  ExecutionHistory,
+  FileList,
+  NewSession,
+  SessionCreated,
+  SessionId,
+  SessionInfo,
+} from "../schemas/session";
+import { admit, idempotent, run } from "./pipeline";
+import { validationHook } from "./validation";
+
+type AppEnv = { Bindings: Env; Variables: AuthVariables };
+type Ctx = Context<AppEnv>;
+
+const problem = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: ProblemDetails } },
+});
+const auth = [{ bearer: [] }];
+const params = z.object({ id: SessionId });
+const missing = problem("No such session (never created, deleted, expired, or another tenant's)");
+
+/** The session's object: names are scoped by tenant, so no tenant can reach another's session. */
+function sessionStub(c: Ctx, id: string) {
+  return c.env.SESSION.getByName(`${c.get("tenant")}:${id}`);
+}
+
+const noSession = (id: string) => notFound(`no session ${id}`);
+
+function newSessionId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(15));
+  return `ses_${btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")}`;
+}
+
+/**
+ * A workspace path as stored: relative, `/`-separated, no empty, `.` or `..` segments, so no
+ * path can leave `/tmp/workspace`.
+ */
+export function workspacePath(raw: string): string {
+  const segments = raw.split("/").filter((s) => s !== "" && s !== ".");
+  const bad =
+    segments.length === 0 ||
+    raw.length > 512 ||
+    segments.some((s) => s === ".." || s.includes("\\") || [...s].some((ch) => ch < " "));
+  if (bad) {
+    throw badRequest(`invalid workspace path ${JSON.stringify(raw)}`, [
+      { path: "path", message: "must be a relative path inside the workspace, without '..'" },
+    ]);
+  }
+  return segments.join("/");
+}
+
+const createRoute_ = createRoute({
+  method: "post",
+  path: "/v1/sessions",
+  summary: "Create a session (variables and files persist between its executions)",
+  security: auth,
+  request: { body: { required: false, content: { "application/json": { schema: NewSession } } } },
+  responses: {
+    201: {
+      description: "The session",
+      content: { "application/json": { schema: SessionCreated } },
+    },
+    400: problem("Invalid session options"),
+    401: problem("No valid API key"),
+  },
+});
+
+const infoRoute = createRoute({
+  method: "get",
+  path: "/v1/sessions/{id}",
+  summary: "Describe a session",
+  security: auth,
+  request: { params },
+  responses: {
+    200: { description: "The session", content: { "application/json": { schema: SessionInfo } } },
+    401: problem("No valid key or token"),
+    404: missing,
+  },
+});
+
+const deleteRoute = createRoute({
+  method: "delete",
+  path: "/v1/sessions/{id}",
+  summary: "Delete a session and all of its data",
+  security: auth,
+  request: { params },
+  responses: {
+    204: { description: "Deleted" },
+    401: problem("No valid key or token"),
+    404: missing,
+  },
+});
+
+const historyRoute = createRoute({
+  method: "get",
+  path: "/v1/sessions/{id}/executions",
+  summary: "The session's executions, newest last",
+  security: auth,
+  request: { params },
+  responses: {
+    200: {
+      description: "The history",
+      content: { "application/json": { schema: ExecutionHistory } },
+    },
+    401: problem("No valid key or token"),
+    404: missing,
+  },
+});
+
+const executeRoute = createRoute({
+  method: "post",
+  path: "/v1/sessions/{id}/execute",
+  summary: "Run code in a session: its variables and files carry over",
+  security: auth,
+  request: {
+    params,
+    body: { required: true, content: { "application/json": { schema: ExecutionRequest } } },
+  },
+  responses: {
+    200: {
+      description: "The execution result",
+      content: { "application/json": { schema: ExecutionResult } },
+    },
+    400: problem("Invalid execution request"),
+    401: problem("No valid key or token"),
+    403: problem("The code is quarantined"),
+    404: missing,
+    409: problem("Too many executions are waiting for this session"),
+    413: problem("Code or input larger than 1 MiB"),
+  },
+});
+
+const listFilesRoute = createRoute({
+  method: "get",
+  path: "/v1/sessions/{id}/files",
+  summary: "List the session's workspace files",
+  security: auth,
+  request: { params },
+  responses: {
+    200: { description: "The files", content: { "application/json": { schema: FileList } } },
+    401: problem("No valid key or token"),
+    404: missing,
+  },
+});
+
+/** `/v1/sessions/*`. */
+export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+  .openapi(createRoute_, async (c) => {
+    const body = (await c.req.json().catch(() => ({}))) as unknown;
+    const parsed = NewSession.safeParse(body ?? {});
+    if (!parsed.success) {
+      throw badRequest(
+        "the session options are invalid",
+        parsed.error.issues.map((i) => ({
+          path: i.path.map(String).join(".") || "(body)",
+          message: i.message,
+        })),
+      );
+    }
+    const tenant = c.get("tenant");
+    const sessionId = newSessionId();
+    const ttl = parsed.data.ttlSeconds ?? SESSION_LIMITS.defaultTtlSeconds;
+    const { expiresAt } = await sessionStub(c, sessionId).create(
+      tenant,
+      sessionId,
+      ttl,
+      parsed.data.egress,
+    );
+    const token = await signSessionToken(c.env, {
+      tenant,
+      session: sessionId,
+      exp: Date.now() + SESSION_LIMITS.maxLifetimeMs,
+    });
+    return c.json({ sessionId, token, expiresAt }, 201);
+  })
+  .openapi(infoRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const info = await sessionStub(c, id).info();
+    if (!info) throw noSession(id);
+    return c.json(info, 200);
+  })
+  .openapi(deleteRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    if (!(await sessionStub(c, id).destroy())) throw noSession(id);
+    return c.body(null, 204);
+  })
+  .openapi(historyRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const stub = sessionStub(c, id);
+    if (!(await stub.info())) throw noSession(id);
+    return c.json({ executions: await stub.executions() }, 200);
+  })
+  .openapi(listFilesRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const files = await sessionStub(c, id).listFiles();
+    if (!files) throw noSession(id);
+    return c.json({ files }, 200);
+  })
+  .openapi(executeRoute, async (c) => {
+    const { id } = c.req.valid("param");
+    const body = c.req.valid("json");
+    const hash = await admit(c, body);
+    const result = await idempotent(c, `session:${id}`, body, () =>
+      runInSession(c, id, body, hash),
+    );
+    return c.json(result, 200);
+  });
+
+async function runInSession(
+  c: Ctx,
+  id: string,
+  body: z.infer<typeof ExecutionRequest>,
+  hash: string,
+) {
+  const stub = sessionStub(c, id);
+  const turn = crypto.randomUUID();
+  const begun = await stub.begin(turn, body.timeoutMs);
+  if (!begun.state) {
+    if (begun.refused === "gone") throw noSession(id);
+    throw new Problem(
+      409,
+      "session-busy",
+      "Session busy",
+      `too many executions are waiting for session ${id} (at most ${SESSION_LIMITS.maxWaiting}, each for at most ${SESSION_LIMITS.maxWaitMs / 1000} s); retry later`,
+    );
+  }
+  const session: SessionRun = {
+    variables: begun.state.variables,
+    files: begun.state.files,
+    egress: begun.state.egress,
+  };
+  let result: Awaited<ReturnType<typeof run>>;
+  try {
+    result = await run(c, body, hash, session);
+  } catch (err) {
+    await stub.abandon(turn);
+    throw err;
+  }
+  const { filesSaved } = await stub.commit(
+    turn,
+    {
+      executionId: result.executionId,
+      at: new Date().toISOString(),
+      status: result.status,
+      usage: result.usage,
+      egress: result.egress,
+    },
+    session.after?.variables,
+    session.after?.files,
+  );
+  if (!filesSaved && session.after) {
+    result.logs.push({
+      level: "warn",
+      message: `workspace changes not saved: the session's files would pass ${SESSION_LIMITS.fileBytes} bytes`,
+    });
+  }
+  return result;
+}
+
+/** Raw-bytes file routes, which OpenAPIHono's one-segment params cannot express. */
+export const fileRoutes = new OpenAPIHono<AppEnv>();
+
+fileRoutes.put("/v1/sessions/:id/files/:path{.+}", async (c) => {
+  const id = sessionParam(c);
+  const path = workspacePath(c.req.param("path"));
+  const bytes = new Uint8Array(await c.req.arrayBuffer());
+  const stored = await sessionStub(c, id).putFile(path, bytes);
+  if (stored === "gone") throw noSession(id);
+  if (stored === "too-large") {
+    throw tooLarge(
+      `the session's files would pass ${SESSION_LIMITS.fileBytes} bytes; nothing was stored`,
+    );
+  }
+  return c.body(null, 204);
+});
+
+fileRoutes.get("/v1/sessions/:id/files/:path{.+}", async (c) => {
+  const id = sessionParam(c);
+  const path = workspacePath(c.req.param("path"));
+  const stub = sessionStub(c, id);
+  const bytes = await stub.getFile(path);
+  if (bytes)
+    return new Response(bytes, { headers: { "content-type": "application/octet-stream" } });
+  if (!(await stub.info())) throw noSession(id);
+  throw notFound(`no file ${path} in session ${id}`);
+});
+
+fileRoutes.delete("/v1/sessions/:id/files/:path{.+}", async (c) => {
+  const id = sessionParam(c);
+  const path = workspacePath(c.req.param("path"));
+  const deleted = await sessionStub(c, id).deleteFile(path);
+  if (deleted === "gone") throw noSession(id);
+  if (deleted === "missing") throw notFound(`no file ${path} in session ${id}`);
+  return c.body(null, 204);
+});
+
+function sessionParam(c: Ctx): string {
+  const id = c.req.param("id") ?? "";
+  if (!SessionId.safeParse(id).success) throw noSession(id);
+  return id;
+}
+
+for (const method of ["put", "get", "delete"] as const) {
+  fileRoutes.openAPIRegistry.registerPath({
+    method,
+    path: "/v1/sessions/{id}/files/{path}",
+    summary:
+      method === "put"
+        ? "Store a workspace file (raw bytes); 413 past the session's 10 MiB"
+        : method === "get"
+          ? "Read a workspace file (raw bytes)"
+          : "Delete a workspace file",
+    security: auth,
+    request: {
+      params: z.object({
+        id: SessionId,
+        path: z.string().openapi({ param: { name: "path", in: "path" } }),
+      }),
+      ...(method === "put"
+        ? {
+            body: {
+              content: {
+                "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) },
+              },
+            },
+          }
+        : {}),
+    },
+    responses: {
+      ...(method === "get"
+        ? {
+            200: {
+              description: "The file",
+              content: {
+                "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) },
+              },
+            },
+          }
+        : { 204: { description: "Done" } }),
+      400: problem("The path leaves the workspace"),
+      401: problem("No valid key or token"),
+      404: missing,
+      ...(method === "put"
+        ? { 413: problem("Past the session's file cap; nothing was stored") }
+        : {}),
+    },
+  });
+}

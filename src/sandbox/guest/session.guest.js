@@ -1,0 +1,282 @@
+// Session state inside a guest isolate: variables carried between executions (encoded so that
+// Map, Set, Date, BigInt, typed arrays, undefined and shared or cyclic references survive JSON)
+// and the workspace files under /tmp/workspace. Imported by the harness before any user code
+// runs, so the built-ins it keeps are the original ones.
+import { Buffer } from "node:buffer";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+
+export const WORKSPACE = "/tmp/workspace";
+
+const { apply } = Reflect;
+const uncurry =
+  (fn) =>
+  (self, ...args) =>
+    apply(fn, self, args);
+const stringify = JSON.stringify;
+const parseJson = JSON.parse;
+const clone = structuredClone;
+const StringCtor = String;
+const ObjectCtor = Object;
+const BigIntCtor = BigInt;
+const isArray = Array.isArray;
+const isFiniteNumber = Number.isFinite;
+const isNaNNumber = Number.isNaN;
+const objectIs = Object.is;
+const isView = ArrayBuffer.isView;
+const objectKeys = Object.keys;
+const getPrototypeOf = Object.getPrototypeOf;
+const objectPrototype = Object.prototype;
+const dateGetTime = uncurry(Date.prototype.getTime);
+const mapEntries = uncurry(Map.prototype.entries);
+const setValues = uncurry(Set.prototype.values);
+const mapIteratorNext = uncurry(Object.getPrototypeOf(new Map().entries()).next);
+const setIteratorNext = uncurry(Object.getPrototypeOf(new Set().values()).next);
+const bufferFrom = Buffer.from;
+const bufferToString = uncurry(Buffer.prototype.toString);
+const MapCtor = Map;
+const SetCtor = Set;
+const DateCtor = Date;
+const RegExpCtor = RegExp;
+const ArrayBufferCtor = ArrayBuffer;
+const Uint8ArrayCtor = Uint8Array;
+const isInstance = (value, ctor) => {
+  try {
+    return value instanceof ctor;
+  } catch {
+    return false;
+  }
+};
+const TYPED = {
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+};
+
+const base64 = (bytes) => bufferToString(bufferFrom(bytes), "base64");
+const unbase64 = (text) => new Uint8ArrayCtor(bufferFrom(text, "base64"));
+
+/**
+ * Encodes a structured-cloneable value as JSON text: a table of nodes, so shared and cyclic
+ * references stay shared. Throws if the value cannot be cloned.
+ */
+export function encodeValue(value) {
+  clone(value);
+  const table = [];
+  const seen = new MapCtor();
+  const visit = (v) => {
+    switch (typeof v) {
+      case "undefined":
+        return table.push(["u"]) - 1;
+      case "bigint":
+        return table.push(["b", StringCtor(v)]) - 1;
+      case "number":
+        if (!isFiniteNumber(v) || objectIs(v, -0)) {
+          return (
+            table.push([
+              "n",
+              isNaNNumber(v) ? "NaN" : v === 0 ? "-0" : v > 0 ? "Infinity" : "-Infinity",
+            ]) - 1
+          );
+        }
+        return table.push(["p", v]) - 1;
+      case "string":
+      case "boolean":
+        return table.push(["p", v]) - 1;
+      default:
+        break;
+    }
+    if (v === null) return table.push(["p", null]) - 1;
+    const known = seen.get(v);
+    if (known !== undefined) return known;
+    const index = table.push(null) - 1;
+    seen.set(v, index);
+    let node;
+    if (isInstance(v, DateCtor)) node = ["d", dateGetTime(v)];
+    else if (isInstance(v, RegExpCtor)) node = ["r", v.source, v.flags];
+    else if (isInstance(v, MapCtor)) {
+      const pairs = [];
+      const it = mapEntries(v);
+      for (let s = mapIteratorNext(it); !s.done; s = mapIteratorNext(it)) {
+        pairs[pairs.length] = [visit(s.value[0]), visit(s.value[1])];
+      }
+      node = ["m", pairs];
+    } else if (isInstance(v, SetCtor)) {
+      const items = [];
+      const it = setValues(v);
+      for (let s = setIteratorNext(it); !s.done; s = setIteratorNext(it))
+        items[items.length] = visit(s.value);
+      node = ["s", items];
+    } else if (isInstance(v, ArrayBufferCtor)) node = ["ab", base64(new Uint8ArrayCtor(v))];
+    else if (isView(v)) {
+      node = [
+        "t",
+        v[Symbol.toStringTag],
+        base64(new Uint8ArrayCtor(v.buffer, v.byteOffset, v.byteLength)),
+      ];
+    } else if (isArray(v)) {
+      const items = [];
+      for (let i = 0; i < v.length; i++) items[i] = visit(v[i]);
+      node = ["a", items];
+    } else if (isInstance(v, Error)) node = ["e", StringCtor(v.name), StringCtor(v.message)];
+    else {
+      const entries = [];
+      const keys = objectKeys(v);
+      for (let i = 0; i < keys.length; i++) entries[i] = [keys[i], visit(v[keys[i]])];
+      node = ["o", entries];
+    }
+    table[index] = node;
+    return index;
+  };
+  const root = visit(value);
+  return stringify([root, table]);
+}
+
+/** Decodes what `encodeValue` made. */
+export function decodeValue(text) {
+  const [root, table] = parseJson(text);
+  const made = [];
+  const build = (index) => {
+    if (made[index] !== undefined) return made[index].value;
+    const node = table[index];
+    const tag = node[0];
+    const hold = (value) => {
+      made[index] = { value };
+      return value;
+    };
+    switch (tag) {
+      case "u":
+        return undefined;
+      case "p":
+        return node[1];
+      case "b":
+        return BigIntCtor(node[1]);
+      case "n":
+        return node[1] === "-0" ? -0 : Number(node[1]);
+      case "d":
+        return hold(new DateCtor(node[1]));
+      case "r":
+        return hold(new RegExpCtor(node[1], node[2]));
+      case "ab":
+        return hold(unbase64(node[1]).buffer);
+      case "t": {
+        const bytes = unbase64(node[2]);
+        const Typed = TYPED[node[1]] ?? Uint8ArrayCtor;
+        return hold(
+          new Typed(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)),
+        );
+      }
+      case "e": {
+        const error = new Error(node[2]);
+        error.name = node[1];
+        return hold(error);
+      }
+      case "m": {
+        const map = hold(new MapCtor());
+        for (const [k, v] of node[1]) map.set(build(k), build(v));
+        return map;
+      }
+      case "s": {
+        const set = hold(new SetCtor());
+        for (const item of node[1]) set.add(build(item));
+        return set;
+      }
+      case "a": {
+        const array = hold([]);
+        for (let i = 0; i < node[1].length; i++) array[i] = build(node[1][i]);
+        return array;
+      }
+      default: {
+        const object = hold(new ObjectCtor());
+        for (const [key, item] of node[1]) object[key] = build(item);
+        return object;
+      }
+    }
+  };
+  return build(root);
+}
+
+/**
+ * Reads every binding the code left (getters made by the compiler) and answers, per name,
+ * `{ v: encoded }`, `{ f: 1 }` for a function or class, or `{ x: reason }`.
+ */
+export function captureBindings(getters) {
+  const out = { __proto__: null };
+  if (!getters) return out;
+  for (const name of objectKeys(getters)) {
+    let value;
+    try {
+      value = getters[name]();
+    } catch {
+      out[name] = { x: "uninitialized" };
+      continue;
+    }
+    if (typeof value === "function") {
+      out[name] = { f: 1 };
+      continue;
+    }
+    try {
+      out[name] = { v: encodeValue(value) };
+    } catch {
+      out[name] = { x: `not cloneable (${describeKind(value)})` };
+    }
+  }
+  return out;
+}
+
+function describeKind(value) {
+  if (value === null || typeof value !== "object") return typeof value;
+  if (getPrototypeOf(value) === objectPrototype)
+    return "an object holding something that cannot be cloned";
+  try {
+    return `a ${StringCtor(value.constructor?.name || "object")}`;
+  } catch {
+    return "an object";
+  }
+}
+
+/** Writes the session's files into an empty workspace; returns what was written, by path. */
+export function hydrateWorkspace(files) {
+  if (existsSync(WORKSPACE)) rmSync(WORKSPACE, { recursive: true, force: true });
+  mkdirSync(WORKSPACE, { recursive: true });
+  const before = new MapCtor();
+  for (const { path, data } of files ?? []) {
+    const full = `${WORKSPACE}/${path}`;
+    mkdirSync(full.slice(0, full.lastIndexOf("/")), { recursive: true });
+    writeFileSync(full, unbase64(data));
+    before.set(path, data);
+  }
+  return before;
+}
+
+/** What changed in the workspace since `before`: `{ changed: [{ path, data }], deleted: [path] }`. */
+export function collectWorkspace(before) {
+  const now = new MapCtor();
+  const walk = (dir, prefix) => {
+    let entries = [];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
+      if (entry.isDirectory()) walk(`${dir}/${entry.name}`, path);
+      else if (entry.isFile()) now.set(path, base64(readFileSync(`${dir}/${entry.name}`)));
+    }
+  };
+  walk(WORKSPACE, "");
+  const changed = [];
+  const deleted = [];
+  for (const [path, data] of now)
+    if (before.get(path) !== data) changed[changed.length] = { path, data };
+  for (const path of before.keys()) if (!now.has(path)) deleted[deleted.length] = path;
+  return { changed, deleted };
+}

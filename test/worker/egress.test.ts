@@ -1,0 +1,568 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { admin, asTenant, createTenant } from "./tenant-helpers";
+
+interface Attempt {
+  method: string;
+  url: string;
+  decision: "allowed" | "denied";
+  reason: string;
+  status?: number;
+  bytes?: number;
+  ms?: number;
+}
+
+interface Result {
+  status: string;
+  result?: unknown;
+  error?: { name: string; message: string };
+  logs: { level: string; message: string }[];
+  egress: Attempt[];
+  redactions: { kind: string; where: string }[];
+  usage: { wallMs: number; subrequests: number };
+}
+
+const SECRET = "sk-live-Zq8rT4vW1xY7uB3nM6pL9aS2";
+const PLACEHOLDER = /^cordon-secret-API_TOKEN-[0-9a-f]{32}$/;
+
+/** A tenant whose policy and secrets the test chooses. */
+async function tenant(allow: unknown[], secrets: Record<string, unknown> = {}) {
+  const created = await createTenant("egress", { egress: { allow } });
+  for (const [name, secret] of Object.entries(secrets)) {
+    const res = await admin(`/tenants/${created.id}/secrets/${name}`, {
+      method: "PUT",
+      body: JSON.stringify(secret),
+    });
+    expect(res.status).toBe(204);
+  }
+  return {
+    id: created.id,
+    async run(code: string, extra: Record<string, unknown> = {}): Promise<Result> {
+      const res = await asTenant(created.apiKey, "/v1/execute", {
+        method: "POST",
+        body: JSON.stringify({ code, ...extra }),
+      });
+      if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
+      return (await res.json()) as Result;
+    },
+  };
+}
+
+/**
+ * The gateway's upstream: the gateway runs in this isolate, so its global fetch can be replaced
+ * here. Each handler answers one URL prefix; anything else is a test failure.
+ */
+type Upstream = (request: Request) => Response | Promise<Response>;
+let upstream: Upstream;
+/** What reached the upstream, read while the gateway's request was still live. */
+const seen: { url: string; headers: Headers; body: string }[] = [];
+
+beforeEach(() => {
+  seen.length = 0;
+  upstream = () => new Response("ok");
+  vi.spyOn(globalThis, "fetch").mockImplementation(async (input, init) => {
+    const request = new Request(input, init);
+    const body = await request.clone().text();
+    seen.push({ url: request.url, headers: new Headers(request.headers), body });
+    return upstream(request);
+  });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** Runs `body` and returns `[name, message]` of what it threw, or "no error". */
+const thrown = (body: string) =>
+  `let out = "no error";\ntry { ${body} } catch (e) { out = [e.name, e.message] }\nout`;
+
+describe("egress policy through real executions", () => {
+  it("denies by default with a TypeError naming the reason, and audits it", async () => {
+    const t = await tenant([]);
+    const r = await t.run(thrown("await fetch('https://api.example.com/x')"));
+    expect(r.result).toEqual([
+      "TypeError",
+      "egress is not allowed: GET https://api.example.com/x: no rule allows api.example.com",
+    ]);
+    expect(r.egress).toEqual([
+      {
+        method: "GET",
+        url: "https://api.example.com/x",
+        decision: "denied",
+        reason: "no rule allows api.example.com",
+      },
+    ]);
+    expect(r.usage.subrequests).toBe(0);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("sends allowed requests upstream and audits every attempt in order with its reason", async () => {
+    const t = await tenant(["api.example.com", { host: "*.data.example", methods: ["GET"] }]);
+    upstream = () => new Response("hello", { status: 201 });
+    const r = await t.run(`
+const out = [];
+for (const [url, init] of [
+  ["https://API.Example.COM./a?b=1"],
+  ["http://api.example.com/plain"],
+  ["https://eu.data.example/x", { method: "POST", body: "x" }],
+  ["https://eu.data.example/y"],
+  ["https://169.254.169.254/latest/meta-data/"],
+  ["https://api.example.com\\\\@evil.example/"],
+]) {
+  try { const res = await fetch(url, init); out.push(res.status + " " + await res.text()) }
+  catch (e) { out.push(e.name) }
+}
+out`);
+    expect(r.status).toBe("ok");
+    expect(r.result).toEqual([
+      "201 hello",
+      "TypeError",
+      "TypeError",
+      "201 hello",
+      "TypeError",
+      "TypeError",
+    ]);
+    expect(r.egress.map((a) => [a.method, a.url, a.decision, a.reason])).toEqual([
+      ["GET", "https://api.example.com/a?b=1", "allowed", "allowed by rule api.example.com"],
+      [
+        "GET",
+        "http://api.example.com/plain",
+        "denied",
+        "scheme http not allowed for api.example.com",
+      ],
+      [
+        "POST",
+        "https://eu.data.example/x",
+        "denied",
+        "method POST not allowed for eu.data.example",
+      ],
+      [
+        "GET",
+        "https://eu.data.example/y",
+        "allowed",
+        'allowed by rule {"host":"*.data.example","methods":["GET"]}',
+      ],
+      [
+        "GET",
+        "https://169.254.169.254/latest/meta-data/",
+        "denied",
+        expect.stringMatching(/^private address 169\.254\.169\.254 is not allowed/),
+      ],
+      // The runtime reads this as api.example.com; the URL as written is checked too.
+      ["GET", "https://api.example.com/@evil.example/", "denied", "userinfo in URL is not allowed"],
+    ]);
+    expect(r.egress[0]).toMatchObject({ status: 201, bytes: 5, ms: expect.any(Number) });
+    expect(r.usage.subrequests).toBe(2);
+    expect(seen.map((s) => s.url)).toEqual([
+      "https://api.example.com/a?b=1",
+      "https://eu.data.example/y",
+    ]);
+  });
+
+  it("lets a request's egress.allow narrow the tenant policy but never widen it", async () => {
+    const t = await tenant(["api.example.com", "other.example.com"]);
+    const code = `
+const out = [];
+for (const url of ["https://api.example.com/", "https://other.example.com/", "https://new.example.com/"]) {
+  try { await fetch(url); out.push("sent") } catch (e) { out.push(e.message) }
+}
+out`;
+    const r = await t.run(code, { egress: { allow: ["other.example.com", "new.example.com"] } });
+    expect(r.result).toEqual([
+      expect.stringContaining("no rule allows api.example.com"),
+      "sent",
+      expect.stringContaining("no rule allows new.example.com"),
+    ]);
+  });
+
+  it("applies a session's egress.allow as one more layer of its executions' policy", async () => {
+    const created = await createTenant("egress", {
+      egress: { allow: ["api.example.com", "other.example.com"] },
+    });
+    const opened = await asTenant(created.apiKey, "/v1/sessions", {
+      method: "POST",
+      body: JSON.stringify({ egress: { allow: ["other.example.com"] } }),
+    });
+    expect(opened.status).toBe(201);
+    const { sessionId } = (await opened.json()) as { sessionId: string };
+    const res = await asTenant(created.apiKey, `/v1/sessions/${sessionId}/execute`, {
+      method: "POST",
+      body: JSON.stringify({
+        code: `const out = [];
+for (const url of ["https://api.example.com/", "https://other.example.com/"]) {
+  try { await fetch(url); out.push("sent") } catch (e) { out.push(e.message) }
+}
+out`,
+      }),
+    });
+    expect(((await res.json()) as Result).result).toEqual([
+      expect.stringContaining("no rule allows api.example.com"),
+      "sent",
+    ]);
+  });
+
+  it("refuses an invalid rule in a request's allow list with a 400 naming it", async () => {
+    const t = await tenant([]);
+    await expect(t.run("1", { egress: { allow: ["https://x.example/path"] } })).rejects.toThrow(
+      /status 400/,
+    );
+  });
+
+  it("serves data: inside the isolate and lets the runtime refuse other schemes, unaudited", async () => {
+    const t = await tenant([]);
+    const r = await t.run(`const out = [];
+for (const url of ["data:text/plain,hi", "file:///etc/passwd", "ftp://example.com/x"]) {
+  try { out.push(await (await fetch(url)).text()) } catch (e) { out.push(e.name) }
+}
+out`);
+    expect(r.result).toEqual(["hi", "TypeError", "TypeError"]);
+    expect(r.egress).toEqual([]);
+  });
+
+  it("strips hop-by-hop and cordon-* headers before the request leaves", async () => {
+    const t = await tenant(["api.example.com"]);
+    await t.run(`await fetch("https://api.example.com/", { headers: {
+      "x-kept": "1", "cordon-raw-url": "https%3A%2F%2Fevil.example", connection: "x-dropped", "x-dropped": "2", te: "trailers" } })`);
+    const headers = Object.fromEntries(seen[0]?.headers ?? []);
+    expect(headers["x-kept"]).toBe("1");
+    expect(Object.keys(headers).filter((h) => h.startsWith("cordon-") || h === "te")).toEqual([]);
+    expect(headers["x-dropped"]).toBeUndefined();
+  });
+});
+
+describe("redirects", () => {
+  it("follows redirects hop by hop, checking and auditing each hop", async () => {
+    const t = await tenant(["api.example.com", "cdn.example.com"]);
+    upstream = (req) => {
+      if (req.url === "https://api.example.com/start") {
+        return new Response(null, {
+          status: 302,
+          headers: { location: "https://cdn.example.com/next" },
+        });
+      }
+      if (req.url === "https://cdn.example.com/next") {
+        return new Response(null, { status: 307, headers: { location: "/final" } });
+      }
+      return new Response(`at ${new URL(req.url).pathname}`);
+    };
+    const r = await t.run(
+      "const res = await fetch('https://api.example.com/start');\n[res.status, await res.text()]",
+    );
+    expect(r.result).toEqual([200, "at /final"]);
+    expect(r.egress.map((a) => [a.url, a.decision, a.status])).toEqual([
+      ["https://api.example.com/start", "allowed", 302],
+      ["https://cdn.example.com/next", "allowed", 307],
+      ["https://cdn.example.com/final", "allowed", 200],
+    ]);
+    expect(r.usage.subrequests).toBe(3);
+  });
+
+  it("denies a redirect to an internal or unlisted host at that hop", async () => {
+    const t = await tenant(["api.example.com"]);
+    upstream = (req) =>
+      new Response(null, {
+        status: 302,
+        headers: {
+          location: req.url.endsWith("/meta")
+            ? "http://169.254.169.254/latest/meta-data/"
+            : "https://unlisted.example/",
+        },
+      });
+    const r = await t.run(
+      thrown("await fetch('https://api.example.com/meta')") +
+        ";\nconst second = (async () => { try { await fetch('https://api.example.com/other') } catch (e) { return e.message } })();\n[out, await second]",
+    );
+    expect(r.result).toEqual([
+      ["TypeError", expect.stringMatching(/169\.254\.169\.254.*private address/)],
+      expect.stringContaining("no rule allows unlisted.example"),
+    ]);
+    expect(r.egress.map((a) => [a.url, a.decision])).toEqual([
+      ["https://api.example.com/meta", "allowed"],
+      ["http://169.254.169.254/latest/meta-data/", "denied"],
+      ["https://api.example.com/other", "allowed"],
+      ["https://unlisted.example/", "denied"],
+    ]);
+    expect(seen).toHaveLength(2);
+  });
+
+  it("stops after 5 redirects", async () => {
+    const t = await tenant(["api.example.com"]);
+    let n = 0;
+    upstream = () =>
+      new Response(null, { status: 301, headers: { location: `https://api.example.com/${++n}` } });
+    const r = await t.run(thrown("await fetch('https://api.example.com/0')"));
+    expect(r.result).toEqual(["TypeError", expect.stringContaining("more than 5 redirects")]);
+    expect(r.egress).toHaveLength(6);
+  });
+
+  it("hands a redirect back untouched when the code asks for redirect: manual", async () => {
+    const t = await tenant(["api.example.com"]);
+    upstream = () =>
+      new Response(null, { status: 302, headers: { location: "http://169.254.169.254/" } });
+    const r = await t.run(
+      "const res = await fetch('https://api.example.com/', { redirect: 'manual' });\n[res.status, res.headers.get('location')]",
+    );
+    expect(r.result).toEqual([302, "http://169.254.169.254/"]);
+    expect(r.egress).toHaveLength(1);
+  });
+});
+
+describe("caps", () => {
+  it("denies the 51st fetch with a TypeError naming the cap, audits it, and the execution goes on", async () => {
+    const t = await tenant(["api.example.com"]);
+    const r = await t.run(`
+const errors = [];
+let sent = 0;
+for (let i = 0; i < 55; i++) {
+  try { await fetch("https://api.example.com/" + i); sent++ } catch (e) { errors.push(e.name + ": " + e.message) }
+}
+({ sent, errors, after: "still running" })`);
+    expect(r.status).toBe("ok");
+    const result = r.result as { sent: number; errors: string[]; after: string };
+    expect(result.sent).toBe(50);
+    expect(result.after).toBe("still running");
+    expect(result.errors).toHaveLength(5);
+    expect(result.errors[0]).toBe(
+      "TypeError: egress is not allowed: GET https://api.example.com/50: subrequest cap of 50 per execution reached",
+    );
+    expect(r.egress).toHaveLength(55);
+    expect(r.egress.slice(50).every((a) => a.decision === "denied")).toBe(true);
+    expect(r.egress[50]?.reason).toBe("subrequest cap of 50 per execution reached");
+    expect(r.usage.subrequests).toBe(50);
+    expect(seen).toHaveLength(50);
+
+    const listed = await admin("/incidents");
+    const { incidents } = (await listed.json()) as {
+      incidents: { tenant: string; reason: string }[];
+    };
+    expect(incidents.filter((i) => i.tenant === t.id).map((i) => i.reason)).toEqual([
+      "cap: subrequest cap of 50 per execution reached",
+    ]);
+  });
+
+  it("errors the response stream once an execution has received 10 MiB", async () => {
+    const t = await tenant(["api.example.com"]);
+    upstream = () => new Response(new Uint8Array(6 * 1024 * 1024).fill(97));
+    const r = await t.run(`
+const sizes = [];
+for (let i = 0; i < 2; i++) {
+  const res = await fetch("https://api.example.com/" + i);
+  try { sizes.push((await res.arrayBuffer()).byteLength) } catch (e) { sizes.push(e.name) }
+}
+sizes`);
+    expect(r.status).toBe("ok");
+    const sizes = r.result as unknown[];
+    expect(sizes[0]).toBe(6 * 1024 * 1024);
+    expect(sizes[1]).toBe("TypeError");
+    expect(r.egress[1]?.bytes).toBeLessThanOrEqual(6 * 1024 * 1024);
+  });
+
+  it("lists at most 1000 attempts and counts the denied ones past that", {
+    timeout: 20_000,
+  }, async () => {
+    const t = await tenant([]);
+    const r = await t.run(`
+let denied = 0;
+for (let i = 0; i < 1100; i++) { try { await fetch("https://api.example.com/" + i) } catch { denied++ } }
+denied`);
+    expect(r.result).toBe(1100);
+    expect(r.egress).toHaveLength(1001);
+    expect(r.egress.at(-1)).toEqual({
+      method: "*",
+      url: "*",
+      decision: "denied",
+      reason: "100 more denied attempts are not listed (the audit lists at most 1000)",
+    });
+  });
+
+  it("refuses a request body over the request byte cap", async () => {
+    const t = await tenant(["api.example.com"]);
+    const r = await t.run(
+      thrown(
+        "await fetch('https://api.example.com/', { method: 'POST', body: new Uint8Array(11 * 1024 * 1024) })",
+      ),
+    );
+    expect(r.result).toEqual([
+      "TypeError",
+      expect.stringContaining("request bytes over the cap of 10485760 per execution"),
+    ]);
+    expect(seen).toHaveLength(0);
+  });
+});
+
+describe("secrets", () => {
+  const secrets = { API_TOKEN: { value: SECRET, hosts: ["api.example.com"] } };
+
+  it("shows the guest a placeholder that is the same for every run of the tenant", async () => {
+    const t = await tenant([], secrets);
+    const first = await t.run("process.env.API_TOKEN");
+    const second = await t.run("process.env.API_TOKEN");
+    expect(first.result).toMatch(PLACEHOLDER);
+    expect(second.result).toBe(first.result);
+    const other = await tenant([], secrets);
+    expect((await other.run("process.env.API_TOKEN")).result).not.toBe(first.result);
+  });
+
+  it("injects the value only on requests to bound hosts and denies the placeholder elsewhere", async () => {
+    const t = await tenant(["api.example.com", "other.example.com"], secrets);
+    const r = await t.run(`
+const token = process.env.API_TOKEN;
+await fetch("https://api.example.com/v1?key=" + token, {
+  method: "POST",
+  headers: { authorization: "Bearer " + token, "x-basic": "none" },
+  body: JSON.stringify({ token }),
+});
+let refused;
+try { await fetch("https://other.example.com/", { headers: { authorization: "Bearer " + token } }) }
+catch (e) { refused = [e.name, e.message] }
+refused`);
+    expect(r.result).toEqual([
+      "TypeError",
+      "egress is not allowed: GET https://other.example.com/: secret not bound to host",
+    ]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.url).toBe(`https://api.example.com/v1?key=${SECRET}`);
+    expect(seen[0]?.headers.get("authorization")).toBe(`Bearer ${SECRET}`);
+    expect(seen[0]?.body).toBe(JSON.stringify({ token: SECRET }));
+    expect(r.egress.map((a) => [a.url, a.decision, a.reason])).toEqual([
+      [
+        "https://api.example.com/v1?key=[REDACTED:secret]",
+        "allowed",
+        "allowed by rule api.example.com",
+      ],
+      ["https://other.example.com/", "denied", "secret not bound to host"],
+    ]);
+    expect(JSON.stringify(r)).not.toContain(SECRET);
+  });
+
+  it("injects into Basic credentials built from the placeholder", async () => {
+    const t = await tenant(["api.example.com"], secrets);
+    await t.run(
+      `await fetch("https://api.example.com/", { headers: { authorization: "Basic " + btoa("me:" + process.env.API_TOKEN) } })`,
+    );
+    expect(seen[0]?.headers.get("authorization")).toBe(`Basic ${btoa(`me:${SECRET}`)}`);
+  });
+
+  it("scrubs a secret the upstream echoes back in body, headers and base64 before the guest sees it", async () => {
+    const t = await tenant(["api.example.com"], secrets);
+    upstream = async (req) => {
+      const got = req.headers.get("authorization")?.slice("Bearer ".length) ?? "";
+      return new Response(`plain ${got} b64 ${btoa(got)} url ${encodeURIComponent(got)}`, {
+        headers: { "x-echo": got, "x-echo-b64": btoa(`user:${got}`) },
+      });
+    };
+    const r = await t.run(`
+const res = await fetch("https://api.example.com/", { headers: { authorization: "Bearer " + process.env.API_TOKEN } });
+const body = await res.text();
+console.log("body", body, res.headers.get("x-echo"));
+({ body, echo: res.headers.get("x-echo"), b64: res.headers.get("x-echo-b64") })`);
+    expect(r.status).toBe("ok");
+    const text = JSON.stringify(r);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(btoa(SECRET));
+    const result = r.result as { body: string; echo: string; b64: string };
+    expect(result.body).toBe("plain [REDACTED:secret] b64 [REDACTED:secret] url [REDACTED:secret]");
+    expect(result.echo).toBe("[REDACTED:secret]");
+    expect(result.b64).toContain("[REDACTED:secret]");
+  });
+});
+
+describe("connect()", () => {
+  it("denies a connect no rule allows: opened rejects with a TypeError, audited as CONNECT", async () => {
+    const t = await tenant(["api.example.com"]);
+    const r = await t.run(`
+import { connect } from "cloudflare:sockets";
+const socket = connect("db.example.com:5432");
+const out = [];
+try { await socket.opened } catch (e) { out.push(e.name, e.message) }
+try { const w = socket.writable.getWriter(); await w.write(new Uint8Array([1])) } catch (e) { out.push(e.name) }
+out`);
+    expect(r.result).toEqual([
+      "TypeError",
+      "egress is not allowed: CONNECT tcp://db.example.com:5432: no rule allows db.example.com",
+      "TypeError",
+    ]);
+    expect(r.egress).toEqual([
+      {
+        method: "CONNECT",
+        url: "tcp://db.example.com:5432",
+        decision: "denied",
+        reason: "no rule allows db.example.com",
+      },
+    ]);
+  });
+
+  it("matches connect() against rules by host and port", async () => {
+    const t = await tenant([
+      "api.example.com",
+      { host: "db.example.com", port: 5432, methods: ["GET"] },
+    ]);
+    const r = await t.run(`
+const { connect } = await import("cloudflare:sockets");
+const out = [];
+for (const address of ["api.example.com:22", { hostname: "db.example.com", port: 5432 }, "[::1]:443"]) {
+  try { await connect(address).opened } catch (e) { out.push(e.message) }
+}
+out`);
+    expect(r.result).toEqual([
+      expect.stringContaining("port 22 not allowed for api.example.com"),
+      expect.stringContaining("method CONNECT not allowed for db.example.com"),
+      expect.stringMatching(/CONNECT tcp:\/\/\[::1\]:443: private address/),
+    ]);
+    expect(r.egress.map((a) => a.method)).toEqual(["CONNECT", "CONNECT", "CONNECT"]);
+  });
+
+  it("refuses STARTTLS sockets, which the gateway cannot speak", async () => {
+    const t = await tenant(["api.example.com"]);
+    const r = await t.run(
+      thrown(
+        `const { connect } = await import("cloudflare:sockets"); connect("api.example.com:443", { secureTransport: "starttls" })`,
+      ),
+    );
+    expect(r.result).toEqual(["TypeError", expect.stringContaining("starttls")]);
+  });
+
+  it("audits and denies a socket that bypasses cloudflare:sockets", async () => {
+    const t = await tenant(["api.example.com"]);
+    const r = await t.run(`
+import net from "node:net";
+await new Promise((resolve) => {
+  const s = net.connect(443, "api.example.com");
+  s.on("error", resolve);
+  s.on("close", resolve);
+  s.on("data", resolve);
+});
+"done"`);
+    expect(r.status).toBe("ok");
+    expect(r.egress).toEqual([
+      expect.objectContaining({
+        method: "CONNECT",
+        url: "tcp://api.example.com:443",
+        decision: "denied",
+        reason: expect.stringContaining("do not go through fetch() or connect()"),
+      }),
+    ]);
+  });
+});
+
+describe("output scanning", () => {
+  it("redacts credential-shaped strings from result, logs and error and lists them", async () => {
+    const t = await tenant([]);
+    const token = `ghp_${"a1B2c3D4e5".repeat(3)}123456`;
+    const r = await t.run(`
+console.log("token ${token}");
+throw new Error("leaked ${token}")`);
+    expect(r.status).toBe("error");
+    expect(JSON.stringify(r)).not.toContain(token);
+    expect(r.logs[0]?.message).toBe("token [REDACTED:github-token]");
+    expect(r.error?.message).toBe("leaked [REDACTED:github-token]");
+    expect(r.redactions).toEqual(
+      expect.arrayContaining([
+        { kind: "github-token", where: "logs" },
+        { kind: "github-token", where: "error" },
+      ]),
+    );
+    const ok = await t.run(`({ key: "${token}" })`);
+    expect(ok.result).toEqual({ key: "[REDACTED:github-token]" });
+    expect(ok.redactions).toEqual([{ kind: "github-token", where: "result" }]);
+  });
+});
