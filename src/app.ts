@@ -5,6 +5,7 @@ import { HTTPException } from "hono/http-exception";
 import { SESSION_LIMITS } from "../durable-objects/session";
 import {
   badRequest,
+  internalError,
   notFound,
   Problem,
   problemResponse,
@@ -122,18 +123,7 @@ function handleError(err: Error, c: Context): Response {
     const detail = `the request body is not valid JSON: ${err.message}`;
     return problemResponse(c, badRequest(detail, [{ path: "(body)", message: err.message }]));
   }
-  const errorId = crypto.randomUUID();
-  console.error(`error ${errorId}:`, err);
-  return problemResponse(
-    c,
-    new Problem(
-      500,
-      "internal-error",
-      "Internal server error",
-      `something went wrong on our side; quote error id ${errorId} when reporting it`,
-      { errorId },
-    ),
-  );
+  return problemResponse(c, internalError(err));
 }
 
 function allowedMethods(routes: { method: string; path: string }[], path: string): string[] {

@@ -37,7 +37,19 @@ export const PROBLEM_BASE = "https://cordon.dev/problems/";
 
 /** Writes a problem as the response. */
 export function problemResponse(c: Context, problem: Problem): Response {
-  const body = {
+  return new Response(JSON.stringify(problemBody(c, problem)), {
+    status: problem.status,
+    headers: { "content-type": "application/problem+json", ...problem.headers },
+  });
+}
+
+/**
+ * The problem+json object for an error: a `Problem` as itself, anything else as a generic 500
+ * whose id is logged with the error, so nothing internal reaches the client.
+ */
+export function problemBody(c: Context, err: unknown): Record<string, unknown> {
+  const problem = err instanceof Problem ? err : internalError(err);
+  return {
     type: problem.type,
     title: problem.title,
     status: problem.status,
@@ -45,10 +57,19 @@ export function problemResponse(c: Context, problem: Problem): Response {
     instance: new URL(c.req.url).pathname,
     ...problem.extra,
   };
-  return new Response(JSON.stringify(body), {
-    status: problem.status,
-    headers: { "content-type": "application/problem+json", ...problem.headers },
-  });
+}
+
+/** Logs an unexpected error under a fresh id and returns the 500 problem that quotes it. */
+export function internalError(err: unknown): Problem {
+  const errorId = crypto.randomUUID();
+  console.error(`error ${errorId}:`, err);
+  return new Problem(
+    500,
+    "internal-error",
+    "Internal server error",
+    `something went wrong on our side; quote error id ${errorId} when reporting it`,
+    { errorId },
+  );
 }
 
 export const badRequest = (detail: string, errors: FieldError[]) =>

@@ -72,6 +72,8 @@ export interface InFlight {
   readonly signal: AbortSignal;
   readonly abort: AbortController;
   isolate?: string;
+  /** Told of each attempt as it is recorded (streamed executions). */
+  readonly onAttempt?: (attempt: EgressAttempt) => void;
 }
 
 /** Attempts an execution's audit lists; denied ones past it are only counted. */
@@ -85,7 +87,11 @@ const inFlight = new Map<string, InFlight>();
  * Starts the audit of an execution with the policy, secrets and caps its requests go through;
  * returns the token its runner must show to use the gateway.
  */
-export function openAudit(executionId: string, context: ExecutionEgress = NO_EGRESS): string {
+export function openAudit(
+  executionId: string,
+  context: ExecutionEgress = NO_EGRESS,
+  onAttempt?: (attempt: EgressAttempt) => void,
+): string {
   const token = crypto.randomUUID();
   const abort = new AbortController();
   inFlight.set(executionId, {
@@ -98,6 +104,7 @@ export function openAudit(executionId: string, context: ExecutionEgress = NO_EGR
     unlisted: 0,
     signal: abort.signal,
     abort,
+    ...(onAttempt ? { onAttempt } : {}),
   });
   return token;
 }
@@ -139,7 +146,11 @@ export function recordAttempt(executionId: string, attempt: EgressAttempt): Egre
  */
 function push(run: InFlight, attempt: EgressAttempt): void {
   if (attempt.decision === "denied" && run.attempts.length >= MAX_AUDIT_ENTRIES) run.unlisted++;
-  else run.attempts.push(attempt);
+  else {
+    run.attempts.push(attempt);
+    // A copy as decided: status, bytes and ms are filled in later, in the final result.
+    run.onAttempt?.({ ...attempt });
+  }
 }
 
 /** Records an attempt that bypassed the harness in every running execution of that isolate. */

@@ -1,8 +1,13 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
-import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
-import { admit, idempotent, run } from "./pipeline";
+import {
+  EventStream,
+  ExecutionRequest,
+  ExecutionResult,
+  ProblemDetails,
+} from "../schemas/execution";
+import { admit, idempotent, respond, run } from "./pipeline";
 import { validationHook } from "./validation";
 
 const problem = (description: string) => ({
@@ -21,7 +26,10 @@ const executeRoute = createRoute({
   responses: {
     200: {
       description: "The execution result (user-code errors and timeouts included)",
-      content: { "application/json": { schema: ExecutionResult } },
+      content: {
+        "application/json": { schema: ExecutionResult },
+        "text/event-stream": { schema: EventStream },
+      },
     },
     400: problem("The body is not a valid execution request"),
     401: problem("No valid API key"),
@@ -37,6 +45,5 @@ export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVar
 }).openapi(executeRoute, async (c) => {
   const body = c.req.valid("json");
   const hash = await admit(c, body);
-  const result = await idempotent(c, "execute", body, () => run(c, body, hash));
-  return c.json(result, 200);
+  return respond(c, (options) => idempotent(c, "execute", body, () => run(c, body, hash, options)));
 });

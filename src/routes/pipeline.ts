@@ -1,11 +1,12 @@
 import type { Context } from "hono";
-import { badRequest, Problem, tooLarge } from "../api/problem";
+import { badRequest, Problem, problemBody, tooLarge } from "../api/problem";
 import { executionEgress } from "../egress/context";
 import type { Env } from "../env";
 import { codeHash, recordIncident, refuseQuarantined } from "../incidents";
 import { LIMITS } from "../limits";
 import type { AuthVariables } from "../middleware/auth";
-import { execute, type SessionRun } from "../sandbox/executor";
+import { acquireExecutionLease, wantsEventStream } from "../middleware/rate-limit";
+import { type ExecuteOptions, execute } from "../sandbox/executor";
 import { backendFor } from "../sandbox/runtime";
 import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
 
@@ -38,14 +39,14 @@ export async function run(
   c: Ctx,
   body: ExecutionRequestBody,
   hash: string,
-  session?: SessionRun,
+  options: ExecuteOptions = {},
 ): Promise<ExecutionResultBody> {
   const tenant = c.get("tenant");
   // Tenant ∩ session ∩ request: each a layer that must allow, so none can widen another.
   const egress = await executionEgress(c.env, {
     tenant,
     tenantPolicy: c.get("policy").egress,
-    session: session?.egress,
+    session: options.session?.egress,
     request: body.egress,
     hasSecrets: c.get("hasSecrets"),
   });
@@ -61,8 +62,7 @@ export async function run(
     },
     body,
     crypto.randomUUID(),
-    undefined,
-    session,
+    options,
   );
 }
 
@@ -111,4 +111,54 @@ export async function idempotent(
     await store.release(key);
     throw err;
   }
+}
+
+/** How often a streamed execution checks that its client is still there. */
+const KEEPALIVE_MS = 1_000;
+
+/**
+ * Answers an execution as JSON, or, with `Accept: text/event-stream`, as server-sent events:
+ * `log` and `egress` while the code runs, then `result` (the JSON answer's object), or `error`
+ * with a problem. A client that goes away cancels the execution.
+ */
+export async function respond(
+  c: Ctx,
+  produce: (options: ExecuteOptions) => Promise<ExecutionResultBody>,
+): Promise<Response> {
+  if (!wantsEventStream(c.req.header("accept"))) return c.json(await produce({}), 200);
+  const lease = await acquireExecutionLease(c);
+  const started = Date.now();
+  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+  const writer = writable.getWriter();
+  const cancel = new AbortController();
+  const write = (text: string) => {
+    if (cancel.signal.aborted) return;
+    // A write fails once the client has disconnected: that cancels the run.
+    writer.write(encoder.encode(text)).catch(() => cancel.abort());
+  };
+  const send = (event: string, data: unknown) =>
+    write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  const keepalive = setInterval(() => write(": keepalive\n\n"), KEEPALIVE_MS);
+  const streaming = produce({
+    onLog: (entry) => send("log", entry),
+    onEgress: (attempt) => send("egress", attempt),
+    signal: cancel.signal,
+  })
+    .then(
+      (result) => send("result", result),
+      (err: unknown) => send("error", problemBody(c, err)),
+    )
+    .finally(async () => {
+      clearInterval(keepalive);
+      await lease.release(Date.now() - started);
+      await writer.close().catch(() => {});
+    });
+  c.executionCtx.waitUntil(streaming);
+  return new Response(readable, {
+    headers: {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      "x-accel-buffering": "no",
+    },
+  });
 }

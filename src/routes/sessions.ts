@@ -5,8 +5,13 @@ import { badRequest, notFound, Problem, tooLarge } from "../api/problem";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
 import { signSessionToken } from "../middleware/auth/session-token";
-import type { SessionRun } from "../sandbox/executor";
-import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
+import type { ExecuteOptions, SessionRun } from "../sandbox/executor";
+import {
+  EventStream,
+  ExecutionRequest,
+  ExecutionResult,
+  ProblemDetails,
+} from "../schemas/execution";
 import {
   ExecutionHistory,
   FileList,
@@ -15,7 +20,7 @@ import {
   SessionId,
   SessionInfo,
 } from "../schemas/session";
-import { admit, idempotent, run } from "./pipeline";
+import { admit, idempotent, respond, run } from "./pipeline";
 import { validationHook } from "./validation";
 
 type AppEnv = { Bindings: Env; Variables: AuthVariables };
@@ -131,7 +136,10 @@ const executeRoute = createRoute({
   responses: {
     200: {
       description: "The execution result",
-      content: { "application/json": { schema: ExecutionResult } },
+      content: {
+        "application/json": { schema: ExecutionResult },
+        "text/event-stream": { schema: EventStream },
+      },
     },
     400: problem("Invalid execution request"),
     401: problem("No valid key or token"),
@@ -212,10 +220,9 @@ export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
     const hash = await admit(c, body);
-    const result = await idempotent(c, `session:${id}`, body, () =>
-      runInSession(c, id, body, hash),
+    return respond(c, (options) =>
+      idempotent(c, `session:${id}`, body, () => runInSession(c, id, body, hash, options)),
     );
-    return c.json(result, 200);
   });
 
 async function runInSession(
@@ -223,6 +230,7 @@ async function runInSession(
   id: string,
   body: z.infer<typeof ExecutionRequest>,
   hash: string,
+  options: ExecuteOptions,
 ) {
   const stub = sessionStub(c, id);
   const turn = crypto.randomUUID();
@@ -243,7 +251,7 @@ async function runInSession(
   };
   let result: Awaited<ReturnType<typeof run>>;
   try {
-    result = await run(c, body, hash, session);
+    result = await run(c, body, hash, { ...options, session });
   } catch (err) {
     await stub.abandon(turn);
     throw err;

@@ -68,6 +68,7 @@ class StreamSink extends LogReceiver {
 }
 
 const encoder = new TextEncoder();
+const HEARTBEAT_MS = 500;
 
 /** The runner role: `POST /run` runs one job and streams its output; `GET /healthz` answers. */
 export async function runnerFetch(
@@ -85,12 +86,16 @@ export async function runnerFetch(
   let closed = false;
   const write = (line: RunLine) => {
     if (closed) return;
-    // Writes are queued in order by the stream; a failed write means the caller went away.
+    // Writes are queued in order by the stream; a failed write means the caller went away,
+    // which cancels a cancellable run.
     writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => {
       closed = true;
+      sink.cancel();
     });
   };
   const sink = new StreamSink(write);
+  // Without output, only a periodic write finds out that the caller went away.
+  const heartbeat = job.limits.cancellable ? setInterval(() => write({ k: 1 }), HEARTBEAT_MS) : 0;
   const egress = (props: EgressProps) => ctx.exports.RunnerEgress({ props });
   const maxWarm = Number(env.CORDON_WARM_ISOLATES ?? 64);
 
@@ -111,8 +116,10 @@ export async function runnerFetch(
   );
   ctx.waitUntil(
     withDeadline(running, job.limits.timeoutMs, (): RunLine => ({ t: 1 })).then(async (line) => {
+      clearInterval(heartbeat);
       write(line);
       closed = true;
+      sink.ended();
       await writer.close().catch(() => {});
     }),
   );

@@ -9,12 +9,14 @@ export interface RunRequest {
 
 /**
  * A runner answers `POST /run` with newline-delimited JSON, flushed as it happens:
- * `{"l": batch, "d": dropped}` for console output, then exactly one of
+ * `{"l": batch, "d": dropped}` for console output, `{"k": 1}` as a heartbeat of a cancellable
+ * run (a failed write tells the runner its caller went away), then exactly one of
  * `{"e": envelope}` (the harness answered), `{"t": 1}` (the deadline passed while the code
  * waited) or `{"f": message, "n": name}` (the isolate could not start).
  */
 export type RunLine =
   | { l: string; d: number }
+  | { k: 1 }
   | { e: string }
   | { t: 1 }
   | { f: string; n: string };

@@ -22,8 +22,15 @@ export type GatewayFactory = (executionId: string, isolate?: string) => Fetcher;
 
 /** Where guest isolates live: in this process, or in a pool of runner processes. */
 export interface Backend {
-  run(job: GuestJob, meta: RunMeta, sink: LogReceiver): Promise<Outcome>;
+  /** Runs a job; `signal` aborts a cancellable one (its sink is cancelled as well). */
+  run(job: GuestJob, meta: RunMeta, sink: LogReceiver, signal?: AbortSignal): Promise<Outcome>;
 }
+
+/** How a run ends when its client went away. */
+export const CANCELLED = {
+  kind: "killed",
+  reason: "cancelled: the client went away before the execution finished",
+} as const satisfies Outcome;
 
 /** How long past its deadline a run may take to report before its runner counts as hung. */
 export const GRACE_MS = 400;

@@ -1,9 +1,15 @@
-import { closeAudit, type ExecutionEgress, openAudit, trackIsolate } from "../egress/audit";
+import {
+  closeAudit,
+  type EgressAttempt,
+  type ExecutionEgress,
+  openAudit,
+  trackIsolate,
+} from "../egress/audit";
 import type { EgressPolicy } from "../egress/policy";
 import { LIMITS } from "../limits";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
-import type { Backend, Outcome } from "./backend";
+import { type Backend, CANCELLED, type Outcome } from "./backend";
 import { type Captured, nextVariables, type SessionVariables } from "./carry";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
 import type { GuestSession, HarnessLimits } from "./guest";
@@ -49,7 +55,7 @@ export interface SessionRun {
 
 interface Envelope {
   status: "ok" | "error" | "timeout";
-  reason?: "waiting" | "computing";
+  reason?: "waiting" | "computing" | "cancelled";
   result?: unknown;
   error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
   logs: unknown[];
@@ -61,16 +67,24 @@ interface Envelope {
 const compiled = new Lru<string, CompiledModule | CompileError>(512);
 const encoder = new TextEncoder();
 
-/**
- * Runs code in a guest isolate and returns its result. Never throws for anything the code does.
- * In a session, the carried variables and workspace go in, and `session.after` comes back.
- */
+/** What a caller may watch or control of one execution. */
+export interface ExecuteOptions {
+  /** Each console entry as it arrives (scrubbed of secrets). */
+  onLog?: (entry: LogEntry) => void;
+  /** Each outbound attempt as the gateway decides it. */
+  onEgress?: (attempt: EgressAttempt) => void;
+  /** Aborting it cancels the run (a streaming client went away). */
+  signal?: AbortSignal;
+  /** In a session: the carried variables and workspace go in, and `session.after` comes back. */
+  session?: SessionRun;
+}
+
+/** Runs code in a guest isolate and returns its result. Never throws for anything the code does. */
 export async function execute(
   runtime: Runtime,
   request: ExecutionRequest,
   executionId: string,
-  onLog?: (entry: LogEntry) => void,
-  session?: SessionRun,
+  { onLog, onEgress, signal, session }: ExecuteOptions = {},
 ): Promise<ExecutionResult> {
   const started = Date.now();
   const secretValues = runtime.egress?.secrets.map((s) => s.value) ?? [];
@@ -103,7 +117,7 @@ export async function execute(
   }
   if (!module.ok) return finish("error", { error: module.error, logs: [] });
 
-  const egressToken = openAudit(executionId, runtime.egress);
+  const egressToken = openAudit(executionId, runtime.egress, onEgress);
   const sink = new LogSink(
     LIMITS.logLines,
     LIMITS.logBytes,
@@ -114,6 +128,7 @@ export async function execute(
     logLines: LIMITS.logLines,
     logBytes: LIMITS.logBytes,
     timeoutMs: request.timeoutMs,
+    ...(signal ? { cancellable: true } : {}),
   };
   const job = {
     hash: await sha256(`${runtime.tenant}\u0000${module.source}`),
@@ -125,7 +140,11 @@ export async function execute(
     env: Object.fromEntries((runtime.egress?.secrets ?? []).map((s) => [s.name, s.placeholder])),
   };
   trackIsolate(executionId, job.hash);
-  const outcome = await runtime.backend.run(job, { executionId, egressToken }, sink);
+  const cancel = () => sink.cancel();
+  signal?.addEventListener("abort", cancel);
+  const outcome = await runtime.backend.run(job, { executionId, egressToken }, sink, signal);
+  signal?.removeEventListener("abort", cancel);
+  sink.ended();
   const { result, envelope } = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
   if (session && envelope?.vars && envelope.files) {
     const variables = nextVariables(
@@ -149,6 +168,7 @@ export async function execute(
 
 /** Why an execution counts as an incident (stopped, killed or capped), if it does. */
 function incidentOf(result: ExecutionResult, outcome: Outcome): string | undefined {
+  if (result.error?.name === "Cancelled") return undefined;
   if (outcome.kind === "killed") return `killed: ${outcome.reason}`;
   if (outcome.kind === "envelope" && /"reason":"computing"/.test(outcome.json)) {
     return "timeout: the code computed past its deadline without yielding";
@@ -183,7 +203,7 @@ function outcomeResult(
     case "killed":
       return {
         result: finish("killed", {
-          error: { name: "KilledError", message: outcome.reason },
+          error: killedError(outcome),
           logs: sink.close(),
         }),
       };
@@ -200,6 +220,9 @@ function outcomeResult(
       if (envelope.status === "ok") {
         return { result: finish("ok", { result: envelope.result, logs }), envelope };
       }
+      if (envelope.reason === "cancelled") {
+        return { result: finish("killed", { error: killedError(CANCELLED), logs }) };
+      }
       if (envelope.status === "timeout") {
         return { result: finish("timeout", { error: timeoutError(timeoutMs), logs }) };
       }
@@ -209,6 +232,12 @@ function outcomeResult(
       };
     }
   }
+}
+
+function killedError(outcome: { reason: string }) {
+  return outcome.reason.startsWith("cancelled")
+    ? { name: "Cancelled", message: outcome.reason }
+    : { name: "KilledError", message: outcome.reason };
 }
 
 function timeoutError(timeoutMs: number) {

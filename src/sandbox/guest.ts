@@ -12,6 +12,8 @@ export interface HarnessLimits {
   logLines: number;
   logBytes: number;
   timeoutMs: number;
+  /** The harness listens for `waitCancel` (streamed executions, whose client may go away). */
+  cancellable?: boolean;
 }
 
 /** Session state handed to the harness: encoded carried values and the workspace files. */
@@ -33,9 +35,36 @@ export interface GuestJob {
   env?: Record<string, string>;
 }
 
-/** Receives console batches from the harness while the code runs. */
+/**
+ * Receives console batches from the harness while the code runs, and tells a cancellable run
+ * (`limits.cancellable`) when its client has gone away.
+ */
 export abstract class LogReceiver extends RpcTarget {
   abstract log(batch: string, dropped: number): void;
+  #outcome: boolean | undefined;
+  readonly #waiters: ((cancelled: boolean) => void)[] = [];
+
+  /** Resolves true if the run is cancelled, false once it has ended without that. */
+  waitCancel(): Promise<boolean> {
+    if (this.#outcome !== undefined) return Promise.resolve(this.#outcome);
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Cancels the run: its harness stops it at once. */
+  cancel(): void {
+    this.#settle(true);
+  }
+
+  /** The run is over; nothing is waiting for a cancellation any more. */
+  ended(): void {
+    this.#settle(false);
+  }
+
+  #settle(cancelled: boolean): void {
+    if (this.#outcome !== undefined) return;
+    this.#outcome = cancelled;
+    for (const resolve of this.#waiters.splice(0)) resolve(cancelled);
+  }
 }
 
 interface HarnessEntrypoint extends Rpc.WorkerEntrypointBranded {

@@ -1,5 +1,12 @@
 import { EGRESS_HEADERS, type RunLine, type RunRequest } from "../runner/protocol";
-import { type Backend, GRACE_MS, type Outcome, type RunMeta, withDeadline } from "./backend";
+import {
+  type Backend,
+  CANCELLED,
+  GRACE_MS,
+  type Outcome,
+  type RunMeta,
+  withDeadline,
+} from "./backend";
 import type { GuestJob, LogReceiver } from "./guest";
 
 export { EGRESS_HEADERS };
@@ -30,13 +37,21 @@ export class RunnerPool implements Backend {
     while (states.length < runners.length) states.push({ inFlight: 0 });
   }
 
-  async run(job: GuestJob, meta: RunMeta, sink: LogReceiver): Promise<Outcome> {
+  async run(
+    job: GuestJob,
+    meta: RunMeta,
+    sink: LogReceiver,
+    signal?: AbortSignal,
+  ): Promise<Outcome> {
     const body = JSON.stringify({ job, ...meta } satisfies RunRequest);
     const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS;
-    while (Date.now() < deadline) {
+    while (Date.now() < deadline && !signal?.aborted) {
       const index = this.#pick();
       const state = states[index] as RunnerState;
       const controller = new AbortController();
+      // Dropping the connection makes the runner's next write fail, which cancels the run there.
+      const cancel = () => controller.abort();
+      signal?.addEventListener("abort", cancel);
       state.inFlight++;
       let outcome: Outcome | "unreachable";
       try {
@@ -57,12 +72,15 @@ export class RunnerPool implements Backend {
         );
       } finally {
         state.inFlight--;
+        signal?.removeEventListener("abort", cancel);
       }
+      if (signal?.aborted) break;
       if (outcome !== "unreachable") return outcome;
       // The runner is restarting. Waiting for it beats sharing a runner that may be busy with
       // hostile code; the run never reached it, so trying again is safe.
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
+    if (signal?.aborted) return CANCELLED;
     return { kind: "killed", reason: "no runner process became available before the deadline" };
   }
 
@@ -128,6 +146,7 @@ async function readLines(response: Response, sink: LogReceiver): Promise<Outcome
         const line = JSON.parse(buffer.slice(0, newline)) as RunLine;
         buffer = buffer.slice(newline + 1);
         newline = buffer.indexOf("\n");
+        if ("k" in line) continue;
         if ("l" in line) sink.log(line.l, line.d);
         else if ("e" in line) return { kind: "envelope", json: line.e };
         else if ("t" in line) return { kind: "timeout" };

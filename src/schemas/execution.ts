@@ -99,3 +99,9 @@ export type ExecutionResultBody = z.infer<typeof ExecutionResult>;
 export type LogEntryBody = z.infer<typeof LogEntry>;
 export type EgressAttemptBody = z.infer<typeof EgressAttempt>;
 export type EgressPolicyBody = z.infer<typeof EgressPolicy>;
+
+/** `Accept: text/event-stream` answers: events `log`, `egress`, then `result` (or `error`). */
+export const EventStream = z.string().openapi({
+  description:
+    "Server-sent events: `log` (a LogEntry) and `egress` (an EgressAttempt as decided) while the code runs, then `result` (the ExecutionResult) or `error` (a Problem).",
+});

@@ -184,6 +184,8 @@ export async function acquireExecutionLease(c: Context<RateLimitEnv>): Promise<E
  */
 export function executionLease(): MiddlewareHandler<RateLimitEnv> {
   return async function executionLease(c, next) {
+    // A streamed execution outlives its handler: the stream holds its own lease (routes/pipeline.ts).
+    if (wantsEventStream(c.req.header("accept"))) return next();
     const lease = await acquireExecutionLease(c);
     const started = Date.now();
     try {
@@ -384,4 +386,9 @@ function rateLimited(
     { limit, retryAfter: retryAfterSeconds },
     { "retry-after": String(retryAfterSeconds), ...headers },
   );
+}
+
+/** True if the client asked for server-sent events. */
+export function wantsEventStream(accept: string | undefined): boolean {
+  return /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept ?? "");
 }

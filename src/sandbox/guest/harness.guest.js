@@ -476,6 +476,24 @@ async function runUserCode(slots, input) {
   return await slots.l;
 }
 
+/** Stops a run whose client went away: its code gets RunStopped at its next check. */
+async function watchCancel(run) {
+  let cancelled = false;
+  try {
+    cancelled = await run.sink.waitCancel();
+  } catch {
+    // The control plane is gone; the deadline still stops the run.
+  }
+  if (!cancelled || run.done) return;
+  run.cancelled = true;
+  run.deadline = -1;
+  if (!run.stopped) {
+    run.stopped = true;
+    stoppedRuns++;
+  }
+  run.expire?.();
+}
+
 export default class Harness extends WorkerEntrypoint {
   /**
    * Runs the user's module once and answers with a JSON envelope string:
@@ -506,6 +524,7 @@ export default class Harness extends WorkerEntrypoint {
       }
     }
     const before = hydrateWorkspace(session?.files);
+    if (limits.cancellable) void watchCancel(run);
     try {
       globalThis.input = input;
     } catch {}
@@ -518,7 +537,8 @@ export default class Harness extends WorkerEntrypoint {
       // Answering at the deadline ends this call's I/O context, which cancels the timers and
       // callbacks the code left behind, so nothing of it keeps running afterwards.
       const value = await new PromiseCtor((resolve, reject) => {
-        timer = setTimeoutOriginal(() => resolve(expired), limits.timeoutMs);
+        run.expire = () => resolve(expired);
+        timer = setTimeoutOriginal(run.expire, limits.timeoutMs);
         promiseThen(runInContext(run, runUserCode, slots, input), resolve, reject);
       });
       if (value === expired) throw expired;
@@ -543,7 +563,8 @@ export default class Harness extends WorkerEntrypoint {
     }
     clearTimeoutOriginal(timer);
     // Once stopped, the run timed out whatever the code did with the RunStopped error.
-    if (run.stopped) body = `"status":"timeout","reason":"computing"`;
+    if (run.cancelled) body = `"status":"timeout","reason":"cancelled"`;
+    else if (run.stopped) body = `"status":"timeout","reason":"computing"`;
     else if (session && !thrownExpired) {
       // As in a REPL, what the code declared and wrote stays, whether it finished or threw.
       body += `,"vars":${stringify(captureBindings(slots.v))},"files":${stringify(collectWorkspace(before))}`;
