@@ -12,6 +12,7 @@ export const PASSED_ENV = [
   "CORDON_BASE_HOST",
   "CORDON_WARM_ISOLATES",
   "CORDON_QUARANTINE_SECONDS",
+  "CORDON_RATE_LIMIT",
 ];
 
 const quote = (text) => JSON.stringify(text);

@@ -17,6 +17,8 @@ const dataDir = resolve(process.env.CORDON_DATA_DIR || ".cordon");
 const runners = Number(process.env.CORDON_RUNNERS || Math.max(2, availableParallelism()));
 const maxRssBytes = Number(process.env.CORDON_RUNNER_MAX_RSS_MB || 1536) * 2 ** 20;
 const log = (line) => console.log(`cordon: ${line}`);
+// V8 flags for the runners only (docs/self-hosting.md says why none are set by default).
+const v8Flags = (process.env.CORDON_RUNNER_V8_FLAGS ?? "").split(/\s+/).filter(Boolean);
 
 if (!process.argv.includes("--no-build")) build();
 
@@ -60,7 +62,7 @@ for (let index = 0; index < runners; index++) {
   const config = join(sockDir, `runner-${index}.capnp`);
   writeFileSync(
     config,
-    runnerConfig({ distDir, configDir: sockDir, sockDir, index, compatibilityDate, v8Flags: [] }),
+    runnerConfig({ distDir, configDir: sockDir, sockDir, index, compatibilityDate, v8Flags }),
   );
   supervisor.startRunner(index, config);
 }

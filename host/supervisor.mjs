@@ -109,9 +109,13 @@ export class Supervisor {
       const start = () => {
         const started = Date.now();
         rmSync(join(this.#sockDir, "control.sock"), { force: true });
-        this.#control = spawn(this.#workerd, ["serve", "--experimental", "--verbose", config], {
-          stdio: ["ignore", "inherit", "inherit"],
-        });
+        // CORDON_INSPECT=host:port opens the V8 inspector on the control plane (bench/profile.mjs).
+        const inspect = process.env.CORDON_INSPECT ? [`--inspector-addr=${process.env.CORDON_INSPECT}`] : [];
+        this.#control = spawn(
+          this.#workerd,
+          ["serve", "--experimental", "--verbose", ...inspect, config],
+          { stdio: ["ignore", "inherit", "inherit"] },
+        );
         this.#control.on("exit", (code) => {
           if (this.#stopping) return resolve(0);
           // A control plane that cannot even start (a port in use, a bad config) is not retried forever.

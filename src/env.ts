@@ -33,6 +33,8 @@ export interface Env {
   CORDON_DEV_API_KEY?: string;
   /** Largest number of distinct warm isolates this process keeps (see docs/isolates.md). */
   CORDON_WARM_ISOLATES?: string;
+  /** "off" skips rate limiting entirely: for measuring the limiter's cost in `npm run bench` only. */
+  CORDON_RATE_LIMIT?: string;
   /** Self-hosted: how many runner processes host the guests (bindings RUNNER_0 … RUNNER_n-1). */
   CORDON_RUNNERS?: string;
   /** Self-hosted: the supervisor that restarts runner processes. */
