@@ -68,9 +68,8 @@ export interface InFlight {
   responseBytes: number;
   /** Denied attempts past the audit's size cap: counted, not listed. */
   unlisted: number;
-  /** Aborted when the execution ends: in-flight requests and sockets stop with it. */
-  readonly signal: AbortSignal;
-  readonly abort: AbortController;
+  /** Made on first use (most executions make no request): see `executionSignal`. */
+  abort?: AbortController;
   isolate?: string;
   /** Told of each attempt as it is recorded (streamed executions). */
   readonly onAttempt?: (attempt: EgressAttempt) => void;
@@ -93,7 +92,6 @@ export function openAudit(
   onAttempt?: (attempt: EgressAttempt) => void,
 ): string {
   const token = crypto.randomUUID();
-  const abort = new AbortController();
   inFlight.set(executionId, {
     token,
     context,
@@ -102,8 +100,6 @@ export function openAudit(
     requestBytes: 0,
     responseBytes: 0,
     unlisted: 0,
-    signal: abort.signal,
-    abort,
     ...(onAttempt ? { onAttempt } : {}),
   });
   return token;
@@ -116,6 +112,12 @@ export function openAudit(
 export function trackIsolate(executionId: string, isolate: string): void {
   const run = inFlight.get(executionId);
   if (run) run.isolate = isolate;
+}
+
+/** Aborted when the execution ends: its in-flight requests and sockets stop with it. */
+export function executionSignal(run: InFlight): AbortSignal {
+  run.abort ??= new AbortController();
+  return run.abort.signal;
 }
 
 /** The execution in flight with this id, if any. */
@@ -166,7 +168,7 @@ export function closeAudit(executionId: string): EgressAttempt[] {
   const run = inFlight.get(executionId);
   inFlight.delete(executionId);
   if (!run) return [];
-  run.abort.abort(new Error("the execution has ended"));
+  run.abort?.abort(new Error("the execution has ended"));
   // A snapshot: streams still draining must not change a result already handed out.
   const attempts = run.attempts.map((attempt) => ({ ...attempt }));
   if (run.unlisted > 0) {

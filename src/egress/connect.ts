@@ -12,7 +12,7 @@
  */
 import { connect } from "cloudflare:sockets";
 import { scrubSecrets } from "../redact/scan";
-import { execution, recordAttempt, recordBypass, validEgressToken } from "./audit";
+import { execution, executionSignal, recordAttempt, recordBypass, validEgressToken } from "./audit";
 import { decideConnect } from "./policy";
 import { BYPASS_REASON, deniedMessage, subrequestCapReason } from "./reasons";
 import { inbound, LineReader, outbound } from "./streams";
@@ -145,7 +145,7 @@ export async function handleConnect(executionId: string | null, socket: Socket):
         secureTransport: tls,
         allowHalfOpen: true,
       });
-      await within(upstream.opened, caps.requestTimeoutMs, run.signal);
+      await within(upstream.opened, caps.requestTimeoutMs, executionSignal(run));
     } catch (err) {
       entry.ms = Date.now() - started;
       const why = scrubSecrets(err instanceof Error ? err.message : String(err), values);
@@ -157,7 +157,7 @@ export async function handleConnect(executionId: string | null, socket: Socket):
     entry.bytes = 0;
     await answer({ ok: true });
     writer.releaseLock();
-    const signal = run.signal;
+    const signal = executionSignal(run);
     await Promise.allSettled([
       outbound(lines.rest(), run).pipeTo(upstream.writable, { signal }),
       inbound(upstream.readable, run, entry, IDLE_FLUSH_MS).pipeTo(socket.writable, { signal }),

@@ -5,6 +5,7 @@ import { EGRESS_HEADERS } from "../runner/protocol";
 import {
   type EgressAttempt,
   execution,
+  executionSignal,
   type InFlight,
   recordAttempt,
   recordBypass,
@@ -175,7 +176,7 @@ export async function handleEgress(
         headers: injected.headers,
         body: injected.body,
         redirect: "manual",
-        signal: AbortSignal.any([run.signal, AbortSignal.timeout(caps.requestTimeoutMs)]),
+        signal: AbortSignal.any([executionSignal(run), AbortSignal.timeout(caps.requestTimeoutMs)]),
       });
     } catch (err) {
       entry.ms = Date.now() - started;

@@ -69,6 +69,7 @@ class StreamSink extends LogReceiver {
 
 const encoder = new TextEncoder();
 const HEARTBEAT_MS = 500;
+const NDJSON = { "content-type": "application/x-ndjson" };
 
 /** The runner role: `POST /run` runs one job and streams its output; `GET /healthz` answers. */
 export async function runnerFetch(
@@ -81,21 +82,37 @@ export async function runnerFetch(
   if (pathname !== "/run" || request.method !== "POST") return new Response(null, { status: 404 });
 
   const { job, executionId, egressToken } = await request.json<RunRequest>();
-  const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
-  const writer = writable.getWriter();
+  // The answer streams only once there is something to stream (console output, heartbeats);
+  // a run that finishes first is answered in one piece, which is most runs and much cheaper.
+  let respond: (response: Response) => void = () => {};
+  const answer = new Promise<Response>((resolve) => {
+    respond = resolve;
+  });
+  let writer: WritableStreamDefaultWriter<Uint8Array> | undefined;
+  const open = () => {
+    if (!writer) {
+      const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
+      writer = writable.getWriter();
+      respond(new Response(readable, { headers: NDJSON }));
+    }
+    return writer;
+  };
   let closed = false;
   const write = (line: RunLine) => {
     if (closed) return;
     // Writes are queued in order by the stream; a failed write means the caller went away,
     // which cancels a cancellable run.
-    writer.write(encoder.encode(`${JSON.stringify(line)}\n`)).catch(() => {
-      closed = true;
-      sink.cancel();
-    });
+    open()
+      .write(encoder.encode(`${JSON.stringify(line)}\n`))
+      .catch(() => {
+        closed = true;
+        sink.cancel();
+      });
   };
   const sink = new StreamSink(write);
   // Without output, only a periodic write finds out that the caller went away.
   const heartbeat = job.limits.cancellable ? setInterval(() => write({ k: 1 }), HEARTBEAT_MS) : 0;
+  if (job.limits.cancellable) open();
   const egress = (props: EgressProps) => ctx.exports.RunnerEgress({ props });
   const maxWarm = Number(env.CORDON_WARM_ISOLATES ?? 64);
 
@@ -104,7 +121,7 @@ export async function runnerFetch(
     maxWarm,
     job,
     egress({ executionId, egressToken }),
-    egress({ executionId: "", egressToken: "", isolate: job.hash }),
+    () => egress({ executionId: "", egressToken: "", isolate: job.hash }),
     sink,
   ).then(
     (json): RunLine => ({ e: json }),
@@ -117,11 +134,16 @@ export async function runnerFetch(
   ctx.waitUntil(
     withDeadline(running, job.limits.timeoutMs, (): RunLine => ({ t: 1 })).then(async (line) => {
       clearInterval(heartbeat);
+      sink.ended();
+      if (!writer) {
+        closed = true;
+        respond(new Response(`${JSON.stringify(line)}\n`, { headers: NDJSON }));
+        return;
+      }
       write(line);
       closed = true;
-      sink.ended();
       await writer.close().catch(() => {});
     }),
   );
-  return new Response(readable, { headers: { "content-type": "application/x-ndjson" } });
+  return answer;
 }

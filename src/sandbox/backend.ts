@@ -69,7 +69,7 @@ export class LocalBackend implements Backend {
       this.#maxWarm,
       job,
       this.#gateway(meta.executionId),
-      this.#gateway("", job.hash),
+      () => this.#gateway("", job.hash),
       sink,
     ).then(
       (json): Outcome => ({ kind: "envelope", json }),

@@ -64,7 +64,8 @@ interface Envelope {
   files?: WorkspaceChanges;
 }
 
-const compiled = new Lru<string, CompiledModule | CompileError>(512);
+/** Compiled modules by language, code and session scope, with the hash of their source. */
+const compiled = new Lru<string, (CompiledModule & { hash: string }) | CompileError>(512);
 const encoder = new TextEncoder();
 
 /** What a caller may watch or control of one execution. */
@@ -112,7 +113,8 @@ export async function execute(
   const key = `${request.language}\u0000${request.code}\u0000${scope ? JSON.stringify(scope) : ""}`;
   let module = compiled.get(key);
   if (!module) {
-    module = compile(request.code, request.language, scope);
+    const made = compile(request.code, request.language, scope);
+    module = made.ok ? { ...made, hash: await sha256(made.source) } : made;
     compiled.set(key, module);
   }
   if (!module.ok) return finish("error", { error: module.error, logs: [] });
@@ -131,7 +133,8 @@ export async function execute(
     ...(signal ? { cancellable: true } : {}),
   };
   const job = {
-    hash: await sha256(`${runtime.tenant}\u0000${module.source}`),
+    // Tenants never share an isolate, even for the same code.
+    hash: `${runtime.tenant}-${module.hash}`,
     source: module.source,
     input: request.input,
     limits,

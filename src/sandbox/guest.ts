@@ -90,11 +90,12 @@ export function runGuest(
   maxWarm: number,
   job: GuestJob,
   egress: Fetcher,
-  denyAll: Fetcher,
+  denyAll: () => Fetcher,
   sink: LogReceiver,
 ): Promise<string> {
   policy ??= new IsolatePolicy(maxWarm);
-  const code: WorkerLoaderWorkerCode = {
+  // Built only when an isolate is made: a warm isolate already has its code.
+  const code = (): WorkerLoaderWorkerCode => ({
     compatibilityDate: GUEST_COMPATIBILITY_DATE,
     mainModule: "harness.js",
     modules: {
@@ -106,9 +107,9 @@ export function runGuest(
     },
     env: {},
     // A guest that bypasses the harness's fetch still only reaches a gateway that denies.
-    globalOutbound: denyAll,
-  };
-  const stub = policy.warm(job.hash) ? loader.get(job.hash, () => code) : loader.load(code);
+    globalOutbound: denyAll(),
+  });
+  const stub = policy.warm(job.hash) ? loader.get(job.hash, code) : loader.load(code());
   // On Cloudflare the platform enforces these; locally they are ignored and the harness's
   // deadline checks and the runner supervisor do the same job.
   const entrypoint = stub.getEntrypoint<HarnessEntrypoint>(undefined, {

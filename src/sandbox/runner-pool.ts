@@ -134,13 +134,14 @@ async function attempt(
 /** Reads a runner's answer stream; resolves with no outcome if the stream broke off. */
 async function readLines(response: Response, sink: LogReceiver): Promise<Outcome | undefined> {
   if (!response.ok || !response.body) return undefined;
-  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
   let buffer = "";
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) return undefined;
-      buffer += value;
+      buffer += decoder.decode(value, { stream: true });
       let newline = buffer.indexOf("\n");
       while (newline >= 0) {
         const line = JSON.parse(buffer.slice(0, newline)) as RunLine;

@@ -3,7 +3,7 @@
 // and the workspace files under /tmp/workspace. Imported by the harness before any user code
 // runs, so the built-ins it keeps are the original ones.
 import { Buffer } from "node:buffer";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 
 export const WORKSPACE = "/tmp/workspace";
 
@@ -244,7 +244,8 @@ function describeKind(value) {
 
 /** Writes the session's files into an empty workspace; returns what was written, by path. */
 export function hydrateWorkspace(files) {
-  if (existsSync(WORKSPACE)) rmSync(WORKSPACE, { recursive: true, force: true });
+  // /tmp is private to each run (the runtime gives every request its own), so the workspace
+  // starts empty; a session's files are written into it.
   mkdirSync(WORKSPACE, { recursive: true });
   const before = new MapCtor();
   for (const { path, data } of files ?? []) {
