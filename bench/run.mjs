@@ -52,7 +52,7 @@ const settings = {
   quietWaitSeconds: number("BENCH_QUIET_WAIT", 10),
   retries: Math.round(number("BENCH_RETRIES", 2)),
 };
-const ALL_SYSTEMS = ["cordon", ...Object.keys(PEERS)];
+const ALL_SYSTEMS = ["cordon", "cordon-no-limiter", ...Object.keys(PEERS)];
 const systems = list("BENCH_SYSTEMS", ALL_SYSTEMS);
 const workloads = list("BENCH_WORKLOADS", WORKLOADS);
 const partial = systems.length !== ALL_SYSTEMS.length || workloads.length !== WORKLOADS.length;
@@ -130,7 +130,11 @@ async function compare(upstream) {
     let system;
     try {
       system = await started(
-        name === "cordon" ? startCordon({ egressAllow: [upstream.url] }) : startPeer(name),
+        name === "cordon"
+          ? startCordon({ egressAllow: [upstream.url] })
+          : name === "cordon-no-limiter"
+            ? startCordon({ egressAllow: [upstream.url], name, env: { CORDON_RATE_LIMIT: "off" } })
+            : startPeer(name),
       );
     } catch (err) {
       // A peer that cannot start here (say, isolated-vm without its native addon) is reported,

@@ -26,6 +26,8 @@ export const PEERS = {
 };
 
 export const PEER_INFO = {
+  "cordon-no-limiter":
+    "Cordon itself with `CORDON_RATE_LIMIT=off`: the same full path without the per-tenant rate limiter, so `cordon ÷ cordon-no-limiter` is the limiter's cost",
   "raw-workerd":
     "workerd with only a Worker Loader binding: `LOADER.get(hash)` for code seen before, `LOADER.load()` otherwise; no auth, rate limits, compile step, gateway or Durable Objects",
   "isolated-vm":
@@ -110,7 +112,7 @@ async function startNodeServer({ name, script, args = [], env = {}, headers = {}
  * caps (the defaults, 20 requests/s and 8 in flight, would measure the limiter) and allows
  * egress to `egressAllow` (loopback needs CORDON_ALLOW_PRIVATE_EGRESS).
  */
-export function startCordon({ egressAllow = [] } = {}) {
+export function startCordon({ egressAllow = [], name = "cordon", env = {} } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "cordon-bench-"));
   const key = randomBytes(24).toString("hex");
   const policy = {
@@ -118,7 +120,7 @@ export function startCordon({ egressAllow = [] } = {}) {
     limits: { rate: 10_000, burst: 10_000, concurrency: 256, wallMsPerMinute: 256 * 60_000 },
   };
   return startNodeServer({
-    name: "cordon",
+    name,
     script: "host/start.mjs",
     args: ["--no-build"],
     env: {
@@ -126,6 +128,7 @@ export function startCordon({ egressAllow = [] } = {}) {
       CORDON_DEV_API_KEY: key,
       CORDON_DEV_POLICY: JSON.stringify(policy),
       CORDON_ALLOW_PRIVATE_EGRESS: "1",
+      ...env,
     },
     headers: { authorization: `Bearer ${key}` },
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),

@@ -110,7 +110,9 @@ export class Supervisor {
         const started = Date.now();
         rmSync(join(this.#sockDir, "control.sock"), { force: true });
         // CORDON_INSPECT=host:port opens the V8 inspector on the control plane (bench/profile.mjs).
-        const inspect = process.env.CORDON_INSPECT ? [`--inspector-addr=${process.env.CORDON_INSPECT}`] : [];
+        const inspect = process.env.CORDON_INSPECT
+          ? [`--inspector-addr=${process.env.CORDON_INSPECT}`]
+          : [];
         this.#control = spawn(
           this.#workerd,
           ["serve", "--experimental", "--verbose", ...inspect, config],

@@ -2,7 +2,14 @@
  * What an execution hands back (result, logs, error) with the tenant's secret values and any
  * credential-shaped strings replaced by markers, and a list of what was redacted where.
  */
-import { type Redaction, scanJson, scanText, scrubSecrets, type Where } from "./scan";
+import {
+  mapJsonStrings,
+  type Redaction,
+  scanJson,
+  scanText,
+  scrubSecrets,
+  type Where,
+} from "./scan";
 
 const SECRET_KIND = "secret";
 
@@ -10,42 +17,6 @@ export interface Output {
   result?: unknown;
   error?: { name: string; message: string; line?: number; column?: number };
   logs: { level: string; message: string; truncated?: true }[];
-}
-
-/** Applies `fn` to every string of a JSON value, keys included; iterative, as results nest deep. */
-function mapStrings(value: unknown, fn: (text: string) => string): unknown {
-  if (typeof value === "string") return fn(value);
-  if (typeof value !== "object" || value === null) return value;
-  const copies = new Map<object, unknown[] | Record<string, unknown>>();
-  const pending: { from: object; to: unknown[] | Record<string, unknown> }[] = [];
-  const copy = (v: unknown): unknown => {
-    if (typeof v === "string") return fn(v);
-    if (typeof v !== "object" || v === null) return v;
-    const existing = copies.get(v);
-    if (existing) return existing;
-    const to: unknown[] | Record<string, unknown> = Array.isArray(v) ? [] : {};
-    copies.set(v, to);
-    pending.push({ from: v, to });
-    return to;
-  };
-  const root = copy(value);
-  for (let job = pending.pop(); job !== undefined; job = pending.pop()) {
-    const { from, to } = job;
-    if (Array.isArray(from) && Array.isArray(to)) {
-      for (const item of from) to.push(copy(item));
-    } else if (!Array.isArray(to)) {
-      for (const [k, v] of Object.entries(from)) {
-        // defineProperty: a "__proto__" key must stay a key, not become the prototype.
-        Object.defineProperty(to, fn(k), {
-          value: copy(v),
-          enumerable: true,
-          writable: true,
-          configurable: true,
-        });
-      }
-    }
-  }
-  return root;
 }
 
 /** A redactor that scrubs secret values and notes, once per place, that it did. */
@@ -82,7 +53,7 @@ export function redactOutput<T extends Output>(
   const out: T = { ...fields };
   if (fields.result !== undefined) {
     const scanned = scanJson(
-      mapStrings(fields.result, (text) => scrub(text, "result")),
+      mapJsonStrings(fields.result, (text) => scrub(text, "result")),
       "result",
     );
     out.result = scanned.value;

@@ -148,16 +148,29 @@ export function scanJson(
   where: Where,
 ): { value: unknown; redactions: Redaction[] } {
   const found = new RedactionSet();
-  const scan = (text: string): string => redactWith(text, findSpans(text), where, found);
+  const scanned = mapJsonStrings(value, (text, key) =>
+    key === undefined
+      ? redactWith(text, findSpans(text), where, found)
+      : scanPropertyValue(key, text, where, found),
+  );
+  return { value: scanned, redactions: found.list() };
+}
+
+/**
+ * A copy of a JSON value with `fn` applied to every string: keys, array items, and property
+ * values (which get their key too). Only arrays and plain objects are walked.
+ */
+export function mapJsonStrings(
+  value: unknown,
+  fn: (text: string, key?: string) => string,
+): unknown {
   // Iterative, not recursive: a hostile result may nest deeper than the call stack allows.
   // `copies` also keeps shared (or, outside JSON, cyclic) references from being walked twice.
   const copies = new Map<object, unknown[] | JsonObject>();
   const pending: { from: unknown[] | JsonObject; to: unknown[] | JsonObject }[] = [];
 
   const copy = (v: unknown, key?: string): unknown => {
-    if (typeof v === "string") {
-      return key === undefined ? scan(v) : scanPropertyValue(key, v, where, found);
-    }
+    if (typeof v === "string") return fn(v, key);
     if (!Array.isArray(v) && !isPlainObject(v)) return v;
     const existing = copies.get(v);
     if (existing !== undefined) return existing;
@@ -173,10 +186,10 @@ export function scanJson(
     if (Array.isArray(from) && Array.isArray(to)) {
       for (const item of from) to.push(copy(item));
     } else if (!Array.isArray(from) && !Array.isArray(to)) {
-      for (const [k, v] of Object.entries(from)) defineEntry(to, scan(k), copy(v, k));
+      for (const [k, v] of Object.entries(from)) defineEntry(to, fn(k), copy(v, k));
     }
   }
-  return { value: root, redactions: found.list() };
+  return root;
 }
 
 function toBase64(bytes: Uint8Array): string {
