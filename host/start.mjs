@@ -50,6 +50,7 @@ const durableObjects = wrangler.durable_objects.bindings.map((b) => ({
 const compatibilityDate = wrangler.compatibility_date;
 
 const supervisor = new Supervisor({
+  root,
   workerd: join(root, "node_modules/workerd/bin/workerd"),
   sockDir,
   namespaces,

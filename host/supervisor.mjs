@@ -16,8 +16,12 @@ export function namespacesAvailable() {
   return probe.status === 0;
 }
 
-/** bwrap arguments: no network, read-only filesystem, private /tmp, only the socket directory writable. */
-export function sandboxArgs(sockDir) {
+/**
+ * bwrap arguments: no network, read-only filesystem, private /tmp, only the socket directory
+ * writable. The project directory (`root`, where workerd and the bundle are) is bound again
+ * read-only after the private /tmp, in case it lives under /tmp.
+ */
+export function sandboxArgs(sockDir, root) {
   return [
     "--unshare-all",
     "--die-with-parent",
@@ -31,6 +35,9 @@ export function sandboxArgs(sockDir) {
     "/proc",
     "--tmpfs",
     "/tmp",
+    "--ro-bind",
+    root,
+    root,
     "--bind",
     sockDir,
     sockDir,
@@ -53,6 +60,7 @@ function treeRss(pid) {
 }
 
 export class Supervisor {
+  #root;
   #workerd;
   #sockDir;
   #namespaces;
@@ -64,7 +72,8 @@ export class Supervisor {
   #watch;
   #log;
 
-  constructor({ workerd, sockDir, namespaces, maxRssBytes, log }) {
+  constructor({ root, workerd, sockDir, namespaces, maxRssBytes, log }) {
+    this.#root = root;
     this.#workerd = workerd;
     this.#sockDir = sockDir;
     this.#namespaces = namespaces;
@@ -170,7 +179,7 @@ export class Supervisor {
     rmSync(join(this.#sockDir, `runner-${runner.index}.sock`), { force: true });
     const args = ["serve", "--experimental", "--verbose", runner.config];
     const child = this.#namespaces
-      ? spawn("bwrap", [...sandboxArgs(this.#sockDir), this.#workerd, ...args], {
+      ? spawn("bwrap", [...sandboxArgs(this.#sockDir, this.#root), this.#workerd, ...args], {
           stdio: ["ignore", "inherit", "inherit"],
           detached: true,
         })

@@ -235,10 +235,14 @@ describe.runIf(namespacesAvailable())("namespace sandbox", () => {
       s.setTimeout(2000, () => { out.net = "timeout"; console.log(JSON.stringify(out)); process.exit(0) });
       s.on("data", () => { out.net = "reached"; console.log(JSON.stringify(out)); process.exit(0) });
       s.on("error", (e) => { out.net = e.code; console.log(JSON.stringify(out)); process.exit(0) });`;
-    const result = spawnSync("bwrap", [...sandboxArgs(scratch), process.execPath, "-e", probe], {
-      encoding: "utf8",
-      timeout: 10_000,
-    });
+    const result = spawnSync(
+      "bwrap",
+      [...sandboxArgs(scratch, process.cwd()), process.execPath, "-e", probe],
+      {
+        encoding: "utf8",
+        timeout: 10_000,
+      },
+    );
     listener.close();
     rmSync(scratch, { recursive: true, force: true });
     const out = JSON.parse(result.stdout) as { project: string; scratch: string; net: string };
