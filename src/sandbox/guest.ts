@@ -1,4 +1,5 @@
 import { RpcTarget } from "cloudflare:workers";
+import builtinsSource from "./guest/builtins.guest.js";
 import harnessSource from "./guest/harness.guest.js";
 import sessionSource from "./guest/session.guest.js";
 import socketsSource from "./guest/sockets.guest.js";
@@ -100,6 +101,7 @@ export function runGuest(
     mainModule: "harness.js",
     modules: {
       "harness.js": harnessSource,
+      "builtins.js": builtinsSource,
       "session.js": sessionSource,
       "user.js": job.source,
       // Shadows the runtime's module, so connect() goes through the execution's gateway.

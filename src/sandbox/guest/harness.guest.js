@@ -6,35 +6,41 @@ import { __cordonInstall as installConnect } from "cloudflare:sockets";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { AsyncLocalStorage } from "node:async_hooks";
 import { format } from "node:util";
+import {
+  ArrayBufferCtor,
+  apply,
+  DateCtor,
+  dateGetTime,
+  isArray,
+  isFiniteNumber,
+  isInstance,
+  isView,
+  MapCtor,
+  mapEntries,
+  mapIteratorNext,
+  objectKeys,
+  RegExpCtor,
+  SetCtor,
+  StringCtor,
+  setIteratorNext,
+  setValues,
+  stringify,
+  Uint8ArrayCtor,
+  uncurry,
+} from "builtins.js";
 import { captureBindings, collectWorkspace, decodeValue, hydrateWorkspace } from "session.js";
 import userMain from "user.js";
 
-const { apply } = Reflect;
-const uncurry =
-  (fn) =>
-  (self, ...args) =>
-    apply(fn, self, args);
-const stringify = JSON.stringify;
-const StringCtor = String;
 const TypeErrorCtor = TypeError;
 const RequestCtor = Request;
 const nativeFetch = fetch;
-const isArray = Array.isArray;
-const isView = ArrayBuffer.isView;
-const objectKeys = Object.keys;
 const hasOwn = Object.hasOwn;
-const isFiniteNumber = Number.isFinite;
 const stringSlice = uncurry(String.prototype.slice);
 const stringStartsWith = uncurry(String.prototype.startsWith);
 const regexpExec = uncurry(RegExp.prototype.exec);
 const regexpToString = uncurry(RegExp.prototype.toString);
 const functionToString = uncurry(Function.prototype.toString);
-const dateGetTime = uncurry(Date.prototype.getTime);
 const dateToISOString = uncurry(Date.prototype.toISOString);
-const mapEntries = uncurry(Map.prototype.entries);
-const setValues = uncurry(Set.prototype.values);
-const mapIteratorNext = uncurry(Object.getPrototypeOf(new Map().entries()).next);
-const setIteratorNext = uncurry(Object.getPrototypeOf(new Set().values()).next);
 const arrayFrom = Array.from;
 const headersGet = uncurry(Headers.prototype.get);
 const responseText = uncurry(Response.prototype.text);
@@ -46,20 +52,7 @@ const encoder = new TextEncoder();
 const encode = uncurry(TextEncoder.prototype.encode);
 /** UTF-8 size of a string, computed only when it could be over `cap`. */
 const overBytes = (text, cap) => text.length * 3 > cap && encode(encoder, text).byteLength > cap;
-const MapCtor = Map;
-const SetCtor = Set;
-const DateCtor = Date;
-const RegExpCtor = RegExp;
 const ErrorCtor = Error;
-const ArrayBufferCtor = ArrayBuffer;
-const Uint8ArrayCtor = Uint8Array;
-const isInstance = (value, ctor) => {
-  try {
-    return value instanceof ctor;
-  } catch {
-    return false;
-  }
-};
 
 const context = new AsyncLocalStorage();
 const currentRun = context.getStore.bind(context);

@@ -4,48 +4,40 @@
 // runs, so the built-ins it keeps are the original ones.
 import { Buffer } from "node:buffer";
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import {
+  ArrayBufferCtor,
+  DateCtor,
+  dateGetTime,
+  isArray,
+  isFiniteNumber,
+  isInstance,
+  isView,
+  MapCtor,
+  mapEntries,
+  mapIteratorNext,
+  objectKeys,
+  RegExpCtor,
+  SetCtor,
+  StringCtor,
+  setIteratorNext,
+  setValues,
+  stringify,
+  Uint8ArrayCtor,
+  uncurry,
+} from "builtins.js";
 
 export const WORKSPACE = "/tmp/workspace";
 
-const { apply } = Reflect;
-const uncurry =
-  (fn) =>
-  (self, ...args) =>
-    apply(fn, self, args);
-const stringify = JSON.stringify;
 const parseJson = JSON.parse;
 const clone = structuredClone;
-const StringCtor = String;
 const ObjectCtor = Object;
 const BigIntCtor = BigInt;
-const isArray = Array.isArray;
-const isFiniteNumber = Number.isFinite;
 const isNaNNumber = Number.isNaN;
 const objectIs = Object.is;
-const isView = ArrayBuffer.isView;
-const objectKeys = Object.keys;
 const getPrototypeOf = Object.getPrototypeOf;
 const objectPrototype = Object.prototype;
-const dateGetTime = uncurry(Date.prototype.getTime);
-const mapEntries = uncurry(Map.prototype.entries);
-const setValues = uncurry(Set.prototype.values);
-const mapIteratorNext = uncurry(Object.getPrototypeOf(new Map().entries()).next);
-const setIteratorNext = uncurry(Object.getPrototypeOf(new Set().values()).next);
 const bufferFrom = Buffer.from;
 const bufferToString = uncurry(Buffer.prototype.toString);
-const MapCtor = Map;
-const SetCtor = Set;
-const DateCtor = Date;
-const RegExpCtor = RegExp;
-const ArrayBufferCtor = ArrayBuffer;
-const Uint8ArrayCtor = Uint8Array;
-const isInstance = (value, ctor) => {
-  try {
-    return value instanceof ctor;
-  } catch {
-    return false;
-  }
-};
 const TYPED = {
   Int8Array,
   Uint8Array,
