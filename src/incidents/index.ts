@@ -1,6 +1,7 @@
 import { INCIDENTS } from "../../durable-objects/incidents";
 import { Problem } from "../api/problem";
 import type { Env } from "../env";
+import { Lru } from "../sandbox/isolates";
 
 /** How long code that took a runtime down is refused (CORDON_QUARANTINE_SECONDS, default 10 min). */
 function quarantineMs(env: Env): number {
@@ -26,9 +27,19 @@ const encoder = new TextEncoder();
 
 /** The hash incidents and the quarantine know code by: SHA-256 of the language and the code. */
 export async function codeHash(language: string, code: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(`${language}\n${code}`));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const text = `${language}\n${code}`;
+  const cached = hashes.get(text);
+  if (cached !== undefined) return cached;
+  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
+  const hash = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  if (text.length <= CACHED_CODE_CHARS) hashes.set(text, hash);
+  return hash;
 }
+
+// Code sent again (what agents mostly do) is hashed once; only short code is kept as a key, so
+// the cache stays small whatever is sent.
+const CACHED_CODE_CHARS = 4096;
+const hashes = new Lru<string, string>(1024);
 
 /** Throws a 403 `code-quarantined` problem if this code took a runtime down recently. */
 export async function refuseQuarantined(env: Env, hash: string): Promise<void> {
