@@ -71,6 +71,13 @@ const encoder = new TextEncoder();
 const HEARTBEAT_MS = 500;
 const NDJSON = { "content-type": "application/x-ndjson" };
 
+/** A line to send; the harness's envelope is JSON already and goes into its line as it is. */
+type Final = RunLine | { envelope: string };
+
+function lineText(line: Final): string {
+  return "envelope" in line ? `{"e":${line.envelope}}\n` : `${JSON.stringify(line)}\n`;
+}
+
 /** The runner role: `POST /run` runs one job and streams its output; `GET /healthz` answers. */
 export async function runnerFetch(
   request: Request,
@@ -98,12 +105,12 @@ export async function runnerFetch(
     return writer;
   };
   let closed = false;
-  const write = (line: RunLine) => {
+  const write = (line: Final) => {
     if (closed) return;
     // Writes are queued in order by the stream; a failed write means the caller went away,
     // which cancels a cancellable run.
     open()
-      .write(encoder.encode(`${JSON.stringify(line)}\n`))
+      .write(encoder.encode(lineText(line)))
       .catch(() => {
         closed = true;
         sink.cancel();
@@ -124,20 +131,20 @@ export async function runnerFetch(
     () => egress({ executionId: "", egressToken: "", isolate: job.hash }),
     sink,
   ).then(
-    (json): RunLine => ({ e: json }),
-    (err: unknown): RunLine => {
+    (json): Final => ({ envelope: json }),
+    (err: unknown): Final => {
       const outcome = failure(err);
       if (outcome.kind === "timeout") return { t: 1 };
       return outcome.kind === "failed" ? { f: outcome.message, n: outcome.name } : { t: 1 };
     },
   );
   ctx.waitUntil(
-    withDeadline(running, job.limits.timeoutMs, (): RunLine => ({ t: 1 })).then(async (line) => {
+    withDeadline(running, job.limits.timeoutMs, (): Final => ({ t: 1 })).then(async (line) => {
       clearInterval(heartbeat);
       sink.ended();
       if (!writer) {
         closed = true;
-        respond(new Response(`${JSON.stringify(line)}\n`, { headers: NDJSON }));
+        respond(new Response(lineText(line), { headers: NDJSON }));
         return;
       }
       write(line);

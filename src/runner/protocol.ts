@@ -1,3 +1,4 @@
+import type { Envelope } from "../sandbox/backend";
 import type { GuestJob } from "../sandbox/guest";
 
 /** Body of `POST /run` from the control plane to a runner. */
@@ -17,7 +18,7 @@ export interface RunRequest {
 export type RunLine =
   | { l: string; d: number }
   | { k: 1 }
-  | { e: string }
+  | { e: Envelope }
   | { t: 1 }
   | { f: string; n: string };
 

@@ -1,9 +1,23 @@
+import type { Captured } from "./carry";
+import type { WorkspaceChanges } from "./executor";
 import type { GuestJob } from "./guest";
 import { type LogReceiver, runGuest } from "./guest";
 
+/** What the guest harness answers (src/sandbox/guest/harness.guest.js builds it). */
+export interface Envelope {
+  status: "ok" | "error" | "timeout";
+  reason?: "waiting" | "computing" | "cancelled";
+  result?: unknown;
+  error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
+  logs: unknown[];
+  dropped: number;
+  vars?: Record<string, Captured>;
+  files?: WorkspaceChanges;
+}
+
 /** How a run ended, as seen from the control plane. */
 export type Outcome =
-  | { kind: "envelope"; json: string }
+  | { kind: "envelope"; envelope: Envelope }
   | { kind: "timeout" }
   | { kind: "killed"; reason: string }
   | { kind: "failed"; name: string; message: string };
@@ -72,7 +86,7 @@ export class LocalBackend implements Backend {
       () => this.#gateway("", job.hash),
       sink,
     ).then(
-      (json): Outcome => ({ kind: "envelope", json }),
+      (json): Outcome => ({ kind: "envelope", envelope: JSON.parse(json) as Envelope }),
       (err: unknown): Outcome => failure(err),
     );
     return withDeadline(running, job.limits.timeoutMs, () => ({ kind: "timeout" }));

@@ -9,8 +9,8 @@ import type { EgressPolicy } from "../egress/policy";
 import { LIMITS } from "../limits";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
-import { type Backend, CANCELLED, type Outcome } from "./backend";
-import { type Captured, nextVariables, type SessionVariables } from "./carry";
+import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend";
+import { nextVariables, type SessionVariables } from "./carry";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
 import type { GuestSession, HarnessLimits } from "./guest";
 import { Lru } from "./isolates";
@@ -51,17 +51,6 @@ export interface SessionRun {
   /** The session's own egress allow list: one more layer of the effective egress policy. */
   egress?: EgressPolicy;
   after?: { variables: SessionVariables; files: WorkspaceChanges };
-}
-
-interface Envelope {
-  status: "ok" | "error" | "timeout";
-  reason?: "waiting" | "computing" | "cancelled";
-  result?: unknown;
-  error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
-  logs: unknown[];
-  dropped: number;
-  vars?: Record<string, Captured>;
-  files?: WorkspaceChanges;
 }
 
 /** Compiled modules by language, code and session scope, with the hash of their source. */
@@ -173,7 +162,7 @@ export async function execute(
 function incidentOf(result: ExecutionResult, outcome: Outcome): string | undefined {
   if (result.error?.name === "Cancelled") return undefined;
   if (outcome.kind === "killed") return `killed: ${outcome.reason}`;
-  if (outcome.kind === "envelope" && /"reason":"computing"/.test(outcome.json)) {
+  if (outcome.kind === "envelope" && outcome.envelope.reason === "computing") {
     return "timeout: the code computed past its deadline without yielding";
   }
   if (result.status === "timeout") return "timeout: the code was still waiting at its deadline";
@@ -218,7 +207,7 @@ function outcomeResult(
         }),
       };
     case "envelope": {
-      const envelope = JSON.parse(outcome.json) as Envelope;
+      const { envelope } = outcome;
       const logs = sink.finish(envelope.logs, envelope.dropped);
       if (envelope.status === "ok") {
         return { result: finish("ok", { result: envelope.result, logs }), envelope };

@@ -149,7 +149,7 @@ async function readLines(response: Response, sink: LogReceiver): Promise<Outcome
         newline = buffer.indexOf("\n");
         if ("k" in line) continue;
         if ("l" in line) sink.log(line.l, line.d);
-        else if ("e" in line) return { kind: "envelope", json: line.e };
+        else if ("e" in line) return { kind: "envelope", envelope: line.e };
         else if ("t" in line) return { kind: "timeout" };
         else return { kind: "failed", name: line.n, message: line.f };
       }
