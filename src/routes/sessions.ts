@@ -166,8 +166,20 @@ const listFilesRoute = createRoute({
 /** `/v1/sessions/*`. */
 export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
   .openapi(createRoute_, async (c) => {
-    const body = (await c.req.json().catch(() => ({}))) as unknown;
-    const parsed = NewSession.safeParse(body ?? {});
+    // The body is optional; when there is one it must be valid JSON.
+    const text = await c.req.text();
+    let body: unknown = {};
+    if (text.trim() !== "") {
+      try {
+        body = JSON.parse(text);
+      } catch (err) {
+        const message = err instanceof Error ? err.message : String(err);
+        throw badRequest(`the request body is not valid JSON: ${message}`, [
+          { path: "(body)", message },
+        ]);
+      }
+    }
+    const parsed = NewSession.safeParse(body);
     if (!parsed.success) {
       throw badRequest(
         "the session options are invalid",

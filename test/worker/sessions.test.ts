@@ -246,6 +246,18 @@ describe("session tokens", () => {
 });
 
 describe("session lifecycle", () => {
+  it("answers 400 problem+json for malformed or invalid session options, and creates nothing", async () => {
+    for (const body of ["{ nope", JSON.stringify({ ttlSeconds: 0 }), JSON.stringify({ ttl: 5 })]) {
+      const res = await call("/v1/sessions", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
+      expect(res.status, body).toBe(400);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+    }
+  });
+
   it("erases everything on delete; afterwards every route of it answers 404", async () => {
     const { sessionId } = await createSession();
     await exec(sessionId, "const a = 1;");
