@@ -29,9 +29,14 @@ if (!process.env.CORDON_DEV_API_KEY) {
   );
 }
 
-const namespaces = process.env.CORDON_ISOLATION !== "process" && namespacesAvailable();
+const forcedProcess = process.env.CORDON_ISOLATION === "process";
+const namespaces = !forcedProcess && namespacesAvailable();
 if (!namespaces) {
-  log("bubblewrap (bwrap) is not usable here: runners run as plain processes, without namespaces");
+  log(
+    forcedProcess
+      ? "CORDON_ISOLATION=process: runners run as plain processes, without namespaces"
+      : "bubblewrap (bwrap) is not usable here: runners run as plain processes, without namespaces",
+  );
 }
 const isolation = namespaces ? "namespaces" : "process";
 
