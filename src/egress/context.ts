@@ -1,5 +1,6 @@
 /** Builds what the gateway needs for one execution: policy layers, secrets, caps. */
 import { REGISTRY } from "../../durable-objects/tenants";
+import { ExpiringCache } from "../cache";
 import type { Env } from "../env";
 import { DEFAULT_EGRESS_CAPS, type EgressSecret, type ExecutionEgress } from "./audit";
 import type { EgressPolicy } from "./policy";
@@ -11,25 +12,18 @@ import type { EgressPolicy } from "./policy";
 const SECRETS_CACHE_MS = 1_000;
 const SECRETS_CACHE_ENTRIES = 1_024;
 
-const secretsCache = new Map<string, { secrets: EgressSecret[]; expires: number }>();
+const secretsCache = new ExpiringCache<string, EgressSecret[]>(
+  SECRETS_CACHE_ENTRIES,
+  SECRETS_CACHE_MS,
+);
 
 /** Drops this isolate's copy of a tenant's secrets (after the admin API changed one). */
 export function forgetTenantSecrets(tenant: string): void {
   secretsCache.delete(tenant);
 }
 
-async function tenantSecrets(env: Env, tenant: string): Promise<EgressSecret[]> {
-  const now = Date.now();
-  const cached = secretsCache.get(tenant);
-  if (cached && cached.expires > now) return cached.secrets;
-  const secrets = await env.TENANTS.getByName(REGISTRY).egressSecrets(tenant);
-  secretsCache.delete(tenant);
-  if (secretsCache.size >= SECRETS_CACHE_ENTRIES) {
-    const oldest = secretsCache.keys().next();
-    if (!oldest.done) secretsCache.delete(oldest.value);
-  }
-  secretsCache.set(tenant, { secrets, expires: now + SECRETS_CACHE_MS });
-  return secrets;
+function tenantSecrets(env: Env, tenant: string): Promise<EgressSecret[]> {
+  return secretsCache.get(tenant, () => env.TENANTS.getByName(REGISTRY).egressSecrets(tenant));
 }
 
 export interface EgressLayers {

@@ -1,7 +1,7 @@
 import { INCIDENTS } from "../../durable-objects/incidents";
 import { Problem } from "../api/problem";
+import { Lru } from "../cache";
 import type { Env } from "../env";
-import { Lru } from "../sandbox/isolates";
 
 /** How long code that took a runtime down is refused (CORDON_QUARANTINE_SECONDS, default 10 min). */
 function quarantineMs(env: Env): number {

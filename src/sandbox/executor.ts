@@ -1,3 +1,4 @@
+import { Lru } from "../cache";
 import {
   closeAudit,
   type EgressAttempt,
@@ -13,7 +14,6 @@ import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend"
 import { nextVariables, type SessionVariables } from "./carry";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
 import type { GuestSession, HarnessLimits } from "./guest";
-import { Lru } from "./isolates";
 import { type LogEntry, LogSink } from "./logs";
 
 export type { ExecutionResult };

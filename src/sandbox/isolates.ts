@@ -30,31 +30,3 @@ export class IsolatePolicy {
     return true;
   }
 }
-
-/** A small least-recently-used map. */
-export class Lru<K, V> {
-  readonly #max: number;
-  readonly #map = new Map<K, V>();
-
-  constructor(max: number) {
-    this.#max = max;
-  }
-
-  get(key: K): V | undefined {
-    const value = this.#map.get(key);
-    if (value !== undefined) {
-      this.#map.delete(key);
-      this.#map.set(key, value);
-    }
-    return value;
-  }
-
-  set(key: K, value: V): void {
-    this.#map.delete(key);
-    this.#map.set(key, value);
-    if (this.#map.size > this.#max) {
-      const oldest = this.#map.keys().next().value;
-      if (oldest !== undefined) this.#map.delete(oldest);
-    }
-  }
-}

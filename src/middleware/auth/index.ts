@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
 import { notFound, unauthorized } from "../../api/problem";
+import { ExpiringCache } from "../../cache";
 import type { Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
 import { TOKEN_PREFIX, verifySessionToken } from "./session-token";
@@ -23,18 +24,16 @@ export interface AuthVariables {
 const KEY_CACHE_MS = 1_000;
 const KEY_CACHE_ENTRIES = 4_096;
 
-interface CachedKey {
-  resolved: ResolvedKey | null;
-  expires: number;
-}
-
 /**
  * Per-isolate cache of key hash → tenant. Keyed by the SHA-256 of the key, never the key: the
  * lookup's timing then says nothing useful about any key, and no key value sits in memory.
  * Unknown keys are cached too: keys are random, so one cannot become valid later unless the
  * registry made it, and then `forgetTenantKeys` runs here or the entry expires.
  */
-const keyCache = new Map<string, CachedKey>();
+const keyCache = new ExpiringCache<string, ResolvedKey | null>(KEY_CACHE_ENTRIES, KEY_CACHE_MS);
+
+/** Tenant policies for session tokens (null: the tenant is gone), kept as briefly as keys. */
+const policyCache = new ExpiringCache<string, PolicyBody | null>(KEY_CACHE_ENTRIES, KEY_CACHE_MS);
 
 /**
  * Drops what this isolate cached about a tenant's keys and policy, so a revoked key answers 401
@@ -42,39 +41,21 @@ const keyCache = new Map<string, CachedKey>();
  */
 export function forgetTenantKeys(tenant: string): void {
   policyCache.delete(tenant);
-  for (const [hash, entry] of keyCache) {
-    if (entry.resolved?.tenant === tenant) keyCache.delete(hash);
-  }
+  keyCache.deleteWhere((resolved) => resolved?.tenant === tenant);
 }
 
 /** The tenant an API key belongs to, from this isolate's cache or the registry. */
 export async function resolveApiKey(env: Env, apiKey: string): Promise<ResolvedKey | null> {
   const hash = await hashApiKey(apiKey);
-  const now = Date.now();
-  const cached = keyCache.get(hash);
-  if (cached && cached.expires > now) return cached.resolved;
-  const resolved = await registry(env).resolveKey(apiKey);
-  keyCache.delete(hash);
-  if (keyCache.size >= KEY_CACHE_ENTRIES) {
-    // Maps iterate in insertion order: the first entry is the oldest.
-    const oldest = keyCache.keys().next();
-    if (!oldest.done) keyCache.delete(oldest.value);
-  }
-  keyCache.set(hash, { resolved, expires: now + KEY_CACHE_MS });
-  return resolved;
+  return keyCache.get(hash, () => registry(env).resolveKey(apiKey));
 }
 
-const policyCache = new Map<string, { policy: PolicyBody | null; expires: number }>();
-
-/** A tenant's policy (null if the tenant is gone), cached in this isolate as briefly as keys are. */
-async function tenantPolicy(env: Env, tenant: string): Promise<PolicyBody | null> {
-  const now = Date.now();
-  const cached = policyCache.get(tenant);
-  if (cached && cached.expires > now) return cached.policy;
-  const policy = (await registry(env).getTenant(tenant))?.policy ?? null;
-  if (policyCache.size >= KEY_CACHE_ENTRIES) policyCache.clear();
-  policyCache.set(tenant, { policy, expires: now + KEY_CACHE_MS });
-  return policy;
+/** A tenant's policy, from this isolate's cache or the registry. */
+function tenantPolicy(env: Env, tenant: string): Promise<PolicyBody | null> {
+  return policyCache.get(
+    tenant,
+    async () => (await registry(env).getTenant(tenant))?.policy ?? null,
+  );
 }
 
 /** The registry's stub. */
