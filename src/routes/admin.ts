@@ -7,7 +7,7 @@ import { notFound, Problem, tooLarge, unsupportedMediaType } from "../api/proble
 import { forgetTenantSecrets } from "../egress/context";
 import type { Env } from "../env";
 import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
-import { ProblemDetails } from "../schemas/execution";
+import { problemDoc } from "../schemas/execution";
 import { Policy, Secret, SecretName } from "../schemas/policy";
 import { validationHook } from "./validation";
 
@@ -47,14 +47,9 @@ const Tenant = z
   })
   .openapi("Tenant");
 
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: ProblemDetails } },
-});
-
 const guarded = {
-  401: problem("No valid admin token"),
-  404: problem("No such tenant (or the admin API is off: no admin token is configured)"),
+  401: problemDoc("No valid admin token"),
+  404: problemDoc("No such tenant (or the admin API is off: no admin token is configured)"),
 } as const;
 
 const json = <T extends z.ZodType>(schema: T) => ({
@@ -73,8 +68,8 @@ const createTenantRoute = createRoute({
       description: "The tenant, with an API key shown only in this answer",
       content: { "application/json": { schema: TenantCreated } },
     },
-    400: problem("The body is not a valid tenant"),
-    409: problem("A tenant with this id exists"),
+    400: problemDoc("The body is not a valid tenant"),
+    409: problemDoc("A tenant with this id exists"),
     ...guarded,
   },
 });
@@ -87,7 +82,7 @@ const getTenantRoute = createRoute({
   request: { params: z.object({ id: TenantId }) },
   responses: {
     200: { description: "The tenant", content: { "application/json": { schema: Tenant } } },
-    400: problem("The id is not a valid tenant id"),
+    400: problemDoc("The id is not a valid tenant id"),
     ...guarded,
   },
 });
@@ -100,7 +95,7 @@ const setPolicyRoute = createRoute({
   request: { params: z.object({ id: TenantId }), body: json(Policy) },
   responses: {
     204: { description: "Replaced; applies from the tenant's next request" },
-    400: problem("The body is not a valid policy"),
+    400: problemDoc("The body is not a valid policy"),
     ...guarded,
   },
 });
@@ -116,7 +111,7 @@ const addKeyRoute = createRoute({
       description: "The key, shown only in this answer",
       content: { "application/json": { schema: KeyCreated } },
     },
-    400: problem("The id is not a valid tenant id"),
+    400: problemDoc("The id is not a valid tenant id"),
     ...guarded,
   },
 });
@@ -129,7 +124,7 @@ const revokeKeyRoute = createRoute({
   request: { params: z.object({ id: TenantId, keyId: KeyId }) },
   responses: {
     204: { description: "Revoked" },
-    400: problem("The id or key id is malformed"),
+    400: problemDoc("The id or key id is malformed"),
     ...guarded,
   },
 });
@@ -142,7 +137,7 @@ const setSecretRoute = createRoute({
   request: { params: z.object({ id: TenantId, name: SecretName }), body: json(Secret) },
   responses: {
     204: { description: "Set" },
-    400: problem("The body is not a valid secret"),
+    400: problemDoc("The body is not a valid secret"),
     ...guarded,
   },
 });

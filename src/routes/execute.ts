@@ -1,19 +1,9 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
-import {
-  EventStream,
-  ExecutionRequest,
-  ExecutionResult,
-  ProblemDetails,
-} from "../schemas/execution";
+import { EventStream, ExecutionRequest, ExecutionResult, problemDoc } from "../schemas/execution";
 import { admit, idempotent, respond, run } from "./pipeline";
 import { validationHook } from "./validation";
-
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: ProblemDetails } },
-});
 
 const executeRoute = createRoute({
   method: "post",
@@ -31,11 +21,11 @@ const executeRoute = createRoute({
         "text/event-stream": { schema: EventStream },
       },
     },
-    400: problem("The body is not a valid execution request"),
-    401: problem("No valid API key"),
-    403: problem("The code took a runtime down recently and is quarantined"),
-    413: problem("Code or input larger than 1 MiB"),
-    415: problem("The body is not JSON"),
+    400: problemDoc("The body is not a valid execution request"),
+    401: problemDoc("No valid API key"),
+    403: problemDoc("The code took a runtime down recently and is quarantined"),
+    413: problemDoc("Code or input larger than 1 MiB"),
+    415: problemDoc("The body is not JSON"),
   },
 });
 

@@ -6,12 +6,7 @@ import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
 import { signSessionToken } from "../middleware/auth/session-token";
 import type { ExecuteOptions, SessionRun } from "../sandbox/executor";
-import {
-  EventStream,
-  ExecutionRequest,
-  ExecutionResult,
-  ProblemDetails,
-} from "../schemas/execution";
+import { EventStream, ExecutionRequest, ExecutionResult, problemDoc } from "../schemas/execution";
 import {
   ExecutionHistory,
   FileList,
@@ -26,13 +21,11 @@ import { validationHook } from "./validation";
 type AppEnv = { Bindings: Env; Variables: AuthVariables };
 type Ctx = Context<AppEnv>;
 
-const problem = (description: string) => ({
-  description,
-  content: { "application/problem+json": { schema: ProblemDetails } },
-});
 const auth = [{ bearer: [] }];
 const params = z.object({ id: SessionId });
-const missing = problem("No such session (never created, deleted, expired, or another tenant's)");
+const missing = problemDoc(
+  "No such session (never created, deleted, expired, or another tenant's)",
+);
 
 /** The session's object: names are scoped by tenant, so no tenant can reach another's session. */
 function sessionStub(c: Ctx, id: string) {
@@ -77,8 +70,8 @@ const createRoute_ = createRoute({
       description: "The session",
       content: { "application/json": { schema: SessionCreated } },
     },
-    400: problem("Invalid session options"),
-    401: problem("No valid API key"),
+    400: problemDoc("Invalid session options"),
+    401: problemDoc("No valid API key"),
   },
 });
 
@@ -90,7 +83,7 @@ const infoRoute = createRoute({
   request: { params },
   responses: {
     200: { description: "The session", content: { "application/json": { schema: SessionInfo } } },
-    401: problem("No valid key or token"),
+    401: problemDoc("No valid key or token"),
     404: missing,
   },
 });
@@ -103,7 +96,7 @@ const deleteRoute = createRoute({
   request: { params },
   responses: {
     204: { description: "Deleted" },
-    401: problem("No valid key or token"),
+    401: problemDoc("No valid key or token"),
     404: missing,
   },
 });
@@ -119,7 +112,7 @@ const historyRoute = createRoute({
       description: "The history",
       content: { "application/json": { schema: ExecutionHistory } },
     },
-    401: problem("No valid key or token"),
+    401: problemDoc("No valid key or token"),
     404: missing,
   },
 });
@@ -141,12 +134,12 @@ const executeRoute = createRoute({
         "text/event-stream": { schema: EventStream },
       },
     },
-    400: problem("Invalid execution request"),
-    401: problem("No valid key or token"),
-    403: problem("The code is quarantined"),
+    400: problemDoc("Invalid execution request"),
+    401: problemDoc("No valid key or token"),
+    403: problemDoc("The code is quarantined"),
     404: missing,
-    409: problem("Too many executions are waiting for this session"),
-    413: problem("Code or input larger than 1 MiB"),
+    409: problemDoc("Too many executions are waiting for this session"),
+    413: problemDoc("Code or input larger than 1 MiB"),
   },
 });
 
@@ -158,7 +151,7 @@ const listFilesRoute = createRoute({
   request: { params },
   responses: {
     200: { description: "The files", content: { "application/json": { schema: FileList } } },
-    401: problem("No valid key or token"),
+    401: problemDoc("No valid key or token"),
     404: missing,
   },
 });
@@ -369,11 +362,11 @@ for (const method of ["put", "get", "delete"] as const) {
             },
           }
         : { 204: { description: "Done" } }),
-      400: problem("The path leaves the workspace"),
-      401: problem("No valid key or token"),
+      400: problemDoc("The path leaves the workspace"),
+      401: problemDoc("No valid key or token"),
       404: missing,
       ...(method === "put"
-        ? { 413: problem("Past the session's file cap; nothing was stored") }
+        ? { 413: problemDoc("Past the session's file cap; nothing was stored") }
         : {}),
     },
   });

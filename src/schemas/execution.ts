@@ -94,6 +94,12 @@ export const ProblemDetails = z
   })
   .openapi("Problem");
 
+/** An OpenAPI response that is a problem (the same shape for every route's errors). */
+export const problemDoc = (description: string) => ({
+  description,
+  content: { "application/problem+json": { schema: ProblemDetails } },
+});
+
 export type ExecutionRequestBody = z.infer<typeof ExecutionRequest>;
 export type ExecutionResultBody = z.infer<typeof ExecutionResult>;
 export type LogEntryBody = z.infer<typeof LogEntry>;

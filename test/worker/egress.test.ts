@@ -1,25 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import type { EgressAttemptBody, ExecutionResultBody } from "../../src/schemas/execution";
 import { admin, asTenant, createTenant } from "./tenant-helpers";
 
-interface Attempt {
-  method: string;
-  url: string;
-  decision: "allowed" | "denied";
-  reason: string;
-  status?: number;
-  bytes?: number;
-  ms?: number;
-}
-
-interface Result {
-  status: string;
-  result?: unknown;
-  error?: { name: string; message: string };
-  logs: { level: string; message: string }[];
-  egress: Attempt[];
-  redactions: { kind: string; where: string }[];
-  usage: { wallMs: number; subrequests: number };
-}
+type Attempt = EgressAttemptBody;
+type Result = ExecutionResultBody;
 
 const SECRET = "sk-live-Zq8rT4vW1xY7uB3nM6pL9aS2";
 const PLACEHOLDER = /^cordon-secret-API_TOKEN-[0-9a-f]{32}$/;

@@ -1,4 +1,5 @@
 import { exports } from "cloudflare:workers";
+import type { ExecutionResultBody } from "../../src/schemas/execution";
 
 export const API_KEY = "test-dev-key-0123456789";
 
@@ -17,13 +18,5 @@ export async function run(body: Record<string, unknown>) {
     body: JSON.stringify(body),
   });
   if (res.status !== 200) throw new Error(`status ${res.status}: ${await res.text()}`);
-  return (await res.json()) as {
-    executionId: string;
-    status: string;
-    result?: unknown;
-    error?: { name: string; message: string; line?: number; column?: number };
-    logs: { level: string; message: string; truncated?: boolean }[];
-    egress: { method: string; url: string; decision: string; reason: string }[];
-    usage: { wallMs: number; subrequests: number };
-  };
+  return (await res.json()) as ExecutionResultBody;
 }

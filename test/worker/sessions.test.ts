@@ -2,16 +2,11 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Session } from "../../durable-objects/session";
+import type { ExecutionResultBody } from "../../src/schemas/execution";
 import { call } from "./helpers";
 import { asTenant, createTenant } from "./tenant-helpers";
 
-type Result = {
-  executionId: string;
-  status: string;
-  result?: unknown;
-  error?: { name: string; message: string };
-  logs: { level: string; message: string }[];
-};
+type Result = ExecutionResultBody;
 
 async function createSession(body: Record<string, unknown> = {}, key?: string) {
   const init = {
