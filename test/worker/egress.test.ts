@@ -1,8 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { EgressAttemptBody, ExecutionResultBody } from "../../src/schemas/execution";
+import type { ExecutionResultBody } from "../../src/schemas/execution";
 import { admin, asTenant, createTenant } from "./tenant-helpers";
 
-type Attempt = EgressAttemptBody;
 type Result = ExecutionResultBody;
 
 const SECRET = "sk-live-Zq8rT4vW1xY7uB3nM6pL9aS2";
