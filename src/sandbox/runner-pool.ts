@@ -1,3 +1,4 @@
+import { Lru } from "../cache";
 import { EGRESS_HEADERS, type RunLine, type RunRequest } from "../runner/protocol";
 import {
   type Backend,
@@ -13,11 +14,27 @@ export { EGRESS_HEADERS };
 
 interface RunnerState {
   inFlight: number;
+  /** Estimated runner CPU, in milliseconds, of the runs in flight there. */
+  load: number;
+  /** When the runner last answered anything, or took work while it had none. */
+  quietSince: number;
 }
 
 // One control-plane isolate routes every execution, so the pool's view lives here.
 const states: RunnerState[] = [];
-let nextStart = 0;
+/** Code hashes this control plane has run: their runs likely find a warm isolate. */
+const seen = new Lru<string, true>(4096);
+
+/**
+ * Estimated runner CPU of a run, in ms: a warm isolate's run costs about half a millisecond on the
+ * 2-core reference machine, making a fresh isolate about 16 (docs/self-hosting.md).
+ */
+const WARM_COST = 0.5;
+const FRESH_COST = 16;
+/** The backlog a runner takes before the next runner is asked to share the work. */
+const BACKLOG_MS = 16;
+/** A runner with work in flight that has answered nothing for this long gets no more work. */
+const STALL_MS = 100;
 
 /** How long a run waits before trying again when its runner is restarting. */
 const RETRY_MS = 25;
@@ -34,7 +51,7 @@ export class RunnerPool implements Backend {
   constructor(runners: Fetcher[], supervisor: Fetcher) {
     this.#runners = runners;
     this.#supervisor = supervisor;
-    while (states.length < runners.length) states.push({ inFlight: 0 });
+    while (states.length < runners.length) states.push({ inFlight: 0, load: 0, quietSince: 0 });
   }
 
   async run(
@@ -45,20 +62,24 @@ export class RunnerPool implements Backend {
   ): Promise<Outcome> {
     const body = JSON.stringify({ job, ...meta } satisfies RunRequest);
     const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS;
+    const cost = seen.get(job.hash) ? WARM_COST : FRESH_COST;
+    seen.set(job.hash, true);
     while (Date.now() < deadline && !signal?.aborted) {
-      const index = this.#pick();
+      const index = this.#pick(cost);
       const state = states[index] as RunnerState;
       const controller = new AbortController();
       // Dropping the connection makes the runner's next write fail, which cancels the run there.
       const cancel = () => controller.abort();
       signal?.addEventListener("abort", cancel);
+      if (state.inFlight === 0) state.quietSince = Date.now();
       state.inFlight++;
+      state.load += cost;
       let outcome: Outcome | "unreachable";
       try {
         // The deadline covers the whole exchange: a runner frozen by its guest may not even
         // send the answer's headers.
         outcome = await withDeadline(
-          attempt(this.#runners[index] as Fetcher, body, sink, controller.signal),
+          attempt(this.#runners[index] as Fetcher, body, sink, controller.signal, state),
           deadline - Date.now(),
           (): Outcome | "unreachable" => {
             controller.abort();
@@ -72,6 +93,7 @@ export class RunnerPool implements Backend {
         );
       } finally {
         state.inFlight--;
+        state.load -= cost;
         signal?.removeEventListener("abort", cancel);
       }
       if (signal?.aborted) break;
@@ -84,19 +106,34 @@ export class RunnerPool implements Backend {
     return { kind: "killed", reason: "no runner process became available before the deadline" };
   }
 
-  /** The least busy runner, ties going round-robin. */
-  #pick(): number {
-    let best = 0;
-    let fewest = Number.POSITIVE_INFINITY;
-    for (let k = 0; k < this.#runners.length; k++) {
-      const i = (nextStart + k) % this.#runners.length;
-      const inFlight = states[i]?.inFlight ?? 0;
-      if (inFlight < fewest) {
+  /**
+   * Where a run of estimated `cost` goes: to the first runner, in a fixed order, that is not
+   * stalled and has room for it in its backlog, so that light (warm) runs gather in one process,
+   * which then serves each wake-up's runs together; past that, to the least loaded runner that
+   * is not stalled (heavy, fresh runs spread over every core); if all are stalled, to the least
+   * loaded of all. A runner stalls when hostile code freezes it, until it is restarted.
+   */
+  #pick(cost: number): number {
+    const now = Date.now();
+    let best = -1;
+    let lightest = Number.POSITIVE_INFINITY;
+    for (let i = 0; i < this.#runners.length; i++) {
+      const state = states[i] as RunnerState;
+      if (state.inFlight > 0 && now - state.quietSince > STALL_MS) continue;
+      if (state.load + cost <= BACKLOG_MS) return i;
+      if (state.load < lightest) {
         best = i;
-        fewest = inFlight;
+        lightest = state.load;
       }
     }
-    nextStart = (best + 1) % this.#runners.length;
+    if (best >= 0) return best;
+    for (let i = 0; i < this.#runners.length; i++) {
+      const load = (states[i] as RunnerState).load;
+      if (load < lightest) {
+        best = i;
+        lightest = load;
+      }
+    }
     return best;
   }
 
@@ -115,6 +152,7 @@ async function attempt(
   body: string,
   sink: LogReceiver,
   signal: AbortSignal,
+  state: RunnerState,
 ): Promise<Outcome | "unreachable"> {
   let response: Response;
   try {
@@ -123,7 +161,7 @@ async function attempt(
     return "unreachable";
   }
   return (
-    (await readLines(response, sink)) ?? {
+    (await readLines(response, sink, state)) ?? {
       kind: "killed",
       reason:
         "the runner process hosting this execution died (it ran out of memory or crashed) and was restarted",
@@ -132,29 +170,48 @@ async function attempt(
 }
 
 /** Reads a runner's answer stream; resolves with no outcome if the stream broke off. */
-async function readLines(response: Response, sink: LogReceiver): Promise<Outcome | undefined> {
+async function readLines(
+  response: Response,
+  sink: LogReceiver,
+  state: RunnerState,
+): Promise<Outcome | undefined> {
   if (!response.ok || !response.body) return undefined;
-  const reader = response.body.getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
   try {
+    // A run that ended before it had anything to stream comes in one piece, with its length.
+    if (response.headers.has("content-length")) {
+      const text = await response.text();
+      state.quietSince = Date.now();
+      return final(JSON.parse(text) as RunLine, sink);
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let buffer = "";
     for (;;) {
       const { done, value } = await reader.read();
+      state.quietSince = Date.now();
       if (done) return undefined;
       buffer += decoder.decode(value, { stream: true });
       let newline = buffer.indexOf("\n");
       while (newline >= 0) {
-        const line = JSON.parse(buffer.slice(0, newline)) as RunLine;
+        const outcome = final(JSON.parse(buffer.slice(0, newline)) as RunLine, sink);
+        if (outcome) return outcome;
         buffer = buffer.slice(newline + 1);
         newline = buffer.indexOf("\n");
-        if ("k" in line) continue;
-        if ("l" in line) sink.log(line.l, line.d);
-        else if ("e" in line) return { kind: "envelope", envelope: line.e };
-        else if ("t" in line) return { kind: "timeout" };
-        else return { kind: "failed", name: line.n, message: line.f };
       }
     }
   } catch {
     return undefined;
   }
+}
+
+/** The outcome a line reports, if it is the last one; forwards console output to the sink. */
+function final(line: RunLine, sink: LogReceiver): Outcome | undefined {
+  if ("k" in line) return undefined;
+  if ("l" in line) {
+    sink.log(line.l, line.d);
+    return undefined;
+  }
+  if ("e" in line) return { kind: "envelope", envelope: line.e };
+  if ("t" in line) return { kind: "timeout" };
+  return { kind: "failed", name: line.n, message: line.f };
 }

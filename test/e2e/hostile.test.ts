@@ -175,6 +175,24 @@ describe.each(cases)("hostile code: %s", (name, code, statuses) => {
   });
 });
 
+describe("a runner frozen by code that ran warm before", () => {
+  // Warm runs gather in one runner (src/sandbox/runner-pool.ts); this one freezes it on one input.
+  it("gets no new work while frozen: neighbours' runs answer at once meanwhile", async () => {
+    const code = "/(a+)+$/.test(input)";
+    for (let i = 0; i < 3; i++) {
+      expect(await server.execute({ code, input: "aaa" })).toMatchObject({ result: true });
+    }
+    const hostile = server.execute({ code, input: `${"a".repeat(40)}b`, timeoutMs: TIMEOUT_MS });
+    await new Promise((r) => setTimeout(r, 300));
+    const others = await Promise.all([neighbour(), neighbour(), neighbour()]);
+    for (const other of others) {
+      expect(other.result).toMatchObject({ status: "ok", result: 42 });
+      expect(other.ms - baselineMs).toBeLessThan(1000);
+    }
+    expect((await hostile).status).toMatch(/^(timeout|killed)$/);
+  });
+});
+
 describe("quarantine", () => {
   it("refuses code that took a runtime down with a 403 code-quarantined problem", async () => {
     const code = "/(x+x+)+y/.test('x'.repeat(60))";
