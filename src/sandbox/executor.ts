@@ -53,6 +53,12 @@ export interface SessionRun {
   after?: { variables: SessionVariables; files: WorkspaceChanges };
 }
 
+/**
+ * Code that may reach node:fs (the word `fs`, as in `node:fs` or `fs/promises`, a dynamic import
+ * or getBuiltinModule): only its one-shot runs get an empty /tmp/workspace made (docs/guest.md).
+ */
+const MAY_USE_FS = /\bfs\b|getBuiltinModule|\bimport\s*\(/;
+
 /** Compiled modules by language, code and session scope, with the hash of their source. */
 const compiled = new Lru<string, (CompiledModule & { hash: string }) | CompileError>(512);
 const encoder = new TextEncoder();
@@ -120,10 +126,12 @@ export async function execute(
     logBytes: LIMITS.logBytes,
     timeoutMs: request.timeoutMs,
     ...(signal ? { cancellable: true } : {}),
+    ...(!session && MAY_USE_FS.test(request.code) ? { workspace: true } : {}),
   };
   const job = {
-    // Tenants never share an isolate, even for the same code.
-    hash: `${runtime.tenant}-${module.hash}`,
+    // Tenants never share an isolate, even for the same code; nor do one-shot and session runs
+    // (a session isolate loads node:fs before any of its code runs: session.guest.js).
+    hash: `${runtime.tenant}-${session ? "s" : "o"}-${module.hash}`,
     source: module.source,
     input: request.input,
     limits,

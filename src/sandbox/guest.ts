@@ -15,6 +15,8 @@ export interface HarnessLimits {
   timeoutMs: number;
   /** The harness listens for `waitCancel` (streamed executions, whose client may go away). */
   cancellable?: boolean;
+  /** A one-shot run whose code may use node:fs: the harness makes an empty `/tmp/workspace`. */
+  workspace?: boolean;
 }
 
 /** Session state handed to the harness: encoded carried values and the workspace files. */

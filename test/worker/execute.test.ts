@@ -138,6 +138,21 @@ describe("errors", () => {
     expect(r.result).toBe("6869");
   });
 
+  it("gives one-shot code that uses node:fs an empty /tmp/workspace, however it loads it", async () => {
+    const ways = [
+      "import fs from 'node:fs';\nfs.readdirSync('/tmp/workspace')",
+      "const { readdirSync } = await import('node:fs');\nreaddirSync('/tmp/workspace')",
+      "process.getBuiltinModule('node:fs').readdirSync('/tmp/workspace')",
+    ];
+    for (const code of ways)
+      expect(await run({ code })).toMatchObject({ status: "ok", result: [] });
+  });
+
+  it("formats console arguments as util.format does (printf-style and inspected objects)", async () => {
+    const r = await run({ code: "console.log('%s has %d', 'list', 2, { a: [1] });\n1" });
+    expect(r.logs).toEqual([{ level: "log", message: "list has 2 { a: [ 1 ] }" }]);
+  });
+
   it("rejects a result over the cap as ResultTooLarge", async () => {
     const r = await run({ code: "'x'.repeat(1024 * 1024 + 1)" });
     expect(r.status).toBe("error");

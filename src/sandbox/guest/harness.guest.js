@@ -5,7 +5,6 @@
 import { __cordonInstall as installConnect } from "cloudflare:sockets";
 import { WorkerEntrypoint } from "cloudflare:workers";
 import { AsyncLocalStorage } from "node:async_hooks";
-import { format } from "node:util";
 import {
   ArrayBufferCtor,
   apply,
@@ -53,6 +52,15 @@ const encode = uncurry(TextEncoder.prototype.encode);
 /** UTF-8 size of a string, computed only when it could be over `cap`. */
 const overBytes = (text, cap) => text.length * 3 > cap && encode(encoder, text).byteLength > cap;
 const ErrorCtor = Error;
+const getBuiltinModule = globalThis.process.getBuiltinModule;
+let formatFn;
+/**
+ * node:util's format, loaded on the first console call: loading it with every isolate would cost
+ * about a millisecond that code which never logs does not need. Code that replaced it before
+ * that only changes the text of its own messages; the harness still builds every entry.
+ */
+const format = (...args) =>
+  apply((formatFn ??= getBuiltinModule("node:util").format), undefined, args);
 
 const context = new AsyncLocalStorage();
 const currentRun = context.getStore.bind(context);
@@ -516,7 +524,9 @@ export default class Harness extends WorkerEntrypoint {
         // A value that cannot be decoded is left undefined rather than failing the run.
       }
     }
-    const before = hydrateWorkspace(session?.files);
+    // Only code that may reach node:fs needs the workspace made (src/sandbox/executor.ts):
+    // loading node:fs costs every fresh isolate milliseconds.
+    const before = session || limits.workspace ? hydrateWorkspace(session?.files) : undefined;
     if (limits.cancellable) void watchCancel(run);
     try {
       globalThis.input = input;

@@ -2,8 +2,6 @@
 // Map, Set, Date, BigInt, typed arrays, undefined and shared or cyclic references survive JSON)
 // and the workspace files under /tmp/workspace. Imported by the harness before any user code
 // runs, so the built-ins it keeps are the original ones.
-import { Buffer } from "node:buffer";
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import {
   ArrayBufferCtor,
   DateCtor,
@@ -28,6 +26,31 @@ import {
 
 export const WORKSPACE = "/tmp/workspace";
 
+const getBuiltinModule = globalThis.process.getBuiltinModule;
+let node;
+/**
+ * What the session code needs of node:fs and node:buffer, loaded when a session run first needs
+ * it: importing any node: module with every isolate cost milliseconds of each fresh isolate that
+ * one-shot runs do not need. Session runs never share an isolate with one-shot runs
+ * (src/sandbox/executor.ts) and every session run hydrates its workspace before its code runs,
+ * so these are captured before any code of the isolate could replace them.
+ */
+function builtins() {
+  if (node === undefined) {
+    const { mkdirSync, readdirSync, readFileSync, writeFileSync } = getBuiltinModule("node:fs");
+    const { Buffer } = getBuiltinModule("node:buffer");
+    node = {
+      mkdirSync,
+      readdirSync,
+      readFileSync,
+      writeFileSync,
+      bufferFrom: Buffer.from,
+      bufferToString: uncurry(Buffer.prototype.toString),
+    };
+  }
+  return node;
+}
+
 const parseJson = JSON.parse;
 const clone = structuredClone;
 const ObjectCtor = Object;
@@ -36,8 +59,6 @@ const isNaNNumber = Number.isNaN;
 const objectIs = Object.is;
 const getPrototypeOf = Object.getPrototypeOf;
 const objectPrototype = Object.prototype;
-const bufferFrom = Buffer.from;
-const bufferToString = uncurry(Buffer.prototype.toString);
 const TYPED = {
   Int8Array,
   Uint8Array,
@@ -52,8 +73,8 @@ const TYPED = {
   BigUint64Array,
 };
 
-const base64 = (bytes) => bufferToString(bufferFrom(bytes), "base64");
-const unbase64 = (text) => new Uint8ArrayCtor(bufferFrom(text, "base64"));
+const base64 = (bytes) => builtins().bufferToString(builtins().bufferFrom(bytes), "base64");
+const unbase64 = (text) => new Uint8ArrayCtor(builtins().bufferFrom(text, "base64"));
 
 /**
  * Encodes a structured-cloneable value as JSON text: a table of nodes, so shared and cyclic
@@ -238,6 +259,7 @@ function describeKind(value) {
 export function hydrateWorkspace(files) {
   // /tmp is private to each run (the runtime gives every request its own), so the workspace
   // starts empty; a session's files are written into it.
+  const { mkdirSync, writeFileSync } = builtins();
   mkdirSync(WORKSPACE, { recursive: true });
   const before = new MapCtor();
   for (const { path, data } of files ?? []) {
@@ -255,14 +277,15 @@ export function collectWorkspace(before) {
   const walk = (dir, prefix) => {
     let entries = [];
     try {
-      entries = readdirSync(dir, { withFileTypes: true });
+      entries = builtins().readdirSync(dir, { withFileTypes: true });
     } catch {
       return;
     }
     for (const entry of entries) {
       const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
       if (entry.isDirectory()) walk(`${dir}/${entry.name}`, path);
-      else if (entry.isFile()) now.set(path, base64(readFileSync(`${dir}/${entry.name}`)));
+      else if (entry.isFile())
+        now.set(path, base64(builtins().readFileSync(`${dir}/${entry.name}`)));
     }
   };
   walk(WORKSPACE, "");
