@@ -14,6 +14,8 @@ export interface RunRequest {
  * run (a failed write tells the runner its caller went away), then exactly one of
  * `{"e": envelope}` (the harness answered), `{"t": 1}` (the deadline passed while the code
  * waited) or `{"f": message, "n": name}` (the isolate could not start).
+ * A run that ended before it had anything to stream is answered in one piece: its last line
+ * without the newline in the `cordon-outcome` header (short printable ASCII lines) or as the body.
  */
 export type RunLine =
   | { l: string; d: number }
@@ -21,6 +23,9 @@ export type RunLine =
   | { e: Envelope }
   | { t: 1 }
   | { f: string; n: string };
+
+/** The header that carries a one-piece answer's outcome line. */
+export const OUTCOME_HEADER = "cordon-outcome";
 
 /** Headers the runner adds when it forwards a guest's request to the control plane. */
 export const EGRESS_HEADERS = {

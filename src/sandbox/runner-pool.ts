@@ -1,5 +1,5 @@
 import { Lru } from "../cache";
-import { EGRESS_HEADERS, type RunLine, type RunRequest } from "../runner/protocol";
+import { EGRESS_HEADERS, OUTCOME_HEADER, type RunLine, type RunRequest } from "../runner/protocol";
 import {
   type Backend,
   CANCELLED,
@@ -175,6 +175,11 @@ async function readLines(
   sink: LogReceiver,
   state: RunnerState,
 ): Promise<Outcome | undefined> {
+  const head = response.headers.get(OUTCOME_HEADER);
+  if (head !== null && response.ok) {
+    state.quietSince = Date.now();
+    return final(JSON.parse(head) as RunLine, sink);
+  }
   if (!response.ok || !response.body) return undefined;
   try {
     // A run that ended before it had anything to stream comes in one piece, with its length.

@@ -79,9 +79,27 @@ describe("npm start", () => {
     expect(((await anon.json()) as { status: number }).status).toBe(401);
   });
 
+  it("carries results of any size and characters back from its runners intact", async () => {
+    // A runner answers a small ASCII outcome in a header and anything else in its body.
+    const cases = [
+      "'x'.repeat(10)",
+      "'x'.repeat(8100)",
+      "'x'.repeat(8300)",
+      "'x'.repeat(300000)",
+      "'h\u00e9 \u2028 \ud83d\ude00 '.repeat(3)",
+      "({ quote: '\"', backslash: '\\\\', nl: '\\n', tab: '\\t', ctl: '\\u0001' })",
+    ];
+    for (const code of cases) {
+      const expected = new Function(`return (${code})`)();
+      const result = await server.execute({ code, input: null });
+      expect(result).toMatchObject({ status: "ok", result: expected });
+    }
+  });
+
   it("logs one line per request", async () => {
     await server.call("/healthz");
-    expect(server.output()).toMatch(/GET \/healthz 200 \d+ms/);
+    // Lines are written in batches, within 100 ms of their request's end.
+    await expect.poll(() => server.output(), { timeout: 2000 }).toMatch(/GET \/healthz 200 \d+ms/);
     expect(server.output()).toMatch(/POST \/v1\/execute 200 \d+ms/);
   });
 

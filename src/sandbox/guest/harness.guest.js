@@ -59,8 +59,10 @@ let formatFn;
  * about a millisecond that code which never logs does not need. Code that replaced it before
  * that only changes the text of its own messages; the harness still builds every entry.
  */
-const format = (...args) =>
-  apply((formatFn ??= getBuiltinModule("node:util").format), undefined, args);
+function format(...args) {
+  if (formatFn === undefined) formatFn = getBuiltinModule("node:util").format;
+  return apply(formatFn, undefined, args);
+}
 
 const context = new AsyncLocalStorage();
 const currentRun = context.getStore.bind(context);
