@@ -126,4 +126,31 @@ describe("stopping", () => {
     expect(res.status).toBe(401);
     await other.stop();
   });
+
+  it("answers every request with what to fix when its dev tenant's configuration is invalid", async () => {
+    const secrets = '{"TOKEN": {"value": "s3cr3t-value", "hosts": ["a.test"]';
+    const cases: [Record<string, string>, RegExp][] = [
+      [
+        { CORDON_DEV_POLICY: JSON.stringify({ limits: { rate: 1e9 } }) },
+        /^CORDON_DEV_POLICY is invalid: limits\.rate: /,
+      ],
+      [{ CORDON_DEV_SECRETS: secrets }, /^CORDON_DEV_SECRETS is not valid JSON$/],
+    ];
+    for (const [env, detail] of cases) {
+      const other = await startServer(env);
+      const res = await other.call("/v1/execute", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ code: "1" }),
+      });
+      expect(res.status).toBe(500);
+      expect(res.headers.get("content-type")).toBe("application/problem+json");
+      const problem = (await res.json()) as { type: string; detail: string };
+      expect(problem.type).toMatch(/\/server-misconfigured$/);
+      expect(problem.detail).toMatch(detail);
+      await other.stop();
+      expect(other.output()).toMatch(/configuration error: CORDON_DEV_(POLICY|SECRETS) is/);
+      expect(other.output()).not.toContain("s3cr3t");
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
-import { notFound, unauthorized } from "../../api/problem";
+import { notFound, Problem, unauthorized } from "../../api/problem";
 import { ExpiringCache } from "../../cache";
 import type { Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
@@ -156,15 +156,25 @@ function parseConfig<T>(
   let json: unknown;
   try {
     json = JSON.parse(raw);
-  } catch (err) {
-    throw new Error(`${name} is not JSON: ${err instanceof Error ? err.message : String(err)}`);
+  } catch {
+    // JSON.parse's message quotes the text, which may hold secrets (CORDON_DEV_SECRETS).
+    throw misconfigured(`${name} is not valid JSON`);
   }
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`);
-    throw new Error(`${name} is invalid: ${issues.join("; ")}`);
+    throw misconfigured(`${name} is invalid: ${issues.join("; ")}`);
   }
   return parsed.data;
+}
+
+/**
+ * The server's own configuration is wrong: every request that needs it says what to fix. The
+ * detail names settings and rules, never values (zod's messages do not quote the input).
+ */
+function misconfigured(detail: string): Problem {
+  console.error(`configuration error: ${detail}`);
+  return new Problem(500, "server-misconfigured", "Server misconfigured", detail);
 }
 
 const encoder = new TextEncoder();
