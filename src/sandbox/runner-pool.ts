@@ -175,13 +175,14 @@ async function readLines(
   sink: LogReceiver,
   state: RunnerState,
 ): Promise<Outcome | undefined> {
-  const head = response.headers.get(OUTCOME_HEADER);
-  if (head !== null && response.ok) {
-    state.quietSince = Date.now();
-    return final(JSON.parse(head) as RunLine, sink);
-  }
-  if (!response.ok || !response.body) return undefined;
+  if (!response.ok) return undefined;
   try {
+    const head = response.headers.get(OUTCOME_HEADER);
+    if (head !== null) {
+      state.quietSince = Date.now();
+      return final(JSON.parse(head) as RunLine, sink);
+    }
+    if (!response.body) return undefined;
     // A run that ended before it had anything to stream comes in one piece, with its length.
     if (response.headers.has("content-length")) {
       const text = await response.text();
