@@ -177,7 +177,13 @@ export class Supervisor {
 
   #spawnRunner(runner) {
     rmSync(join(this.#sockDir, `runner-${runner.index}.sock`), { force: true });
-    const args = ["serve", "--experimental", "--verbose", runner.config];
+    // CORDON_INSPECT_RUNNER=host:port opens the V8 inspector on runner 0 (bench/profile.mjs); a
+    // runner in its own network namespace cannot be reached, so it needs CORDON_ISOLATION=process.
+    const inspect =
+      process.env.CORDON_INSPECT_RUNNER && runner.index === 0
+        ? [`--inspector-addr=${process.env.CORDON_INSPECT_RUNNER}`]
+        : [];
+    const args = ["serve", "--experimental", "--verbose", ...inspect, runner.config];
     const child = this.#namespaces
       ? spawn("bwrap", [...sandboxArgs(this.#sockDir, this.#root), this.#workerd, ...args], {
           stdio: ["ignore", "inherit", "inherit"],
