@@ -126,16 +126,25 @@ async function compare(upstream) {
     missing: [],
     results: [],
   };
+  // Every system is started first and the workloads then run system after system, so the
+  // figures a ratio compares were measured seconds apart, not minutes: this machine's speed drifts.
+  const ready = [];
   for (const name of systems) {
-    let system;
     try {
-      system = await started(
-        name === "cordon"
-          ? startCordon({ egressAllow: [upstream.url] })
-          : name === "cordon-no-limiter"
-            ? startCordon({ egressAllow: [upstream.url], name, env: { CORDON_RATE_LIMIT: "off" } })
-            : startPeer(name),
-      );
+      ready.push({
+        name,
+        system: await started(
+          name === "cordon"
+            ? startCordon({ egressAllow: [upstream.url] })
+            : name === "cordon-no-limiter"
+              ? startCordon({
+                  egressAllow: [upstream.url],
+                  name,
+                  env: { CORDON_RATE_LIMIT: "off" },
+                })
+              : startPeer(name),
+        ),
+      });
     } catch (err) {
       // A peer that cannot start here (say, isolated-vm without its native addon) is reported,
       // not faked; the others still run.
@@ -145,16 +154,19 @@ async function compare(upstream) {
         .join(" ");
       say(`${name}: could not start: ${reason}`);
       run.missing.push({ system: name, reason });
-      continue;
     }
-    run.systems.push(name);
-    for (const workload of workloads) {
+  }
+  run.systems = ready.map(({ name }) => name);
+  for (const workload of workloads) {
+    for (const { name, system } of ready) {
       const result = await measure(`${name} ${workload}`, () =>
         runWorkload(system, workload, { ...settings, upstreamUrl: upstream.url }),
       );
       run.results.push(result);
       say(`${name} ${workload}: ${summary(result)}`);
     }
+  }
+  for (const { name, system } of ready) {
     if (name === "cordon") run.cordonMemory = workerdMemory(system.pid);
     await stop(system);
   }
