@@ -2,7 +2,14 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import type { Env } from "../env";
 import { failure, withDeadline } from "../sandbox/backend";
 import { LogReceiver, runGuest } from "../sandbox/guest";
-import { EGRESS_HEADERS, OUTCOME_HEADER, type RunLine, type RunRequest } from "./protocol";
+import {
+  EGRESS_HEADERS,
+  fitsHeader,
+  JOB_HEADER,
+  OUTCOME_HEADER,
+  type RunLine,
+  type RunRequest,
+} from "./protocol";
 
 /** Bindings of a runner process (see host/config.mjs). */
 type RunnerEnv = Pick<Env, "LOADER" | "CONTROL" | "CORDON_WARM_ISOLATES">;
@@ -78,19 +85,14 @@ function lineText(line: Final): string {
   return "envelope" in line ? `{"e":${line.envelope}}\n` : `${JSON.stringify(line)}\n`;
 }
 
-/** Outcome lines up to this long, printable ASCII only, travel in a header. */
-const MAX_HEADER_OUTCOME = 8192;
-const PRINTABLE_LINE = /^[\x20-\x7e]*\n$/;
-
 /**
  * The answer of a run that had nothing to stream: its outcome line, in the `cordon-outcome`
  * header when it is short printable ASCII (most runs; reading a body cost the control plane
  * about a sixth of its time per warm run), else as the body.
  */
 function oneAnswer(line: string): Response {
-  if (line.length <= MAX_HEADER_OUTCOME && PRINTABLE_LINE.test(line)) {
-    return new Response(null, { headers: { [OUTCOME_HEADER]: line.slice(0, -1) } });
-  }
+  const outcome = line.slice(0, -1);
+  if (fitsHeader(outcome)) return new Response(null, { headers: { [OUTCOME_HEADER]: outcome } });
   return new Response(line, { headers: NDJSON });
 }
 
@@ -104,7 +106,9 @@ export async function runnerFetch(
   if (pathname === "/healthz") return Response.json({ ok: true, role: "runner" });
   if (pathname !== "/run" || request.method !== "POST") return new Response(null, { status: 404 });
 
-  const { job, executionId, egressToken } = await request.json<RunRequest>();
+  const { job, executionId, egressToken } = JSON.parse(
+    request.headers.get(JOB_HEADER) ?? (await request.text()),
+  ) as RunRequest;
   // The answer streams only once there is something to stream (console output, heartbeats);
   // a run that finishes first is answered in one piece, which is most runs and much cheaper.
   let respond: (response: Response) => void = () => {};

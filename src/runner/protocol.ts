@@ -1,7 +1,7 @@
 import type { Envelope } from "../sandbox/backend";
 import type { GuestJob } from "../sandbox/guest";
 
-/** Body of `POST /run` from the control plane to a runner. */
+/** `POST /run` from the control plane to a runner: in its `cordon-job` header, or its body. */
 export interface RunRequest {
   job: GuestJob;
   executionId: string;
@@ -26,6 +26,18 @@ export type RunLine =
 
 /** The header that carries a one-piece answer's outcome line. */
 export const OUTCOME_HEADER = "cordon-outcome";
+
+/** The header that carries a short `RunRequest` (then the request has no body). */
+export const JOB_HEADER = "cordon-job";
+
+/** Text up to this long, printable ASCII only, may travel in a header instead of a body. */
+export const MAX_HEADER_TEXT = 8192;
+const PRINTABLE = /^[\x20-\x7e]*$/;
+
+/** Whether `text` may be a header value: reading a body costs both processes more. */
+export function fitsHeader(text: string): boolean {
+  return text.length <= MAX_HEADER_TEXT && PRINTABLE.test(text);
+}
 
 /** Headers the runner adds when it forwards a guest's request to the control plane. */
 export const EGRESS_HEADERS = {

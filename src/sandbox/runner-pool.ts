@@ -1,5 +1,12 @@
 import { Lru } from "../cache";
-import { EGRESS_HEADERS, OUTCOME_HEADER, type RunLine, type RunRequest } from "../runner/protocol";
+import {
+  EGRESS_HEADERS,
+  fitsHeader,
+  JOB_HEADER,
+  OUTCOME_HEADER,
+  type RunLine,
+  type RunRequest,
+} from "../runner/protocol";
 import {
   type Backend,
   CANCELLED,
@@ -156,7 +163,12 @@ async function attempt(
 ): Promise<Outcome | "unreachable"> {
   let response: Response;
   try {
-    response = await runner.fetch("http://runner/run", { method: "POST", body, signal });
+    response = await runner.fetch(
+      "http://runner/run",
+      fitsHeader(body)
+        ? { method: "POST", headers: { [JOB_HEADER]: body }, signal }
+        : { method: "POST", body, signal },
+    );
   } catch {
     return "unreachable";
   }

@@ -96,6 +96,17 @@ describe("npm start", () => {
     }
   });
 
+  it("carries code and input of any size and characters to its runners intact", async () => {
+    // A short printable-ASCII job travels to a runner in a header, anything else in the body.
+    const inputs = ["ascii", "h\u00e9 \u2028 \ud83d\ude00", "y".repeat(9000), { n: [1, "\n\t"] }];
+    for (const input of inputs) {
+      const result = await server.execute({ code: "input", input });
+      expect(result).toMatchObject({ status: "ok", result: input });
+    }
+    const long = await server.execute({ code: `${"// padding\n".repeat(1000)}"\u00e9" + 1` });
+    expect(long).toMatchObject({ status: "ok", result: "\u00e91" });
+  });
+
   it("logs one line per request", async () => {
     await server.call("/healthz");
     // Lines are written in batches, within 100 ms of their request's end.
