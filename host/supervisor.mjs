@@ -2,7 +2,7 @@
 // pool of runners. A runner that dies is restarted; one the control plane reports hung, or one
 // over its memory ceiling, is killed and restarted.
 import { spawn, spawnSync } from "node:child_process";
-import { readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
 
@@ -14,6 +14,17 @@ export function namespacesAvailable() {
     { stdio: "ignore" },
   );
   return probe.status === 0;
+}
+
+/** util-linux's setpriv (on every Debian), to have children killed when the supervisor dies. */
+const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(path));
+
+/**
+ * The command and arguments that run `command` so that it is killed when this process dies, even
+ * by SIGKILL (the parent-death signal), where setpriv exists; else `command` as it is.
+ */
+export function dyingWithParent(command, args) {
+  return SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", command, ...args]] : [command, args];
 }
 
 /**
@@ -122,9 +133,15 @@ export class Supervisor {
         const inspect = process.env.CORDON_INSPECT
           ? [`--inspector-addr=${process.env.CORDON_INSPECT}`]
           : [];
+        // A supervisor killed outright (SIGKILL) takes its control plane with it.
         this.#control = spawn(
-          this.#workerd,
-          ["serve", "--experimental", "--verbose", ...inspect, config],
+          ...dyingWithParent(this.#workerd, [
+            "serve",
+            "--experimental",
+            "--verbose",
+            ...inspect,
+            config,
+          ]),
           { stdio: ["ignore", "inherit", "inherit"] },
         );
         this.#control.on("exit", (code) => {
@@ -189,7 +206,10 @@ export class Supervisor {
           stdio: ["ignore", "inherit", "inherit"],
           detached: true,
         })
-      : spawn(this.#workerd, args, { stdio: ["ignore", "inherit", "inherit"], detached: true });
+      : spawn(...dyingWithParent(this.#workerd, args), {
+          stdio: ["ignore", "inherit", "inherit"],
+          detached: true,
+        });
     runner.child = child;
     child.on("exit", (code, signal) => {
       if (this.#stopping) return;

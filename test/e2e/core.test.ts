@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { E2E_KEY, type Server, startServer } from "./server";
 
@@ -119,7 +119,49 @@ describe("npm start", () => {
   });
 });
 
+/** Processes whose parent is `pid`, as pid → command line. */
+function childrenOf(pid: number): Map<number, string> {
+  const found = new Map<number, string>();
+  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === pid) {
+        found.set(
+          Number(entry),
+          readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " "),
+        );
+      }
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return found;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 describe("stopping", () => {
+  it("takes its workerd processes down with it when it is killed outright (SIGKILL)", async () => {
+    const other = await startServer();
+    const children = [...childrenOf(other.pid)];
+    // The control plane and every runner (or the bwrap sandbox holding it).
+    expect(children.filter(([, cmd]) => /workerd/.test(cmd)).length).toBeGreaterThanOrEqual(3);
+    process.kill(other.pid, "SIGKILL");
+    await expect
+      .poll(() => children.filter(([pid]) => alive(pid)).map(([, cmd]) => cmd), { timeout: 5000 })
+      .toEqual([]);
+    await expect(fetch(`${other.url}/healthz`)).rejects.toThrow();
+    await other.stop();
+  });
+
   it("stops cleanly on SIGTERM", async () => {
     const other = await startServer();
     expect(await other.stop()).toBe(0);
