@@ -344,6 +344,13 @@ describe("per-tenant host names", () => {
     expect((await get(`${tenant.id}.cordon.test`, tenant.apiKey)).status).toBe(404);
   });
 
+  it("answers a request served without an execution context, which then starts a log batch", async () => {
+    const tenant = await createTenant("nocontext");
+    // Past the request log's 100 ms batch window, this request is the first of a new batch.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect((await get(`${tenant.id}.cordon.test`, tenant.apiKey)).status).toBe(404);
+  });
+
   it("answers 401 for another tenant's key on a tenant's host", async () => {
     const owner = await createTenant("owner");
     const other = await createTenant("other");

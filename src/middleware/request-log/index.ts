@@ -1,4 +1,4 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 
 /** How long a request's line may wait to be written together with the lines after it. */
 const FLUSH_MS = 100;
@@ -15,6 +15,15 @@ function flush(): void {
   console.log(lines.join("\n"));
 }
 
+/** The request's execution context; Hono throws for one served without. */
+function executionContext(c: Context): ExecutionContext | undefined {
+  try {
+    return c.executionCtx as ExecutionContext;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Logs one line per request: method, path, status and milliseconds. Lines are written in batches,
  * at most `FLUSH_MS` after their request ended.
@@ -26,15 +35,20 @@ export function requestLog(): MiddlewareHandler {
     batch.push(`${c.req.method} ${c.req.path} ${c.res.status} ${Date.now() - started}ms`);
     if (batch.length >= MAX_BATCH) flush();
     else if (batch.length === 1) {
-      // The request that starts a batch writes it out, after its answer has gone.
-      c.executionCtx.waitUntil(
-        new Promise<void>((resolve) =>
-          setTimeout(() => {
-            flush();
-            resolve();
-          }, FLUSH_MS),
-        ),
-      );
+      // The request that starts a batch writes it out, after its answer has gone; one served
+      // without an execution context (a direct app.fetch) has no after, so it writes at once.
+      const ctx = executionContext(c);
+      if (!ctx) flush();
+      else {
+        ctx.waitUntil(
+          new Promise<void>((resolve) =>
+            setTimeout(() => {
+              flush();
+              resolve();
+            }, FLUSH_MS),
+          ),
+        );
+      }
     }
   };
 }
