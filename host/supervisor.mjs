@@ -23,7 +23,7 @@ const SETPRIV = ["/usr/bin/setpriv", "/bin/setpriv"].find((path) => existsSync(p
  * The command and arguments that run `command` so that it is killed when this process dies, even
  * by SIGKILL (the parent-death signal), where setpriv exists; else `command` as it is.
  */
-export function dyingWithParent(command, args) {
+function dyingWithParent(command, args) {
   return SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", command, ...args]] : [command, args];
 }
 

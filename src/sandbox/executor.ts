@@ -59,8 +59,14 @@ export interface SessionRun {
  */
 const MAY_USE_FS = /\bfs\b|getBuiltinModule|\bimport\s*\(/;
 
-/** Compiled modules by language, code and session scope, with the hash of their source. */
-const compiled = new Lru<string, (CompiledModule & { hash: string }) | CompileError>(512);
+/**
+ * Compiled modules by language, code and session scope, with the hash of their source and
+ * whether the code may reach node:fs.
+ */
+const compiled = new Lru<
+  string,
+  (CompiledModule & { hash: string; mayUseFs: boolean }) | CompileError
+>(512);
 const encoder = new TextEncoder();
 
 /** What a caller may watch or control of one execution. */
@@ -109,7 +115,9 @@ export async function execute(
   let module = compiled.get(key);
   if (!module) {
     const made = compile(request.code, request.language, scope);
-    module = made.ok ? { ...made, hash: await sha256(made.source) } : made;
+    module = made.ok
+      ? { ...made, hash: await sha256(made.source), mayUseFs: MAY_USE_FS.test(request.code) }
+      : made;
     compiled.set(key, module);
   }
   if (!module.ok) return finish("error", { error: module.error, logs: [] });
@@ -126,7 +134,7 @@ export async function execute(
     logBytes: LIMITS.logBytes,
     timeoutMs: request.timeoutMs,
     ...(signal ? { cancellable: true } : {}),
-    ...(!session && MAY_USE_FS.test(request.code) ? { workspace: true } : {}),
+    ...(!session && module.mayUseFs ? { workspace: true } : {}),
   };
   const job = {
     // Tenants never share an isolate, even for the same code; nor do one-shot and session runs

@@ -195,12 +195,6 @@ async function readLines(
       return final(JSON.parse(head) as RunLine, sink);
     }
     if (!response.body) return undefined;
-    // A run that ended before it had anything to stream comes in one piece, with its length.
-    if (response.headers.has("content-length")) {
-      const text = await response.text();
-      state.quietSince = Date.now();
-      return final(JSON.parse(text) as RunLine, sink);
-    }
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
     let buffer = "";
