@@ -60,13 +60,25 @@ export interface SessionRun {
 const MAY_USE_FS = /\bfs\b|getBuiltinModule|\bimport\s*\(/;
 
 /**
- * Compiled modules by language, code and session scope, with the hash of their source and
- * whether the code may reach node:fs.
+ * Code that may reach a timer global: by name, through the global object, or inside a module it
+ * imports or requires (which may call `.unref()` on what `setTimeout` answers). Only one-shot code
+ * without any of these runs in an isolate with the runtime's web timers, spared the cost of
+ * installing Node.js's (docs/guest.md).
  */
-const compiled = new Lru<
-  string,
-  (CompiledModule & { hash: string; mayUseFs: boolean }) | CompileError
->(512);
+const MAY_USE_TIMERS =
+  /\b(?:set|clear)(?:Timeout|Interval|Immediate)\b|\b(?:timers|import|require|getBuiltinModule|process|globalThis|global|self)\b|node:/;
+
+interface CompiledRun extends CompiledModule {
+  hash: string;
+  mayUseFs: boolean;
+  mayUseTimers: boolean;
+}
+
+/**
+ * Compiled modules by language, code and session scope, with the hash of their source and
+ * whether the code may reach node:fs or a timer global.
+ */
+const compiled = new Lru<string, CompiledRun | CompileError>(512);
 const encoder = new TextEncoder();
 
 /** What a caller may watch or control of one execution. */
@@ -116,7 +128,12 @@ export async function execute(
   if (!module) {
     const made = compile(request.code, request.language, scope);
     module = made.ok
-      ? { ...made, hash: await sha256(made.source), mayUseFs: MAY_USE_FS.test(request.code) }
+      ? {
+          ...made,
+          hash: await sha256(made.source),
+          mayUseFs: MAY_USE_FS.test(request.code),
+          mayUseTimers: MAY_USE_TIMERS.test(request.code),
+        }
       : made;
     compiled.set(key, module);
   }
@@ -136,16 +153,19 @@ export async function execute(
     ...(signal ? { cancellable: true } : {}),
     ...(!session && module.mayUseFs ? { workspace: true } : {}),
   };
+  const webTimers = !session && !module.mayUseTimers;
   const job = {
     // Tenants never share an isolate, even for the same code; nor do one-shot and session runs
-    // (a session isolate loads node:fs before any of its code runs: session.guest.js).
-    hash: `${runtime.tenant}-${session ? "s" : "o"}-${module.hash}`,
+    // (a session isolate loads node:fs before any of its code runs: session.guest.js), nor
+    // isolates with web and with Node.js timers.
+    hash: `${runtime.tenant}-${session ? "s" : webTimers ? "w" : "o"}-${module.hash}`,
     source: module.source,
     input: request.input,
     limits,
     session: session && { values: session.variables.values, files: session.files },
     // process.env: each secret's placeholder, never its value.
     env: Object.fromEntries((runtime.egress?.secrets ?? []).map((s) => [s.name, s.placeholder])),
+    ...(webTimers ? { webTimers } : {}),
   };
   trackIsolate(executionId, job.hash);
   const cancel = () => sink.cancel();

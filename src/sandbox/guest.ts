@@ -36,6 +36,11 @@ export interface GuestJob {
   session?: GuestSession;
   /** `process.env` for this run: secret placeholders by name. */
   env?: Record<string, string>;
+  /**
+   * The isolate keeps the runtime's web timers (`setTimeout` answers a number) instead of
+   * Node.js's: only for one-shot code that cannot reach a timer global (docs/guest.md).
+   */
+  webTimers?: boolean;
 }
 
 /**
@@ -100,6 +105,8 @@ export function runGuest(
   // Built only when an isolate is made: a warm isolate already has its code.
   const code = (): WorkerLoaderWorkerCode => ({
     compatibilityDate: GUEST_COMPATIBILITY_DATE,
+    // Node.js's global timers cost every isolate more than a millisecond to install.
+    compatibilityFlags: job.webTimers ? ["no_nodejs_global_timers"] : [],
     mainModule: "harness.js",
     modules: {
       "harness.js": harnessSource,

@@ -160,6 +160,92 @@ describe("errors", () => {
   });
 });
 
+describe("the guest runtime", () => {
+  it("formats every console call exactly as node:util's format would", async () => {
+    // Plain values are joined by the harness itself; the rest goes through node:util. Both paths
+    // must give what util.format gives for the same arguments.
+    const cases = [
+      "[]",
+      "['a', 'b c']",
+      "[1, -0, 0, 1.5e300, NaN, -Infinity, 10n, -3n]",
+      "[true, false, null, undefined]",
+      "['x', 1, 'y']",
+      "[2, 'two', null]",
+      "['100%']",
+      "['%s=%d', 'n', 3]",
+      "['a', '%s', 'b']",
+      "['%%', 1]",
+      "[{ a: [1] }, 'after']",
+      "['before', [1, 2], -0]",
+      "[Symbol('s'), 'x']",
+      "['multi\\nline', '']",
+    ];
+    const code = `import { format } from "node:util";
+const cases = [${cases.join(", ")}];
+for (const args of cases) console.log(...args);
+cases.map((args) => format(...args))`;
+    const r = await run({ code });
+    expect(r.status).toBe("ok");
+    expect(r.result).toHaveLength(cases.length);
+    expect(r.logs?.map((entry) => entry.message)).toEqual(r.result);
+    expect(r.logs?.[2]?.message).toBe("1 -0 0 1.5e+300 NaN -Infinity 10n -3n");
+  });
+
+  it("gives code that uses timers Node.js timers, however it loads them", async () => {
+    const check = `const t = setTimeout(() => {}, 1);
+let ticks = 0;
+await new Promise((done) => {
+  const i = setInterval(() => { if (++ticks === 3) { clearInterval(i); done(); } }, 2);
+});
+let fired = false;
+const cancelled = setTimeout(() => { fired = true; }, 2);
+clearTimeout(cancelled);
+await new Promise((done) => setTimeout(done, 10));
+[typeof t, t.unref() === t, t.hasRef(), typeof t.refresh, ticks, fired]`;
+    const expected = ["object", true, false, "function", 3, false];
+    const ways = [
+      check,
+      `import { setTimeout as imported } from "node:timers";
+console.log(imported === setTimeout);
+${check}`,
+      `const timers = await import("node:timers");
+console.log(timers.setTimeout === setTimeout);
+${check}`,
+      `const { setTimeout: later } = await import("node:timers/promises");
+await later(1);
+${check}`,
+    ];
+    for (const code of ways) {
+      const r = await run({ code });
+      expect(r).toMatchObject({ status: "ok", result: expected });
+      for (const entry of r.logs ?? []) expect(entry.message).toBe("true");
+    }
+  });
+
+  it("gives Node.js timers to code that reaches them through the global object", async () => {
+    const r = await run({
+      code: 'const t = globalThis["set" + "Timeout"](() => {}, 1);\ntypeof t.unref',
+    });
+    expect(r.result).toBe("function");
+  });
+
+  it("times out and keeps the logs of code that names no timer", async () => {
+    const r = await run({
+      code: "console.log('waiting');\nawait new Promise(() => {});",
+      timeoutMs: 200,
+    });
+    expect(r.status).toBe("timeout");
+    expect(r.logs).toEqual([{ level: "log", message: "waiting" }]);
+  });
+
+  it("gives code a process object whether or not the tenant has secrets", async () => {
+    const r = await run({
+      code: "[typeof process.env, process.env.NOT_SET, typeof process.nextTick]",
+    });
+    expect(r.result).toEqual(["object", null, "function"]);
+  });
+});
+
 describe("timeouts", () => {
   it("ends an execution that awaits past its deadline as timeout", async () => {
     const r = await run({

@@ -23,6 +23,17 @@ export const RegExpCtor = RegExp;
 export const ArrayBufferCtor = ArrayBuffer;
 export const Uint8ArrayCtor = Uint8Array;
 
+let getBuiltin;
+/**
+ * A Node.js built-in module, through `process.getBuiltinModule`. `process` is looked up on first
+ * use, not when the isolate starts: reaching it makes the runtime build its Node.js process object,
+ * more than a millisecond of every fresh isolate, which code that never needs a built-in is spared.
+ */
+export function builtinModule(name) {
+  getBuiltin ??= globalThis.process.getBuiltinModule;
+  return apply(getBuiltin, undefined, [name]);
+}
+
 /** `instanceof` that a hostile `Symbol.hasInstance` cannot make throw. */
 export const isInstance = (value, ctor) => {
   try {

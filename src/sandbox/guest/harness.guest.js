@@ -8,6 +8,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import {
   ArrayBufferCtor,
   apply,
+  builtinModule,
   DateCtor,
   dateGetTime,
   isArray,
@@ -52,16 +53,49 @@ const encode = uncurry(TextEncoder.prototype.encode);
 /** UTF-8 size of a string, computed only when it could be over `cap`. */
 const overBytes = (text, cap) => text.length * 3 > cap && encode(encoder, text).byteLength > cap;
 const ErrorCtor = Error;
-const getBuiltinModule = globalThis.process.getBuiltinModule;
+const stringIncludes = uncurry(String.prototype.includes);
 let formatFn;
+
+/** What node:util's format makes of a value that is neither a string nor an object; else undefined. */
+function plainText(value) {
+  switch (typeof value) {
+    case "number":
+      return value === 0 && 1 / value < 0 ? "-0" : `${value}`;
+    case "boolean":
+      return value ? "true" : "false";
+    case "bigint":
+      return `${value}n`;
+    case "undefined":
+      return "undefined";
+    case "object":
+      return value === null ? "null" : undefined;
+    default:
+      return undefined;
+  }
+}
+
 /**
- * node:util's format, loaded on the first console call: loading it with every isolate would cost
- * about a millisecond that code which never logs does not need. Code that replaced it before
- * that only changes the text of its own messages; the harness still builds every entry.
+ * node:util's format. Strings, numbers, booleans, bigints, null and undefined with no `%` in a
+ * leading string are joined here as it would join them; anything else loads node:util on first
+ * use. Loading it (and the `process` object it is reached through) with every isolate would cost
+ * milliseconds that code which never logs an object does not need. Code that replaced `process`
+ * or node:util before that only changes the text of its own messages; the harness still builds
+ * every entry.
  */
 function format(...args) {
-  if (formatFn === undefined) formatFn = getBuiltinModule("node:util").format;
-  return apply(formatFn, undefined, args);
+  let text = "";
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    // Only a leading string is a format string (`%s`, `%o`, `%%` ...).
+    const directives = i === 0 && typeof arg === "string" && stringIncludes(arg, "%");
+    const part = typeof arg === "string" ? arg : plainText(arg);
+    if (directives || part === undefined) {
+      formatFn ??= builtinModule("node:util").format;
+      return apply(formatFn, undefined, args);
+    }
+    text = i === 0 ? part : `${text} ${part}`;
+  }
+  return text;
 }
 
 const context = new AsyncLocalStorage();
@@ -350,7 +384,8 @@ function connectThroughGateway(address, options) {
 }
 installConnect(connectThroughGateway);
 
-const processEnv = globalThis.process?.env;
+/** `process.env`, looked up when a run first has a name to set (see builtinModule). */
+let processEnv;
 const envNames = { __proto__: null };
 
 /**
@@ -358,16 +393,18 @@ const envNames = { __proto__: null };
  * so concurrent runs in one warm isolate agree), and drops names an earlier run had.
  */
 function applyEnv(values) {
-  if (processEnv === undefined || processEnv === null) return;
   const given = values ?? { __proto__: null };
   const previous = objectKeys(envNames);
+  const names = objectKeys(given);
+  if (previous.length === 0 && names.length === 0) return;
+  processEnv ??= globalThis.process?.env;
+  if (processEnv === undefined || processEnv === null) return;
   for (let i = 0; i < previous.length; i++) {
     if (!hasOwn(given, previous[i])) {
       delete processEnv[previous[i]];
       delete envNames[previous[i]];
     }
   }
-  const names = objectKeys(given);
   for (let i = 0; i < names.length; i++) {
     processEnv[names[i]] = StringCtor(given[names[i]]);
     envNames[names[i]] = true;

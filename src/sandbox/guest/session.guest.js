@@ -4,6 +4,7 @@
 // runs, so the built-ins it keeps are the original ones.
 import {
   ArrayBufferCtor,
+  builtinModule,
   DateCtor,
   dateGetTime,
   isArray,
@@ -26,7 +27,6 @@ import {
 
 export const WORKSPACE = "/tmp/workspace";
 
-const getBuiltinModule = globalThis.process.getBuiltinModule;
 let node;
 /**
  * What the session code needs of node:fs and node:buffer, loaded when a session run first needs
@@ -37,8 +37,8 @@ let node;
  */
 function builtins() {
   if (node === undefined) {
-    const { mkdirSync, readdirSync, readFileSync, writeFileSync } = getBuiltinModule("node:fs");
-    const { Buffer } = getBuiltinModule("node:buffer");
+    const { mkdirSync, readdirSync, readFileSync, writeFileSync } = builtinModule("node:fs");
+    const { Buffer } = builtinModule("node:buffer");
     node = {
       mkdirSync,
       readdirSync,
