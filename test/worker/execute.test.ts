@@ -238,7 +238,7 @@ ${check}`,
     expect(r.logs).toEqual([{ level: "log", message: "waiting" }]);
   });
 
-  it("gives code a process object whether or not the tenant has secrets", async () => {
+  it("gives code a process object when the tenant has no secrets", async () => {
     const r = await run({
       code: "[typeof process.env, process.env.NOT_SET, typeof process.nextTick]",
     });
