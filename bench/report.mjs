@@ -9,6 +9,7 @@ import { WORKLOAD_INFO, WORKLOADS } from "./workloads.mjs";
 
 export const COLORS = {
   cordon: "#f38020",
+  "cordon-baseline": "#f7b267",
   "raw-workerd": "#4f6bed",
   "isolated-vm": "#2a9d8f",
   "child-process": "#8d99ae",

@@ -5,9 +5,10 @@
 // BENCH_WARMUP_SECONDS (1), BENCH_QUIET_WAIT (10) and BENCH_RETRIES (2) (see measure()), and for
 // partial runs
 // BENCH_SYSTEMS / BENCH_WORKLOADS (comma lists; a partial run writes bench/results/ but leaves
-// bench/RESULTS.md alone).
+// bench/RESULTS.md alone). BENCH_BASELINE=<checkout> adds that checkout's Cordon (its dist/ built)
+// as the system `cordon-baseline`, for a before/after comparison within one run.
 import { mkdirSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import {
   chartSvg,
   compareMarkdown,
@@ -52,7 +53,13 @@ const settings = {
   quietWaitSeconds: number("BENCH_QUIET_WAIT", 10),
   retries: Math.round(number("BENCH_RETRIES", 2)),
 };
-const ALL_SYSTEMS = ["cordon", "cordon-no-limiter", ...Object.keys(PEERS)];
+const baseline = process.env.BENCH_BASELINE ? resolve(process.env.BENCH_BASELINE) : undefined;
+const ALL_SYSTEMS = [
+  "cordon",
+  ...(baseline ? ["cordon-baseline"] : []),
+  "cordon-no-limiter",
+  ...Object.keys(PEERS),
+];
 const systems = list("BENCH_SYSTEMS", ALL_SYSTEMS);
 const workloads = list("BENCH_WORKLOADS", WORKLOADS);
 const partial = systems.length !== ALL_SYSTEMS.length || workloads.length !== WORKLOADS.length;
@@ -136,13 +143,15 @@ async function compare(upstream) {
         system: await started(
           name === "cordon"
             ? startCordon({ egressAllow: [upstream.url] })
-            : name === "cordon-no-limiter"
-              ? startCordon({
-                  egressAllow: [upstream.url],
-                  name,
-                  env: { CORDON_RATE_LIMIT: "off" },
-                })
-              : startPeer(name),
+            : name === "cordon-baseline"
+              ? startCordon({ egressAllow: [upstream.url], name, root: baseline })
+              : name === "cordon-no-limiter"
+                ? startCordon({
+                    egressAllow: [upstream.url],
+                    name,
+                    env: { CORDON_RATE_LIMIT: "off" },
+                  })
+                : startPeer(name),
         ),
       });
     } catch (err) {

@@ -26,6 +26,8 @@ export const PEERS = {
 };
 
 export const PEER_INFO = {
+  "cordon-baseline":
+    "Cordon as built from another checkout (`BENCH_BASELINE`, e.g. the commit before a change), started the same way: `cordon ÷ cordon-baseline` is the change's effect, measured in the same run",
   "cordon-no-limiter":
     "Cordon itself with `CORDON_RATE_LIMIT=off`: the same full path without the per-tenant rate limiter, so `cordon ÷ cordon-no-limiter` is the limiter's cost",
   "raw-workerd":
@@ -62,15 +64,23 @@ export function build() {
  * Runs `NODE <script> ...args` with PORT set and waits until GET /healthz answers 200. The result is a
  * system: `{ name, url, headers, pid, output(), stop() }`.
  */
-async function startNodeServer({ name, script, args = [], env = {}, headers = {}, cleanup }) {
+async function startNodeServer({
+  name,
+  script,
+  args = [],
+  env = {},
+  headers = {},
+  cleanup,
+  root = ROOT,
+}) {
   const port = await freePort();
   // Only the tail of the output is kept: Cordon logs a line per request.
   let output = "";
   const keep = (chunk) => {
     output = (output + chunk).slice(-64 * 1024);
   };
-  const child = spawn(NODE, [join(ROOT, script), ...args], {
-    cwd: ROOT,
+  const child = spawn(NODE, [join(root, script), ...args], {
+    cwd: root,
     env: { ...process.env, HOST: "127.0.0.1", PORT: String(port), ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -110,9 +120,10 @@ async function startNodeServer({ name, script, args = [], env = {}, headers = {}
  * Cordon's self-hosted server (`node host/start.mjs --no-build`; dist/ must be built) with a
  * temp data dir, a random dev key and a dev policy that lifts the rate limits to the server's
  * caps (the defaults, 20 requests/s and 8 in flight, would measure the limiter) and allows
- * egress to `egressAllow` (loopback needs CORDON_ALLOW_PRIVATE_EGRESS).
+ * egress to `egressAllow` (loopback needs CORDON_ALLOW_PRIVATE_EGRESS). `root` is the checkout to
+ * run (another one, with its own `dist/` built, for a before/after comparison).
  */
-export function startCordon({ egressAllow = [], name = "cordon", env = {} } = {}) {
+export function startCordon({ egressAllow = [], name = "cordon", env = {}, root = ROOT } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), "cordon-bench-"));
   const key = randomBytes(24).toString("hex");
   const policy = {
@@ -132,6 +143,7 @@ export function startCordon({ egressAllow = [], name = "cordon", env = {} } = {}
     },
     headers: { authorization: `Bearer ${key}` },
     cleanup: () => rmSync(dataDir, { recursive: true, force: true }),
+    root,
   });
 }
 
