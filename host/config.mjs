@@ -81,6 +81,7 @@ export function controlPlaneConfig({
   sockDir,
   runners,
   isolation,
+  sandbox,
   compatibilityDate,
   durableObjects,
 }) {
@@ -89,6 +90,7 @@ export function controlPlaneConfig({
     `(name = "LOADER", workerLoader = ())`,
     `(name = "CORDON_RUNNERS", text = ${quote(String(runners))})`,
     `(name = "CORDON_ISOLATION", text = ${quote(isolation)})`,
+    `(name = "CORDON_SANDBOX", text = ${quote(sandbox.join(","))})`,
     `(name = "SUPERVISOR", service = "supervisor")`,
     ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.

@@ -7,7 +7,12 @@ import { fileURLToPath } from "node:url";
 import { unstable_readConfig } from "wrangler";
 import { build } from "./build.mjs";
 import { controlPlaneConfig, runnerConfig } from "./config.mjs";
-import { namespacesAvailable, Supervisor, workerdExecutable } from "./supervisor.mjs";
+import {
+  namespacesAvailable,
+  Supervisor,
+  sandboxLayers,
+  workerdExecutable,
+} from "./supervisor.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const distDir = join(root, "dist");
@@ -75,6 +80,7 @@ if (namespaces) {
     process.exit(1);
   }
 }
+const sandbox = namespaces ? sandboxLayers() : [];
 await supervisor.listen();
 
 for (let index = 0; index < runners; index++) {
@@ -97,6 +103,7 @@ writeFileSync(
     sockDir,
     runners,
     isolation,
+    sandbox,
     compatibilityDate,
     durableObjects,
   }),
@@ -104,7 +111,7 @@ writeFileSync(
 const stopped = supervisor.startControlPlane(controlConfig);
 supervisor.watchMemory();
 log(
-  `listening on http://${host}:${port} (${runners} runners, isolation: ${isolation}, data in ${dataDir})`,
+  `listening on http://${host}:${port} (${runners} runners, isolation: ${sandbox.length > 0 ? sandbox.join(", ") : isolation}, data in ${dataDir})`,
 );
 
 let stopping = false;

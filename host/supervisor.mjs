@@ -73,6 +73,12 @@ export function executableFiles(executable) {
   return [executable, ...libraries];
 }
 
+/** What the runner sandbox adds around a runner process, as `/healthz` names it. */
+export function sandboxLayers() {
+  const layers = ["namespaces", "no-network", "minimal-filesystem", "no-capabilities"];
+  return seccompProgram() ? [...layers, "seccomp"] : layers;
+}
+
 /**
  * bwrap arguments: new namespaces of every kind (a network namespace with nothing in it), no
  * capabilities, and a filesystem of nothing but the `executable`'s files (`executableFiles`),

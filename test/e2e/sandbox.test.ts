@@ -47,6 +47,18 @@ describe.runIf(namespacesAvailable())("the runner sandbox", () => {
     await server?.stop();
   });
 
+  it("reports namespaces and names its layers in /healthz", async () => {
+    const health = (await (await fetch(`${server.url}/healthz`)).json()) as {
+      isolation: string;
+      sandbox: string[];
+    };
+    expect(health.isolation).toBe("namespaces");
+    expect(health.sandbox).toEqual(
+      expect.arrayContaining(["namespaces", "no-network", "minimal-filesystem", "no-capabilities"]),
+    );
+    if (ARCH) expect(health.sandbox).toContain("seccomp");
+  });
+
   it("shows a runner none of the host's files: no /etc, /root, /home, data, project or sibling sockets", async () => {
     const pids = await runnerPids();
     const siblingSockets = readdirSync(sockDirOf(pids[0] ?? ""), { recursive: true })
