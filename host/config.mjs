@@ -16,7 +16,16 @@ export const PASSED_ENV = [
 ];
 
 const quote = (text) => JSON.stringify(text);
-const unix = (sockDir, name) => quote(`unix:${join(sockDir, name)}`);
+const unix = (path) => quote(`unix:${path}`);
+
+/**
+ * The control plane's socket for runner egress, in a directory of its own: a runner sandbox
+ * shows that directory (read-only), and nothing else of the socket directory but its own.
+ */
+export const controlSocket = (sockDir) => join(sockDir, "egress", "control.sock");
+
+/** Runner `index`'s socket, in the one directory its sandbox may write to. */
+export const runnerSocket = (sockDir, index) => join(sockDir, `runner-${index}`, "http.sock");
 
 /** The worker's modules: dist/index.js and the text modules wrangler emitted beside it. */
 function modules(distDir, configDir) {
@@ -72,6 +81,7 @@ export function controlPlaneConfig({
   sockDir,
   runners,
   isolation,
+  sandbox,
   compatibilityDate,
   durableObjects,
 }) {
@@ -80,6 +90,7 @@ export function controlPlaneConfig({
     `(name = "LOADER", workerLoader = ())`,
     `(name = "CORDON_RUNNERS", text = ${quote(String(runners))})`,
     `(name = "CORDON_ISOLATION", text = ${quote(isolation)})`,
+    `(name = "CORDON_SANDBOX", text = ${quote(sandbox.join(","))})`,
     `(name = "SUPERVISOR", service = "supervisor")`,
     ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.
@@ -97,7 +108,7 @@ export function controlPlaneConfig({
   );
   const runnerServices = runnerIndexes.map(
     (i) =>
-      `(name = "runner-${i}", external = (address = ${unix(sockDir, `runner-${i}.sock`)}, http = ()))`,
+      `(name = "runner-${i}", external = (address = ${unix(runnerSocket(sockDir, i))}, http = ()))`,
   );
   return `using Workerd = import "/workerd/workerd.capnp";
 
@@ -106,12 +117,12 @@ const config :Workerd.Config = (
     (name = "main", worker = .mainWorker),
     ${internetService()},
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
-    (name = "supervisor", external = (address = ${unix(sockDir, "supervisor.sock")}, http = ())),
+    (name = "supervisor", external = (address = ${unix(join(sockDir, "supervisor.sock"))}, http = ())),
     ${runnerServices.join(",\n    ")}
   ],
   sockets = [
     (name = "http", address = ${quote(address)}, http = (), service = "main"),
-    (name = "egress", address = ${unix(sockDir, "control.sock")}, http = (),
+    (name = "egress", address = ${unix(controlSocket(sockDir))}, http = (),
      service = (name = "main", entrypoint = "EgressIngress")),
   ],
 );
@@ -143,11 +154,11 @@ export function runnerConfig({ distDir, configDir, sockDir, index, compatibility
 const config :Workerd.Config = (
   services = [
     (name = "runner", worker = .runnerWorker),
-    (name = "control", external = (address = ${unix(sockDir, "control.sock")}, http = ())),
+    (name = "control", external = (address = ${unix(controlSocket(sockDir))}, http = ())),
     # A runner reaches nothing but the control plane, even where no network namespace exists.
     (name = "internet", network = (allow = [])),
   ],
-  sockets = [ (name = "http", address = ${unix(sockDir, `runner-${index}.sock`)}, http = (), service = "runner") ],
+  sockets = [ (name = "http", address = ${unix(runnerSocket(sockDir, index))}, http = (), service = "runner") ],
   v8Flags = [${v8Flags.map(quote).join(", ")}],
 );
 

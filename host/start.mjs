@@ -1,13 +1,18 @@
 // `npm start`: bundles the worker and serves it from workerd directly (no wrangler in the
 // request path): a control-plane process and a pool of runner processes, under a supervisor.
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_readConfig } from "wrangler";
 import { build } from "./build.mjs";
 import { controlPlaneConfig, runnerConfig } from "./config.mjs";
-import { namespacesAvailable, Supervisor } from "./supervisor.mjs";
+import {
+  namespacesAvailable,
+  Supervisor,
+  sandboxLayers,
+  workerdExecutable,
+} from "./supervisor.mjs";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const distDir = join(root, "dist");
@@ -55,13 +60,27 @@ const durableObjects = wrangler.durable_objects.bindings.map((b) => ({
 const compatibilityDate = wrangler.compatibility_date;
 
 const supervisor = new Supervisor({
-  root,
-  workerd: join(root, "node_modules/workerd/bin/workerd"),
+  distDir,
+  workerd: workerdExecutable(),
   sockDir,
   namespaces,
   maxRssBytes,
   log,
 });
+if (namespaces) {
+  // bwrap works here, so a failure is the sandbox's own (a library it does not show): say so
+  // rather than run runners with less isolation than the operator expects.
+  const problem = supervisor.sandboxProblem();
+  if (problem) {
+    log(
+      `workerd does not run in the runner sandbox: ${problem}\n` +
+        "        Set CORDON_ISOLATION=process to run runners as plain processes.",
+    );
+    rmSync(sockDir, { recursive: true, force: true });
+    process.exit(1);
+  }
+}
+const sandbox = namespaces ? sandboxLayers() : [];
 await supervisor.listen();
 
 for (let index = 0; index < runners; index++) {
@@ -84,6 +103,7 @@ writeFileSync(
     sockDir,
     runners,
     isolation,
+    sandbox,
     compatibilityDate,
     durableObjects,
   }),
@@ -91,7 +111,7 @@ writeFileSync(
 const stopped = supervisor.startControlPlane(controlConfig);
 supervisor.watchMemory();
 log(
-  `listening on http://${host}:${port} (${runners} runners, isolation: ${isolation}, data in ${dataDir})`,
+  `listening on http://${host}:${port} (${runners} runners, isolation: ${sandbox.length > 0 ? sandbox.join(", ") : isolation}, data in ${dataDir})`,
 );
 
 let stopping = false;

@@ -2,14 +2,36 @@
 // pool of runners. A runner that dies is restarted; one the control plane reports hung, or one
 // over its memory ceiling, is killed and restarted.
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { createServer } from "node:http";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
+import { controlSocket, runnerSocket } from "./config.mjs";
+import { seccompProgram } from "./seccomp.mjs";
+
+/** A runner's whole environment: the supervisor's holds secrets. UTC, as on Cloudflare. */
+const RUNNER_ENV = { TZ: "UTC" };
+
+/** bwrap's path, found once: it runs with no environment, so with no PATH to search. */
+const BWRAP =
+  (process.env.PATH ?? "")
+    .split(":")
+    .map((dir) => join(dir, "bwrap"))
+    .find(existsSync) ?? "bwrap";
 
 /** True if bubblewrap can make a namespace sandbox on this host. */
 export function namespacesAvailable() {
   const probe = spawnSync(
-    "bwrap",
+    BWRAP,
     ["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--dev", "/dev", "true"],
     { stdio: "ignore" },
   );
@@ -27,31 +49,72 @@ function dyingWithParent(command, args) {
   return SETPRIV ? [SETPRIV, ["--pdeathsig", "KILL", command, ...args]] : [command, args];
 }
 
+/** The workerd executable itself: `node_modules/workerd/bin/workerd` may be a wrapper script. */
+export function workerdExecutable() {
+  return realpathSync(createRequire(import.meta.url)("workerd").default);
+}
+
 /**
- * bwrap arguments: no network, read-only filesystem, private /tmp, only the socket directory
- * writable. The project directory (`root`, where workerd and the bundle are) is bound again
- * read-only after the private /tmp, in case it lives under /tmp.
+ * An executable and the shared libraries it loads (`ldd`), the files a sandbox must show to run
+ * it. glibc also loads libgcc_s at run time (workerd does at start, for backtraces and thread
+ * cancellation), from beside libc.
  */
-export function sandboxArgs(sockDir, root) {
+export function executableFiles(executable) {
+  const listed = spawnSync("ldd", [executable], { encoding: "utf8" });
+  const libraries = [...(listed.stdout ?? "").matchAll(/(?:=>\s+|^\s*)(\/\S+)/gm)].map(
+    (match) => match[1],
+  );
+  if (listed.status !== 0 && !/not a dynamic executable/.test(listed.stderr ?? "")) {
+    throw new Error(`ldd ${executable}: ${listed.error?.message ?? listed.stderr}`);
+  }
+  const libc = libraries.find((path) => /\/libc\.so\.\d+$/.test(path));
+  const gcc = libc ? join(dirname(libc), "libgcc_s.so.1") : "";
+  if (gcc && existsSync(gcc) && !libraries.includes(gcc)) libraries.push(gcc);
+  return [executable, ...libraries];
+}
+
+/** What the runner sandbox adds around a runner process, as `/healthz` names it. */
+export function sandboxLayers() {
+  const layers = ["namespaces", "no-network", "minimal-filesystem", "no-capabilities"];
+  return seccompProgram() ? [...layers, "seccomp"] : layers;
+}
+
+/**
+ * bwrap arguments: new namespaces of every kind (a network namespace with nothing in it), no
+ * capabilities, and a filesystem of nothing but the `executable`'s files (`executableFiles`),
+ * the `readOnly` paths and the `writable` directories, bound where they are on the host, with a
+ * minimal /dev and the sandbox's own /proc; everything else, / and /dev included, is read-only.
+ * No environment but `env`; with `seccompFd`, the seccomp filter bwrap reads from that file
+ * descriptor (host/seccomp.mjs).
+ */
+export function sandboxArgs({ executable, readOnly = [], writable = [], env = {}, seccompFd }) {
+  // The libraries are bound where ldd found them, which without ld.so.cache may not be searched.
+  const libraries = [...new Set(executable.slice(1).map((path) => dirname(path)))].join(":");
   return [
     "--unshare-all",
     "--die-with-parent",
     "--new-session",
-    "--ro-bind",
-    "/",
-    "/",
+    "--cap-drop",
+    "ALL",
+    "--clearenv",
+    ...Object.entries({ ...env, LD_LIBRARY_PATH: libraries }).flatMap(([name, value]) => [
+      "--setenv",
+      name,
+      value,
+    ]),
     "--dev",
     "/dev",
     "--proc",
     "/proc",
-    "--tmpfs",
-    "/tmp",
-    "--ro-bind",
-    root,
-    root,
-    "--bind",
-    sockDir,
-    sockDir,
+    ...[...executable, ...readOnly].flatMap((path) => ["--ro-bind", path, path]),
+    ...writable.flatMap((path) => ["--bind", path, path]),
+    "--remount-ro",
+    "/dev",
+    "--remount-ro",
+    "/",
+    "--chdir",
+    "/",
+    ...(seccompFd === undefined ? [] : ["--seccomp", String(seccompFd)]),
   ];
 }
 
@@ -70,11 +133,22 @@ function treeRss(pid) {
   return total;
 }
 
+/** Makes the directory of a socket about to be bound and removes a stale socket left there. */
+function freshSocket(path) {
+  mkdirSync(dirname(path), { recursive: true });
+  rmSync(path, { force: true });
+}
+
 export class Supervisor {
-  #root;
+  #distDir;
   #workerd;
   #sockDir;
   #namespaces;
+  /** Namespaces only: workerd and its shared libraries, and the seccomp program's file, if any. */
+  #workerdFiles = [];
+  #seccompFile;
+  /** Namespaces only: why workerd's files could not be listed. */
+  #sandboxError = "";
   #maxRss;
   #runners = [];
   #control;
@@ -83,13 +157,42 @@ export class Supervisor {
   #watch;
   #log;
 
-  constructor({ root, workerd, sockDir, namespaces, maxRssBytes, log }) {
-    this.#root = root;
+  constructor({ distDir, workerd, sockDir, namespaces, maxRssBytes, log }) {
+    this.#distDir = distDir;
     this.#workerd = workerd;
     this.#sockDir = sockDir;
     this.#namespaces = namespaces;
     this.#maxRss = maxRssBytes;
     this.#log = log;
+    if (namespaces) {
+      // Runners bind the control plane's socket directory before the control plane starts.
+      mkdirSync(dirname(controlSocket(sockDir)), { recursive: true });
+      const program = seccompProgram();
+      if (program) {
+        this.#seccompFile = join(sockDir, "seccomp.bpf");
+        writeFileSync(this.#seccompFile, program);
+      }
+      try {
+        this.#workerdFiles = executableFiles(workerd);
+      } catch (error) {
+        this.#sandboxError = error.message;
+      }
+    }
+  }
+
+  /** Why workerd cannot run in the runner sandbox on this host, or "" when it can. */
+  sandboxProblem() {
+    if (this.#sandboxError) return this.#sandboxError;
+    const result = this.#sandboxed(["--version"], {}, (command, args, seccompFd) =>
+      spawnSync(command, args, {
+        stdio: ["ignore", "pipe", "pipe", seccompFd],
+        encoding: "utf8",
+        env: {},
+        timeout: 10_000,
+      }),
+    );
+    if (result.status === 0) return "";
+    return (result.stderr || result.error?.message || `exit status ${result.status}`).trim();
   }
 
   /** Serves the control plane's restart requests on `supervisor.sock`. */
@@ -128,7 +231,7 @@ export class Supervisor {
       let quickExits = 0;
       const start = () => {
         const started = Date.now();
-        rmSync(join(this.#sockDir, "control.sock"), { force: true });
+        freshSocket(controlSocket(this.#sockDir));
         // CORDON_INSPECT=host:port opens the V8 inspector on the control plane (bench/profile.mjs).
         const inspect = process.env.CORDON_INSPECT
           ? [`--inspector-addr=${process.env.CORDON_INSPECT}`]
@@ -192,8 +295,30 @@ export class Supervisor {
     rmSync(this.#sockDir, { recursive: true, force: true });
   }
 
+  /**
+   * Calls `run` with bwrap's command line for `workerd ...args` in the runner sandbox, plus
+   * `readOnly` and `writable` paths, and the seccomp program's file descriptor (for fd 3).
+   */
+  #sandboxed(args, { readOnly = [], writable = [] }, run) {
+    const seccompFd = this.#seccompFile ? openSync(this.#seccompFile, "r") : "ignore";
+    try {
+      const sandbox = sandboxArgs({
+        executable: this.#workerdFiles,
+        // The control plane's socket directory, so that a restarted control plane's new socket shows.
+        readOnly: [this.#distDir, dirname(controlSocket(this.#sockDir)), ...readOnly],
+        writable,
+        env: RUNNER_ENV,
+        seccompFd: typeof seccompFd === "number" ? 3 : undefined,
+      });
+      return run(BWRAP, [...sandbox, this.#workerd, ...args], seccompFd);
+    } finally {
+      if (typeof seccompFd === "number") closeSync(seccompFd);
+    }
+  }
+
   #spawnRunner(runner) {
-    rmSync(join(this.#sockDir, `runner-${runner.index}.sock`), { force: true });
+    const socket = runnerSocket(this.#sockDir, runner.index);
+    freshSocket(socket);
     // CORDON_INSPECT_RUNNER=host:port opens the V8 inspector on runner 0 (bench/profile.mjs); a
     // runner in its own network namespace cannot be reached, so it needs CORDON_ISOLATION=process.
     const inspect =
@@ -202,13 +327,21 @@ export class Supervisor {
         : [];
     const args = ["serve", "--experimental", "--verbose", ...inspect, runner.config];
     const child = this.#namespaces
-      ? spawn("bwrap", [...sandboxArgs(this.#sockDir, this.#root), this.#workerd, ...args], {
-          stdio: ["ignore", "inherit", "inherit"],
-          detached: true,
-        })
+      ? this.#sandboxed(
+          args,
+          { readOnly: [runner.config], writable: [dirname(socket)] },
+          (command, argv, seccompFd) =>
+            // bwrap stays in the sandbox as its pid 1: it gets none of the environment either.
+            spawn(command, argv, {
+              stdio: ["ignore", "inherit", "inherit", seccompFd],
+              detached: true,
+              env: {},
+            }),
+        )
       : spawn(...dyingWithParent(this.#workerd, args), {
           stdio: ["ignore", "inherit", "inherit"],
           detached: true,
+          env: RUNNER_ENV,
         });
     runner.child = child;
     child.on("exit", (code, signal) => {

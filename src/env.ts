@@ -43,6 +43,8 @@ export interface Env {
   CORDON_ROLE?: string;
   /** Self-hosted: "namespaces" or "process", how runner processes are isolated (see /healthz). */
   CORDON_ISOLATION?: string;
+  /** Self-hosted: the runner sandbox's layers, comma-separated (see /healthz). */
+  CORDON_SANDBOX?: string;
   /** Self-hosted, runner role: the control plane's egress socket. */
   CONTROL?: Fetcher;
 }
