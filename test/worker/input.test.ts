@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { call } from "./helpers";
+import { API_KEY, call } from "./helpers";
 import { admin, createTenant } from "./tenant-helpers";
 
 interface ProblemBody {
@@ -19,6 +19,16 @@ async function problem(res: Response, status: number): Promise<ProblemBody> {
   expect(body.status).toBe(status);
   return body;
 }
+
+/** `depth` arrays nested in one another, built without recursion. */
+function nested(depth: number): unknown {
+  let value: unknown = 0;
+  for (let i = 0; i < depth; i++) value = [value];
+  return value;
+}
+
+/** The same as JSON text, so a test never serializes a deep value with the runtime's stack. */
+const nestedJson = (depth: number) => `${"[".repeat(depth)}0${"]".repeat(depth)}`;
 
 const post = (path: string, body: string, contentType: string) =>
   call(path, { method: "POST", headers: { "content-type": contentType }, body });
@@ -80,6 +90,93 @@ describe("JSON content types", () => {
       headers: { "content-type": "text/plain" },
     });
     await problem(res, 415);
+  });
+});
+
+describe("deeply nested input", () => {
+  it("runs input nested as deep as the limit allows", async () => {
+    const res = await post(
+      "/v1/execute",
+      JSON.stringify({
+        code: "let d = 0; for (let v = input; Array.isArray(v); v = v[0]) d++; d",
+        input: nested(100),
+      }),
+      "application/json",
+    );
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ok", result: 100 });
+  });
+
+  it.each([101, 10_000, 200_000])(
+    "answers 400 naming the limit for input %i deep",
+    async (depth) => {
+      const res = await post(
+        "/v1/execute",
+        `{"code":"1","input":${nestedJson(depth)}}`,
+        "application/json",
+      );
+      const body = await problem(res, 400);
+      expect(body.detail).toContain("at most 100 levels deep");
+      expect(body.errors?.[0]?.path).toBe("input");
+    },
+  );
+
+  it("answers 400 for input 10,000 deep in a session", async () => {
+    const created = await post("/v1/sessions", "{}", "application/json");
+    const { sessionId } = (await created.json()) as { sessionId: string };
+    const res = await post(
+      `/v1/sessions/${sessionId}/execute`,
+      `{"code":"1","input":${nestedJson(10_000)}}`,
+      "application/json",
+    );
+    await problem(res, 400);
+  });
+
+  it("answers 400 for deeply nested objects as well as arrays", async () => {
+    const deep = `${'{"a":'.repeat(10_000)}0${"}".repeat(10_000)}`;
+    const res = await post("/v1/execute", `{"code":"1","input":${deep}}`, "application/json");
+    await problem(res, 400);
+  });
+
+  it("answers 400 for a deep value in a field that expects something else", async () => {
+    for (const [path, body] of [
+      ["/v1/execute", `{"code":${nestedJson(10_000)}}`],
+      ["/v1/execute", `{"code":"1","egress":${nestedJson(10_000)}}`],
+      ["/v1/execute", nestedJson(10_000)],
+      ["/v1/sessions", `{"egress":{"allow":${nestedJson(10_000)}}}`],
+    ] as const) {
+      await problem(await post(path, body, "application/json"), 400);
+    }
+  });
+
+  it("answers 400 for a deep tenant policy", async () => {
+    const res = await admin("/tenants", {
+      method: "POST",
+      body: `{"id":"deep-${crypto.randomUUID().slice(0, 8)}","policy":${nestedJson(10_000)}}`,
+    });
+    await problem(res, 400);
+  });
+
+  it("answers a deep MCP execute input as a tool error, not a 5xx", async () => {
+    const res = await call("/mcp", {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${API_KEY}`,
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+      },
+      body: `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"execute","arguments":{"code":"1","input":${nestedJson(10_000)}}}}`,
+    });
+    const text = await res.text();
+    expect(res.status, text).toBeLessThan(500);
+    const message = JSON.parse(text) as {
+      result?: { isError?: boolean; content: { text: string }[] };
+      error?: { message: string };
+    };
+    const said = message.result?.isError
+      ? message.result.content.map((c) => c.text).join("\n")
+      : (message.error?.message ?? "");
+    expect(said).toContain("at most 100 levels deep");
   });
 });
 
