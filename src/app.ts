@@ -1,20 +1,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { SESSION_LIMITS } from "../durable-objects/session";
-import {
-  httpProblem,
-  internalError,
-  notFound,
-  Problem,
-  problemResponse,
-  tooLarge,
-} from "./api/problem";
+import { httpProblem, internalError, notFound, Problem, problemResponse } from "./api/problem";
 import type { Env } from "./env";
 import { LIMITS } from "./limits";
 import { mcpRoutes } from "./mcp";
 import { type AuthVariables, tenantAuth } from "./middleware/auth";
+import { limitBody } from "./middleware/body-limit";
 import { jsonBody } from "./middleware/json-body";
 import { executionLease, rateLimit } from "./middleware/rate-limit";
 import { requestLog } from "./middleware/request-log";
@@ -102,15 +95,6 @@ export function createApp() {
   });
   app.onError((err, c) => handleError(err, c));
   return app;
-}
-
-function limitBody(maxSize: number) {
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw tooLarge(`the request body is larger than ${maxSize} bytes`);
-    },
-  });
 }
 
 function handleError(err: Error, c: Context): Response {

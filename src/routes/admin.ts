@@ -1,12 +1,12 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { INCIDENTS } from "../../durable-objects/incidents";
 import { TENANT_ID } from "../../durable-objects/tenants";
-import { notFound, Problem, tooLarge } from "../api/problem";
+import { notFound, Problem } from "../api/problem";
 import { forgetTenantSecrets } from "../egress/context";
 import type { Env } from "../env";
 import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
+import { limitBody } from "../middleware/body-limit";
 import { jsonBody } from "../middleware/json-body";
 import { problemDoc } from "../schemas/execution";
 import { Policy, Secret, SecretName } from "../schemas/policy";
@@ -209,15 +209,7 @@ adminRoutes.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
 });
 
 adminRoutes.use("/v1/admin/*", adminGuard());
-adminRoutes.use(
-  "/v1/admin/*",
-  bodyLimit({
-    maxSize: ADMIN_BODY_BYTES,
-    onError: () => {
-      throw tooLarge(`the request body is larger than ${ADMIN_BODY_BYTES} bytes`);
-    },
-  }),
-);
+adminRoutes.use("/v1/admin/*", limitBody(ADMIN_BODY_BYTES));
 adminRoutes.post("/v1/admin/tenants", requireJson);
 adminRoutes.put("/v1/admin/tenants/:id/policy", requireJson);
 adminRoutes.put("/v1/admin/tenants/:id/secrets/:name", requireJson);
