@@ -59,7 +59,7 @@ export function createApp() {
   app.route("/", executeRoutes);
   app.route("/", sessionRoutes);
   app.route("/", fileRoutes);
-  app.use("/mcp", tenantAuth(), rateLimit());
+  app.use("/mcp", tenantAuth(), rateLimit(), requireJson);
   app.route("/", mcpRoutes(app));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

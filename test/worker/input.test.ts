@@ -84,6 +84,20 @@ describe("JSON content types", () => {
     expect(body.type).toBe("https://cordon.dev/problems/unsupported-media-type");
   });
 
+  it.each([
+    ["application/vnd.mcp+json", 200, "application/json"],
+    ["application/json ; charset=utf-8", 200, "application/json"],
+    ["text/plain", 415, "application/problem+json"],
+  ])("answers an MCP request sent as %s like any other route", async (type, status, answer) => {
+    const res = await call("/mcp", {
+      method: "POST",
+      headers: { "content-type": type, accept: "application/json, text/event-stream" },
+      body: '{"jsonrpc":"2.0","id":1,"method":"tools/list"}',
+    });
+    expect(res.status, await res.clone().text()).toBe(status);
+    expect(res.headers.get("content-type")).toBe(answer);
+  });
+
   it("answers 415 for a non-JSON type on a request whose body is empty", async () => {
     const res = await call("/v1/execute", {
       method: "POST",
