@@ -1,21 +1,14 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { SESSION_LIMITS } from "../durable-objects/session";
-import {
-  badRequest,
-  internalError,
-  notFound,
-  Problem,
-  problemResponse,
-  tooLarge,
-  unsupportedMediaType,
-} from "./api/problem";
+import { httpProblem, internalError, notFound, Problem, problemResponse } from "./api/problem";
 import type { Env } from "./env";
 import { LIMITS } from "./limits";
 import { mcpRoutes } from "./mcp";
 import { type AuthVariables, tenantAuth } from "./middleware/auth";
+import { limitBody } from "./middleware/body-limit";
+import { jsonBody } from "./middleware/json-body";
 import { executionLease, rateLimit } from "./middleware/rate-limit";
 import { requestLog } from "./middleware/request-log";
 import { adminRoutes } from "./routes/admin";
@@ -85,22 +78,18 @@ export function createApp() {
   app.use("/v1/*", (c, next) =>
     (c.req.method === "PUT" && /\/files\//.test(c.req.path) ? fileLimit : jsonLimit)(c, next),
   );
-  app.use("/v1/*", async function requireJson(c, next) {
-    // A POST with a body must send JSON; `POST /v1/sessions` may have no body at all.
-    const hasBody = c.req.header("content-length") !== "0" && c.req.raw.body !== null;
-    if ((c.req.method === "POST" || c.req.method === "PATCH") && hasBody) {
-      const type = c.req.header("content-type") ?? "";
-      if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) throw unsupportedMediaType();
-    }
-    await next();
-  });
+  // Every `/v1` POST takes JSON; `POST /v1/sessions` may have no body at all.
+  const requireJson = jsonBody();
+  app.use("/v1/*", (c, next) =>
+    c.req.method === "POST" || c.req.method === "PATCH" ? requireJson(c, next) : next(),
+  );
 
   app.use("/v1/execute", executionLease());
   app.use("/v1/sessions/:id/execute", executionLease());
   app.route("/", executeRoutes);
   app.route("/", sessionRoutes);
   app.route("/", fileRoutes);
-  app.use("/mcp", tenantAuth(), rateLimit());
+  app.use("/mcp", tenantAuth(), rateLimit(), requireJson);
   app.route("/", mcpRoutes(app));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
@@ -138,21 +127,10 @@ export function createApp() {
   return app;
 }
 
-function limitBody(maxSize: number) {
-  return bodyLimit({
-    maxSize,
-    onError: () => {
-      throw tooLarge(`the request body is larger than ${maxSize} bytes`);
-    },
-  });
-}
-
 function handleError(err: Error, c: Context): Response {
   if (err instanceof Problem) return problemResponse(c, err);
-  if (err instanceof HTTPException && err.status === 400) {
-    const detail = `the request body is not valid JSON: ${err.message}`;
-    return problemResponse(c, badRequest(detail, [{ path: "(body)", message: err.message }]));
-  }
+  // Hono and its validators refuse requests with these (415, 413, 400): each keeps its status.
+  if (err instanceof HTTPException) return problemResponse(c, httpProblem(err));
   return problemResponse(c, internalError(err));
 }
 

@@ -2,6 +2,8 @@
 export const LIMITS = {
   codeBytes: 1024 * 1024,
   inputBytes: 1024 * 1024,
+  /** Arrays and objects in one another; as deep as a result may be before it reads "[Too deep]". */
+  inputDepth: 100,
   resultBytes: 1024 * 1024,
   logLines: 1000,
   logBytes: 256 * 1024,

@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import type { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /** A field-level validation failure. */
@@ -91,5 +92,24 @@ export const unsupportedMediaType = () =>
     415,
     "unsupported-media-type",
     "Unsupported media type",
-    "the request body must be JSON, sent with `Content-Type: application/json`",
+    "the request body must be JSON, sent with `Content-Type: application/json` (or another `application/*+json` type)",
   );
+
+/**
+ * The problem for an `HTTPException` thrown by Hono or its validators: the same status, with
+ * the slug docs/api.md gives it. A 5xx one is a bug of ours, logged like any other.
+ */
+export function httpProblem(err: HTTPException): Problem {
+  switch (err.status) {
+    case 400:
+      return badRequest(`the request body is not valid JSON: ${err.message}`, [
+        { path: "(body)", message: err.message },
+      ]);
+    case 413:
+      return tooLarge(`the request body is too large: ${err.message}`);
+    case 415:
+      return unsupportedMediaType();
+  }
+  if (err.status < 400 || err.status >= 500) return internalError(err);
+  return new Problem(err.status, "request-refused", "Request refused", err.message);
+}

@@ -1,12 +1,13 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { INCIDENTS } from "../../durable-objects/incidents";
 import { TENANT_ID } from "../../durable-objects/tenants";
-import { notFound, Problem, tooLarge, unsupportedMediaType } from "../api/problem";
+import { notFound, Problem } from "../api/problem";
 import { forgetTenantSecrets } from "../egress/context";
 import type { Env } from "../env";
 import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
+import { limitBody } from "../middleware/body-limit";
+import { jsonBody } from "../middleware/json-body";
 import { problemDoc } from "../schemas/execution";
 import { Policy, Secret, SecretName } from "../schemas/policy";
 import { validationHook } from "./validation";
@@ -166,11 +167,7 @@ function adminGuard(): MiddlewareHandler<{ Bindings: Env }> {
 }
 
 // Admin routes are mounted ahead of the tenant middleware of `/v1/*`, so they bring their own.
-const jsonBody: MiddlewareHandler = async function jsonBody(c, next) {
-  const type = c.req.header("content-type") ?? "";
-  if (!/^application\/([\w.+-]+\+)?json\s*(;|$)/i.test(type)) throw unsupportedMediaType();
-  await next();
-};
+const requireJson = jsonBody();
 
 const noSuchTenant = (id: string) => notFound(`there is no tenant ${JSON.stringify(id)}`);
 
@@ -212,18 +209,10 @@ adminRoutes.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
 });
 
 adminRoutes.use("/v1/admin/*", adminGuard());
-adminRoutes.use(
-  "/v1/admin/*",
-  bodyLimit({
-    maxSize: ADMIN_BODY_BYTES,
-    onError: () => {
-      throw tooLarge(`the request body is larger than ${ADMIN_BODY_BYTES} bytes`);
-    },
-  }),
-);
-adminRoutes.post("/v1/admin/tenants", jsonBody);
-adminRoutes.put("/v1/admin/tenants/:id/policy", jsonBody);
-adminRoutes.put("/v1/admin/tenants/:id/secrets/:name", jsonBody);
+adminRoutes.use("/v1/admin/*", limitBody(ADMIN_BODY_BYTES));
+adminRoutes.post("/v1/admin/tenants", requireJson);
+adminRoutes.put("/v1/admin/tenants/:id/policy", requireJson);
+adminRoutes.put("/v1/admin/tenants/:id/secrets/:name", requireJson);
 
 adminRoutes
   .openapi(createTenantRoute, async (c) => {

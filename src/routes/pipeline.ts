@@ -8,7 +8,11 @@ import type { AuthVariables } from "../middleware/auth";
 import { acquireExecutionLease, wantsEventStream } from "../middleware/rate-limit";
 import { type ExecuteOptions, execute } from "../sandbox/executor";
 import { backendFor } from "../sandbox/runtime";
-import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
+import type {
+  EgressAttemptBody,
+  ExecutionRequestBody,
+  ExecutionResultBody,
+} from "../schemas/execution";
 
 type Ctx = Context<{ Bindings: Env; Variables: AuthVariables }>;
 
@@ -115,6 +119,8 @@ export async function idempotent(
 
 /** How often a streamed execution checks that its client is still there. */
 const KEEPALIVE_MS = 1_000;
+/** How long a streamed egress attempt may wait to be written (see `respond`). */
+const EGRESS_RELAY_MS = 20;
 
 /**
  * Answers an execution as JSON, or, with `Accept: text/event-stream`, as server-sent events:
@@ -139,16 +145,34 @@ export async function respond(
   const send = (event: string, data: unknown) =>
     write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
   const keepalive = setInterval(() => write(": keepalive\n\n"), KEEPALIVE_MS);
+  // In-process, the gateway records an attempt in a request context of its own, and a stream
+  // can only be written from the request that made it (from another, the write never settles
+  // and the stream never ends): attempts wait here for this request's own timer, or its next log.
+  const attempts: EgressAttemptBody[] = [];
+  const sendAttempts = () => {
+    for (let a = attempts.shift(); a !== undefined; a = attempts.shift()) send("egress", a);
+  };
+  const relay = setInterval(sendAttempts, EGRESS_RELAY_MS);
   const streaming = produce({
-    onLog: (entry) => send("log", entry),
-    onEgress: (attempt) => send("egress", attempt),
+    onLog: (entry) => {
+      sendAttempts();
+      send("log", entry);
+    },
+    onEgress: (attempt) => attempts.push(attempt),
     signal: cancel.signal,
   })
     .then(
-      (result) => send("result", result),
-      (err: unknown) => send("error", problemBody(c, err)),
+      (result) => {
+        sendAttempts();
+        send("result", result);
+      },
+      (err: unknown) => {
+        sendAttempts();
+        send("error", problemBody(c, err));
+      },
     )
     .finally(async () => {
+      clearInterval(relay);
       clearInterval(keepalive);
       await lease.release(Date.now() - started);
       await writer.close().catch(() => {});

@@ -1,6 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { ruleErrors } from "../egress/policy";
 import { LIMITS } from "../limits";
+import { nestsDeeperThan } from "./depth";
 
 /** An egress rule: a host pattern string, or an object narrowing scheme, port, methods and paths. */
 export const EgressRule = z
@@ -31,7 +32,16 @@ export const ExecutionRequest = z
   .object({
     code: z.string().openapi({ description: "JavaScript or TypeScript, an ES module." }),
     language: z.enum(["javascript", "typescript"]).default("javascript"),
-    input: z.unknown().optional().openapi({ description: "Any JSON value; the global `input`." }),
+    input: z
+      .unknown()
+      // Checked before anything walks it: serializers recurse, and 10,000 levels overflow them.
+      .refine((value) => !nestsDeeperThan(value, LIMITS.inputDepth), {
+        message: `must nest arrays and objects at most ${LIMITS.inputDepth} levels deep`,
+      })
+      .optional()
+      .openapi({
+        description: `Any JSON value, at most ${LIMITS.inputDepth} levels deep; the global \`input\`.`,
+      }),
     timeoutMs: z.number().int().min(1).max(LIMITS.maxTimeoutMs).default(LIMITS.timeoutMs),
     egress: EgressPolicy.optional().openapi({
       description: "Narrows the tenant's egress policy for this execution; never widens it.",
