@@ -13,6 +13,8 @@ export const SESSION_LIMITS = {
   defaultTtlSeconds: 15 * 60,
   maxLifetimeMs: 24 * 60 * 60 * 1000,
   fileBytes: 10 * 1024 * 1024,
+  /** Files a session may hold: each one is written into every run's workspace before it starts. */
+  files: 1_000,
   /** Executions kept in the history; the oldest go first. */
   history: 100,
   /** Executions that may wait for their turn; more get a 409 at once. */
@@ -55,6 +57,16 @@ export interface SessionState {
   /** The session's own egress allow list, if it was created with one. */
   egress?: EgressPolicyBody;
 }
+
+/**
+ * Why a file, or a run's workspace changes, were not stored: past the byte or file-count cap, or
+ * a path that needs a directory where a file is (`path` under the file `other`) or is itself a
+ * directory of another file (`other` under `path`).
+ */
+export type FileRefusal =
+  | { reason: "too-large" }
+  | { reason: "too-many" }
+  | { reason: "conflict"; path: string; other: string };
 
 /** Either the state (it is this execution's turn) or why not. */
 export interface BeginResult {
@@ -271,21 +283,21 @@ export class Session extends DurableObject<Env> {
 
   /**
    * Stores what an execution changed, extends the idle TTL and lets the next execution in.
-   * Workspace changes that would pass the file cap are not stored (`filesSaved: false`).
+   * Workspace changes past a file cap or with a path conflict are not stored (`filesRefused`).
    */
   async commit(
     executionId: string,
     history: HistoryEntry,
     variables: SessionVariables | undefined,
     files: WorkspaceChanges | undefined,
-  ): Promise<{ filesSaved: boolean }> {
+  ): Promise<{ filesRefused?: FileRefusal }> {
     try {
       const meta = this.#live();
-      if (!meta) return { filesSaved: false };
-      let filesSaved = true;
+      if (!meta) return {};
+      let filesRefused: FileRefusal | undefined;
       this.ctx.storage.transactionSync(() => {
         if (variables) this.#saveVariables(variables);
-        if (files) filesSaved = this.#applyFiles(files);
+        if (files) filesRefused = this.#applyFiles(files);
         this.#sql.exec(
           "INSERT INTO executions (execution_id, at, status, usage, egress) VALUES (?, ?, ?, ?, ?)",
           history.executionId,
@@ -305,7 +317,7 @@ export class Session extends DurableObject<Env> {
       );
       this.#sql.exec("UPDATE meta SET expires_at = ?", expiresAt);
       await this.ctx.storage.setAlarm(expiresAt);
-      return { filesSaved };
+      return filesRefused ? { filesRefused } : {};
     } finally {
       this.#release(executionId);
     }
@@ -338,19 +350,26 @@ export class Session extends DurableObject<Env> {
     });
   }
 
-  #applyFiles({ changed, deleted }: WorkspaceChanges): boolean {
+  #applyFiles({ changed, deleted }: WorkspaceChanges): FileRefusal | undefined {
     const decoded = changed.map(({ path, data }) => ({ path, bytes: fromBase64(data) }));
     const replaced = new Set([...deleted, ...decoded.map((f) => f.path)]);
     const kept = this.#sql
       .exec<{ path: string; size: number }>("SELECT path, size FROM files")
       .toArray()
-      .filter((f) => !replaced.has(f.path))
-      .reduce((n, f) => n + f.size, 0);
+      .filter((f) => !replaced.has(f.path));
     const added = decoded.reduce((n, f) => n + f.bytes.byteLength, 0);
-    if (kept + added > SESSION_LIMITS.fileBytes) return false;
+    if (kept.reduce((n, f) => n + f.size, 0) + added > SESSION_LIMITS.fileBytes) {
+      return { reason: "too-large" };
+    }
+    if (kept.length + decoded.length > SESSION_LIMITS.files) return { reason: "too-many" };
+    const conflict = firstConflict(
+      decoded.map((f) => f.path),
+      [...kept.map((f) => f.path), ...decoded.map((f) => f.path)],
+    );
+    if (conflict) return conflict;
     for (const path of deleted) this.#remove(path);
     for (const { path, bytes } of decoded) this.#write(path, bytes);
-    return true;
+    return undefined;
   }
 
   executions(): HistoryEntry[] {
@@ -387,16 +406,46 @@ export class Session extends DurableObject<Env> {
       }));
   }
 
-  /** Stores a file; "too-large" (and nothing stored) past the session's file cap. */
-  putFile(path: string, bytes: Uint8Array): "ok" | "gone" | "too-large" {
+  /** Stores a file, or says why not (nothing stored): past a cap, or a path conflict. */
+  putFile(path: string, bytes: Uint8Array): "ok" | "gone" | FileRefusal {
     if (!this.#live()) return "gone";
-    const others =
-      this.#sql
-        .exec<{ n: number | null }>("SELECT SUM(size) AS n FROM files WHERE path != ?", path)
-        .one().n ?? 0;
-    if (others + bytes.byteLength > SESSION_LIMITS.fileBytes) return "too-large";
+    const others = this.#sql
+      .exec<{ n: number; bytes: number | null }>(
+        "SELECT COUNT(*) AS n, SUM(size) AS bytes FROM files WHERE path != ?",
+        path,
+      )
+      .one();
+    if ((others.bytes ?? 0) + bytes.byteLength > SESSION_LIMITS.fileBytes) {
+      return { reason: "too-large" };
+    }
+    if (others.n + 1 > SESSION_LIMITS.files) return { reason: "too-many" };
+    const conflict = this.#conflictWith(path);
+    if (conflict) return conflict;
     this.ctx.storage.transactionSync(() => this.#write(path, bytes));
     return "ok";
+  }
+
+  /** A stored file that `path` cannot exist beside, if there is one. */
+  #conflictWith(path: string): FileRefusal | undefined {
+    const dirs = directoriesOf(path);
+    if (dirs.length > 0) {
+      const file = this.#sql
+        .exec<{ path: string }>(
+          `SELECT path FROM files WHERE path IN (${dirs.map(() => "?").join(", ")}) LIMIT 1`,
+          ...dirs,
+        )
+        .toArray()[0];
+      if (file) return { reason: "conflict", path, other: file.path };
+    }
+    // Every path under `path/` sorts between `path/` and `path0` ("0" follows "/").
+    const under = this.#sql
+      .exec<{ path: string }>(
+        "SELECT path FROM files WHERE path > ? AND path < ? LIMIT 1",
+        `${path}/`,
+        `${path}0`,
+      )
+      .toArray()[0];
+    return under ? { reason: "conflict", path, other: under.path } : undefined;
   }
 
   getFile(path: string): Uint8Array | null {
@@ -457,6 +506,32 @@ export class Session extends DurableObject<Env> {
     if (meta.expires_at <= Date.now()) await this.#erase();
     else await this.ctx.storage.setAlarm(meta.expires_at);
   }
+}
+
+/** The directories a workspace path needs: `a/b/c` needs `a` and `a/b`. */
+function directoriesOf(path: string): string[] {
+  const dirs: string[] = [];
+  for (let at = path.indexOf("/"); at > 0; at = path.indexOf("/", at + 1)) {
+    dirs.push(path.slice(0, at));
+  }
+  return dirs;
+}
+
+/**
+ * The first of `added` that cannot exist beside the workspace `all` (which holds `added`): a file
+ * where another needs a directory. Stored files never conflict, so any conflict involves `added`.
+ */
+function firstConflict(added: string[], all: string[]): FileRefusal | undefined {
+  const files = new Set(all);
+  const dirs = new Map<string, string>();
+  for (const path of all) for (const dir of directoriesOf(path)) dirs.set(dir, path);
+  for (const path of added) {
+    const file = directoriesOf(path).find((dir) => files.has(dir));
+    if (file !== undefined) return { reason: "conflict", path, other: file };
+    const under = dirs.get(path);
+    if (under !== undefined) return { reason: "conflict", path, other: under };
+  }
+  return undefined;
 }
 
 function toBase64(bytes: Uint8Array): string {

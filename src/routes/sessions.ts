@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { SESSION_LIMITS } from "../../durable-objects/session";
+import { type FileRefusal, SESSION_LIMITS } from "../../durable-objects/session";
 import { badRequest, notFound, Problem, tooLarge } from "../api/problem";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
@@ -261,7 +261,7 @@ async function runInSession(
     await stub.abandon(turn);
     throw err;
   }
-  const { filesSaved } = await stub.commit(
+  const { filesRefused } = await stub.commit(
     turn,
     {
       executionId: result.executionId,
@@ -273,13 +273,35 @@ async function runInSession(
     session.after?.variables,
     session.after?.files,
   );
-  if (!filesSaved && session.after) {
+  if (filesRefused) {
     result.logs.push({
       level: "warn",
-      message: `workspace changes not saved: the session's files would pass ${SESSION_LIMITS.fileBytes} bytes`,
+      message: `workspace changes not saved: ${refusalDetail(filesRefused)}`,
     });
   }
   return result;
+}
+
+/** Why files were not stored, in words; the files API and a run's warn log say the same. */
+function refusalDetail(refusal: FileRefusal): string {
+  switch (refusal.reason) {
+    case "too-large":
+      return `the session's files would pass ${SESSION_LIMITS.fileBytes} bytes`;
+    case "too-many":
+      return `the session would hold more than ${SESSION_LIMITS.files} files`;
+    case "conflict":
+      return refusal.other.startsWith(`${refusal.path}/`)
+        ? `${refusal.path} cannot be a file: it is the directory of ${refusal.other}`
+        : `${refusal.path} needs ${refusal.other} to be a directory, but ${refusal.other} is a file`;
+  }
+}
+
+/** The problem a refused file write answers: 413 past a cap, 409 for a path conflict. */
+function fileRefused(refusal: FileRefusal): Problem {
+  const detail = `${refusalDetail(refusal)}; nothing was stored`;
+  return refusal.reason === "conflict"
+    ? new Problem(409, "path-conflict", "Path conflict", detail)
+    : tooLarge(detail);
 }
 
 /** Raw-bytes file routes, which OpenAPIHono's one-segment params cannot express. */
@@ -291,11 +313,7 @@ fileRoutes.put("/v1/sessions/:id/files/:path{.+}", async (c) => {
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   const stored = await sessionStub(c, id).putFile(path, bytes);
   if (stored === "gone") throw noSession(id);
-  if (stored === "too-large") {
-    throw tooLarge(
-      `the session's files would pass ${SESSION_LIMITS.fileBytes} bytes; nothing was stored`,
-    );
-  }
+  if (stored !== "ok") throw fileRefused(stored);
   return c.body(null, 204);
 });
 
@@ -331,7 +349,7 @@ for (const method of ["put", "get", "delete"] as const) {
     path: "/v1/sessions/{id}/files/{path}",
     summary:
       method === "put"
-        ? "Store a workspace file (raw bytes); 413 past the session's 10 MiB"
+        ? "Store a workspace file (raw bytes); 413 past the session's 10 MiB or 1,000 files, 409 for a path that clashes with a file"
         : method === "get"
           ? "Read a workspace file (raw bytes)"
           : "Delete a workspace file",
@@ -366,7 +384,12 @@ for (const method of ["put", "get", "delete"] as const) {
       401: problemDoc("No valid key or token"),
       404: missing,
       ...(method === "put"
-        ? { 413: problemDoc("Past the session's file cap; nothing was stored") }
+        ? {
+            409: problemDoc(
+              "The path needs a directory where a file is, or is a directory of other files; nothing was stored",
+            ),
+            413: problemDoc("Past the session's file caps; nothing was stored"),
+          }
         : {}),
     },
   });
