@@ -86,6 +86,8 @@ const MIGRATIONS = [
    CREATE TABLE file_chunks (path TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (path, idx));
    CREATE TABLE executions (seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL,
      at INTEGER NOT NULL, status TEXT NOT NULL, usage TEXT NOT NULL, egress TEXT NOT NULL);`,
+  // The execution whose turn it is, kept on disk so that a commit can be fenced after a restart.
+  "ALTER TABLE meta ADD COLUMN turn TEXT;",
 ];
 
 interface Waiter {
@@ -95,10 +97,23 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** What `commit` stored, or why not. */
+export interface CommitResult {
+  /**
+   * Set when nothing of the execution's state was stored: its session is gone, or its turn was
+   * over (it ran past its hold time, or the object restarted, so a newer execution may have run).
+   */
+  notSaved?: "gone" | "turn-lost";
+  /** Why its workspace changes were not stored, when the rest was. */
+  filesRefused?: FileRefusal;
+}
+
 /**
  * One session: carried variables, workspace files, execution history, TTL. Executions take
  * turns: `begin` hands out the session's state to one execution at a time, in arrival order,
- * and `commit` stores what it changed and lets the next one in.
+ * and `commit` stores what it changed and lets the next one in. The turn's holder is kept on
+ * disk too, and a commit applies only for it: an execution that lost its turn (its hold time
+ * ran out, or the object restarted and let a newer one in) cannot overwrite newer state.
  */
 export class Session extends DurableObject<Env> {
   readonly #sql: SqlStorage;
@@ -144,6 +159,7 @@ export class Session extends DurableObject<Env> {
         expires_at: number;
         ttl_seconds: number;
         egress: string | null;
+        turn: string | null;
       }>("SELECT * FROM meta")
       .toArray()[0];
   }
@@ -244,10 +260,13 @@ export class Session extends DurableObject<Env> {
     // A holder that never commits (its worker died) loses its turn after its timeout.
     const timer = setTimeout(() => this.#release(executionId), timeoutMs + 30_000);
     this.#holder = { executionId, timer };
+    this.#sql.exec("UPDATE meta SET turn = ?", executionId);
     return { state: this.#state(meta.egress) };
   }
 
   #release(executionId: string): void {
+    // After a restart only the disk knows the holder; its turn ends all the same.
+    this.#sql.exec("UPDATE meta SET turn = NULL WHERE turn = ?", executionId);
     if (this.#holder?.executionId !== executionId) return;
     clearTimeout(this.#holder.timer);
     this.#holder = undefined;
@@ -284,27 +303,32 @@ export class Session extends DurableObject<Env> {
   /**
    * Stores what an execution changed, extends the idle TTL and lets the next execution in.
    * Workspace changes past a file cap or with a path conflict are not stored (`filesRefused`).
+   * An execution that no longer holds its turn stores only its history entry (`notSaved`).
    */
   async commit(
     executionId: string,
     history: HistoryEntry,
     variables: SessionVariables | undefined,
     files: WorkspaceChanges | undefined,
-  ): Promise<{ filesRefused?: FileRefusal }> {
+  ): Promise<CommitResult> {
     try {
       const meta = this.#live();
-      if (!meta) return {};
+      if (!meta) return { notSaved: "gone" };
+      const holds = meta.turn === executionId;
       let filesRefused: FileRefusal | undefined;
       this.ctx.storage.transactionSync(() => {
-        if (variables) this.#saveVariables(variables);
-        if (files) filesRefused = this.#applyFiles(files);
+        if (holds && variables) this.#saveVariables(variables);
+        if (holds && files) filesRefused = this.#applyFiles(files);
+        // Kept even for a late execution: it ran, and its egress audit must not be lost. A
+        // commit retried after a broken call may find its entry there already.
         this.#sql.exec(
-          "INSERT INTO executions (execution_id, at, status, usage, egress) VALUES (?, ?, ?, ?, ?)",
+          "INSERT INTO executions (execution_id, at, status, usage, egress) SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM executions WHERE execution_id = ?)",
           history.executionId,
           Date.parse(history.at),
           history.status,
           JSON.stringify(history.usage),
           JSON.stringify(history.egress),
+          history.executionId,
         );
         this.#sql.exec(
           "DELETE FROM executions WHERE seq <= (SELECT MAX(seq) FROM executions) - ?",
@@ -317,6 +341,7 @@ export class Session extends DurableObject<Env> {
       );
       this.#sql.exec("UPDATE meta SET expires_at = ?", expiresAt);
       await this.ctx.storage.setAlarm(expiresAt);
+      if (!holds) return { notSaved: "turn-lost" };
       return filesRefused ? { filesRefused } : {};
     } finally {
       this.#release(executionId);

@@ -237,9 +237,8 @@ async function runInSession(
   hash: string,
   options: ExecuteOptions,
 ) {
-  const stub = sessionStub(c, id);
   const turn = crypto.randomUUID();
-  const begun = await stub.begin(turn, body.timeoutMs);
+  const begun = await sessionStub(c, id).begin(turn, body.timeoutMs);
   if (!begun.state) {
     if (begun.refused === "gone") throw noSession(id);
     throw new Problem(
@@ -258,28 +257,52 @@ async function runInSession(
   try {
     result = await run(c, body, hash, { ...options, session });
   } catch (err) {
-    await stub.abandon(turn);
+    await onSession(c, id, (stub) => stub.abandon(turn));
     throw err;
   }
-  const { filesRefused } = await stub.commit(
-    turn,
-    {
-      executionId: result.executionId,
-      at: new Date().toISOString(),
-      status: result.status,
-      usage: result.usage,
-      egress: result.egress,
-    },
-    session.after?.variables,
-    session.after?.files,
+  const history = {
+    executionId: result.executionId,
+    at: new Date().toISOString(),
+    status: result.status,
+    usage: result.usage,
+    egress: result.egress,
+  };
+  const { notSaved, filesRefused } = await onSession(c, id, (stub) =>
+    stub.commit(turn, history, session.after?.variables, session.after?.files),
   );
-  if (filesRefused) {
+  if (notSaved) {
+    result.logs.push({
+      level: "warn",
+      message: `variables and workspace changes not saved: ${
+        notSaved === "gone"
+          ? "the session was deleted or expired while this execution ran"
+          : "this execution lost its turn in the session (it ran over its timeout by more than 30 s, or the session restarted), so a newer execution may have changed the session"
+      }`,
+    });
+  } else if (filesRefused) {
     result.logs.push({
       level: "warn",
       message: `workspace changes not saved: ${refusalDetail(filesRefused)}`,
     });
   }
   return result;
+}
+
+/**
+ * Calls the session's object, and once more on a fresh stub if that call failed: a stub breaks
+ * when its object restarts while an execution runs. The turn fence makes the second call safe.
+ */
+async function onSession<T>(
+  c: Ctx,
+  id: string,
+  call: (stub: ReturnType<typeof sessionStub>) => Promise<T>,
+): Promise<T> {
+  try {
+    return await call(sessionStub(c, id));
+  } catch (err) {
+    console.warn(`session ${id}: retrying a call that failed on a fresh stub:`, err);
+    return call(sessionStub(c, id));
+  }
 }
 
 /** Why files were not stored, in words; the files API and a run's warn log say the same. */

@@ -1,3 +1,4 @@
+import { abortAllDurableObjects } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { ExecutionResultBody } from "../../src/schemas/execution";
 import { call } from "./helpers";
@@ -147,5 +148,53 @@ describe("session file count cap", () => {
     expect(room.logs).toEqual([]);
     expect(await count()).toBe(1000);
     expect(await fileText(sessionId, "one-more")).toBe("x");
+  });
+});
+
+describe("session turns", () => {
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  it("refuses the commit of a run that lost its turn to a restart, keeping the newer run's state", async () => {
+    const { sessionId } = await createSession();
+    await exec(sessionId, "import fs from 'node:fs';\nlet who = 'first';");
+    const old = exec(
+      sessionId,
+      "import fs from 'node:fs';\nawait new Promise((r) => setTimeout(r, 800));\nwho = 'old';\nfs.writeFileSync('/tmp/workspace/who', 'old');",
+    );
+    await sleep(250);
+    // Every object restarts while the old run holds its turn: the turn held in memory is gone,
+    // and the old run's stub is broken.
+    await abortAllDurableObjects();
+    const newer = await exec(
+      sessionId,
+      "import fs from 'node:fs';\nwho = 'new';\nfs.writeFileSync('/tmp/workspace/who', 'new');",
+    );
+    expect(newer.logs).toEqual([]);
+    const late = await old;
+    expect(late.status).toBe("ok");
+    expect(late.logs).toContainEqual({
+      level: "warn",
+      message: expect.stringMatching(/^variables and workspace changes not saved: .*lost its turn/),
+    });
+    expect((await exec(sessionId, "who")).result).toBe("new");
+    expect(await fileText(sessionId, "who")).toBe("new");
+    // Its history entry (and egress audit) is kept: the run did happen.
+    const history = (await (await call(`/v1/sessions/${sessionId}/executions`)).json()) as {
+      executions: { executionId: string }[];
+    };
+    expect(history.executions.map((e) => e.executionId)).toContain(late.executionId);
+  });
+
+  it("still saves a run whose object restarted while no newer run took the turn", async () => {
+    const { sessionId } = await createSession();
+    const running = exec(
+      sessionId,
+      "await new Promise((r) => setTimeout(r, 600));\nconst kept = 'saved';",
+    );
+    await sleep(200);
+    await abortAllDurableObjects();
+    const r = await running;
+    expect(r.logs).toEqual([]);
+    expect((await exec(sessionId, "kept")).result).toBe("saved");
   });
 });
