@@ -169,7 +169,9 @@ export class Session extends DurableObject<Env> {
     const meta = this.#meta();
     if (!meta) return undefined;
     if (meta.expires_at <= Date.now()) {
-      void this.#erase();
+      // Erased before this call goes on, so nothing can see half an erased session; the alarm
+      // still set for it finds nothing left.
+      this.#erase();
       return undefined;
     }
     return meta;
@@ -217,19 +219,24 @@ export class Session extends DurableObject<Env> {
   /** Deletes the session and everything in it. */
   async destroy(): Promise<boolean> {
     if (!this.#live()) return false;
-    await this.#erase();
+    this.#erase();
+    await this.ctx.storage.deleteAlarm();
     return true;
   }
 
-  async #erase(): Promise<void> {
+  /** Deletes every row of the session at once (synchronously: no call can come in between). */
+  #erase(): void {
     for (const waiter of this.#waiting.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.resolve({ refused: "gone" });
     }
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    // deleteAll removed the schema too; the object may be used again (a new session of that id).
-    this.#migrate();
+    if (this.#holder) clearTimeout(this.#holder.timer);
+    this.#holder = undefined;
+    this.ctx.storage.transactionSync(() => {
+      for (const table of ["meta", "variables", "imports", "files", "file_chunks", "executions"]) {
+        this.#sql.exec(`DELETE FROM ${table}`);
+      }
+    });
   }
 
   /** Waits for this execution's turn and hands over the session's state. */
@@ -528,7 +535,7 @@ export class Session extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const meta = this.#meta();
     if (!meta) return;
-    if (meta.expires_at <= Date.now()) await this.#erase();
+    if (meta.expires_at <= Date.now()) this.#erase();
     else await this.ctx.storage.setAlarm(meta.expires_at);
   }
 }

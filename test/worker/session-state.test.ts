@@ -1,4 +1,5 @@
-import { abortAllDurableObjects } from "cloudflare:test";
+import { abortAllDurableObjects, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { ExecutionResultBody } from "../../src/schemas/execution";
 import { call } from "./helpers";
@@ -196,5 +197,35 @@ describe("session turns", () => {
     const r = await running;
     expect(r.logs).toEqual([]);
     expect((await exec(sessionId, "kept")).result).toBe("saved");
+  });
+});
+
+describe("session expiry", () => {
+  it("erases an expired session found by a request before answering 404, and the alarm after it finds nothing", async () => {
+    const { sessionId } = await createSession({
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ ttlSeconds: 60 }),
+    });
+    await exec(sessionId, "const kept = 1;");
+    expect((await put(sessionId, "f.txt", "data")).status).toBe(204);
+    const stub = env.SESSION.getByName(`dev:${sessionId}`);
+    const rows = () =>
+      runInDurableObject(stub, (_instance, state) =>
+        ["meta", "variables", "files", "file_chunks", "executions"].map(
+          (table) => state.storage.sql.exec(`SELECT COUNT(*) AS n FROM ${table}`).one().n,
+        ),
+      );
+    await runInDurableObject(stub, (_instance, state) => {
+      state.storage.sql.exec("UPDATE meta SET expires_at = ?", Date.now() - 1);
+    });
+    const [info, file] = await Promise.all([
+      call(`/v1/sessions/${sessionId}`),
+      call(`/v1/sessions/${sessionId}/files/f.txt`),
+    ]);
+    expect([info.status, file.status]).toEqual([404, 404]);
+    expect(await rows()).toEqual([0, 0, 0, 0, 0]);
+    await runDurableObjectAlarm(stub);
+    expect(await rows()).toEqual([0, 0, 0, 0, 0]);
+    expect((await put(sessionId, "g.txt")).status).toBe(404);
   });
 });
