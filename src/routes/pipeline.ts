@@ -1,4 +1,5 @@
 import type { Context } from "hono";
+import { LEASE_MARGIN_MS } from "../../durable-objects/idempotency";
 import { badRequest, Problem, problemBody, tooLarge } from "../api/problem";
 import { executionEgress } from "../egress/context";
 import type { Env } from "../env";
@@ -67,8 +68,9 @@ export async function run(
 }
 
 /**
- * With an `Idempotency-Key` header, answers a retry (same key and body, per tenant, 24 h) with
- * the stored result instead of running the code again; the same key with another body is a 422.
+ * With an `Idempotency-Key` header, answers a retry (same key and body on the same route, per
+ * tenant, 24 h) with the stored result instead of running the code again; the same key with
+ * another body is a 422. `scope` names the route: `execute` or `session:<id>`.
  */
 export async function idempotent(
   c: Ctx,
@@ -85,7 +87,7 @@ export async function idempotent(
   }
   const store = c.env.IDEMPOTENCY.getByName(c.get("tenant"));
   const bodyHash = await codeHash(scope, JSON.stringify(body));
-  const claim = await store.claim(key, bodyHash);
+  const claim = await store.claim(scope, key, bodyHash, body.timeoutMs + LEASE_MARGIN_MS);
   if (claim.kind === "replay") return JSON.parse(claim.result) as ExecutionResultBody;
   if (claim.kind === "mismatch") {
     throw new Problem(
@@ -103,14 +105,26 @@ export async function idempotent(
       "a request with this Idempotency-Key is still running; retry when it has finished",
     );
   }
+  let result: ExecutionResultBody;
   try {
-    const result = await produce();
-    await store.complete(key, JSON.stringify(result));
-    return result;
+    result = await produce();
   } catch (err) {
-    await store.release(key);
+    // The request's own error is what the client must see; an unanswered claim lapses anyway.
+    await store.release(scope, key, claim.token).catch((releaseErr: unknown) => {
+      console.error(
+        `releasing Idempotency-Key claim failed (it lapses with its lease):`,
+        releaseErr,
+      );
+    });
     throw err;
   }
+  try {
+    await store.complete(scope, key, claim.token, JSON.stringify(result));
+  } catch (err) {
+    // The code ran: its answer is delivered. A retry after the claim's lease runs it again.
+    console.error(`storing the answer of an Idempotency-Key failed (the claim lapses):`, err);
+  }
+  return result;
 }
 
 /** How often a streamed execution checks that its client is still there. */
