@@ -164,8 +164,12 @@ export async function respond(
     )
     .finally(async () => {
       clearInterval(keepalive);
-      await lease.release(Date.now() - started);
-      await writer.close().catch(() => {});
+      try {
+        await lease.release(Date.now() - started);
+      } finally {
+        // Whatever happens to the slot, the client's stream ends.
+        await writer.close().catch(() => {});
+      }
     });
   c.executionCtx.waitUntil(streaming);
   return new Response(readable, {

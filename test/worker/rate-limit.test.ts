@@ -211,3 +211,52 @@ describe("executions in flight", () => {
     expect((await problem(refused)).limit).toBe("wallMsPerMinute");
   });
 });
+
+describe("a limiter that cannot be reached", () => {
+  /** Makes the tenant's limiter fail every slot sync from now on, as an unreachable one would. */
+  async function breakLimiter(tenant: string) {
+    await runInDurableObject(limiterOf(tenant), (_instance, state) => {
+      state.storage.sql.exec("DROP TABLE holders");
+    });
+  }
+
+  const sleepy = (ms: number) =>
+    `await new Promise((resolve) => setTimeout(resolve, ${ms})); ${ms}`;
+
+  it("still answers an execution that finished when releasing its slot fails", async () => {
+    const tenant = await createTenant("unreachable", { limits: { concurrency: 4 } });
+    const long = executeAs(tenant.apiKey, sleepy(2_000));
+    await new Promise((r) => setTimeout(r, 100));
+    // Started in a slot held already: no sync with the limiter until it ends, a second later.
+    const short = executeAs(tenant.apiKey, sleepy(1_200));
+    await new Promise((r) => setTimeout(r, 100));
+    await breakLimiter(tenant.id);
+    for (const [res, ms] of [
+      [await short, 1_200],
+      [await long, 2_000],
+    ] as const) {
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: "ok", result: ms });
+    }
+  });
+
+  it("still ends a streamed execution with its result when releasing its slot fails", async () => {
+    const tenant = await createTenant("unreachable-sse", { limits: { concurrency: 4 } });
+    const long = executeAs(tenant.apiKey, sleepy(2_000));
+    await new Promise((r) => setTimeout(r, 100));
+    const streamed = await asTenant(tenant.apiKey, "/v1/execute", {
+      method: "POST",
+      headers: { accept: "text/event-stream" },
+      body: JSON.stringify({ code: sleepy(1_200) }),
+    });
+    expect(streamed.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 100));
+    await breakLimiter(tenant.id);
+    const text = await Promise.race([
+      streamed.text(),
+      new Promise<string>((resolve) => setTimeout(() => resolve("(stream still open)"), 8_000)),
+    ]);
+    expect(text).toMatch(/event: result\ndata: \{[^\n]*"result":1200/);
+    expect((await long).status).toBe(200);
+  });
+});

@@ -98,7 +98,10 @@ export function rateLimit(): MiddlewareHandler<RateLimitEnv> {
   };
 }
 
-/** A held execution slot. `release` is idempotent and must be awaited when the execution ends. */
+/**
+ * A held execution slot. `release` is idempotent, never throws, and must be awaited when the
+ * execution ends.
+ */
 export interface ExecutionLease {
   release(wallMs: number): Promise<void>;
 }
@@ -173,7 +176,14 @@ export async function acquireExecutionLease(c: Context<RateLimitEnv>): Promise<E
         return;
       }
       // Shrinking only on schedule: load that swings would otherwise sync on every swing.
-      if (Date.now() >= pool.renewAt) await syncSlots(env, tenant, pool, limits, 0);
+      if (Date.now() < pool.renewAt) return;
+      try {
+        await syncSlots(env, tenant, pool, limits, 0);
+      } catch (err) {
+        // The execution finished and its answer must go out. The slot is free here already; the
+        // limiter learns of it at the next sync, or this isolate's row lapses (HOLD_GRACE_MS).
+        console.error(`releasing an execution slot of tenant ${tenant} failed:`, err);
+      }
     },
   };
 }
