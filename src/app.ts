@@ -16,7 +16,7 @@ import type { Env } from "./env";
 import { LIMITS } from "./limits";
 import { mcpRoutes } from "./mcp";
 import { type AuthVariables, tenantAuth } from "./middleware/auth";
-import { executionLease, rateLimit } from "./middleware/rate-limit";
+import { rateLimit } from "./middleware/rate-limit";
 import { requestLog } from "./middleware/request-log";
 import { adminRoutes } from "./routes/admin";
 import { executeRoutes } from "./routes/execute";
@@ -65,8 +65,6 @@ export function createApp() {
     await next();
   });
 
-  app.use("/v1/execute", executionLease());
-  app.use("/v1/sessions/:id/execute", executionLease());
   app.route("/", executeRoutes);
   app.route("/", sessionRoutes);
   app.route("/", fileRoutes);

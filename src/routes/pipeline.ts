@@ -6,7 +6,11 @@ import type { Env } from "../env";
 import { codeHash, recordIncident, refuseQuarantined } from "../incidents";
 import { LIMITS } from "../limits";
 import type { AuthVariables } from "../middleware/auth";
-import { acquireExecutionLease, wantsEventStream } from "../middleware/rate-limit";
+import {
+  acquireExecutionLease,
+  type ExecutionLease,
+  wantsEventStream,
+} from "../middleware/rate-limit";
 import { type ExecuteOptions, execute } from "../sandbox/executor";
 import { backendFor } from "../sandbox/runtime";
 import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
@@ -131,17 +135,39 @@ export async function idempotent(
 const KEEPALIVE_MS = 1_000;
 
 /**
+ * Holds one of the tenant's execution slots while `work` runs (a 429 problem when none is free),
+ * and charges its wall time.
+ */
+export async function withExecutionSlot<T>(c: Ctx, work: () => Promise<T>): Promise<T> {
+  const lease = await acquireExecutionLease(c);
+  const started = Date.now();
+  try {
+    return await work();
+  } finally {
+    await lease.release(Date.now() - started);
+  }
+}
+
+/**
  * Answers an execution as JSON, or, with `Accept: text/event-stream`, as server-sent events:
  * `log` and `egress` while the code runs, then `result` (the JSON answer's object), or `error`
- * with a problem. A client that goes away cancels the execution.
+ * with a problem. A client that goes away cancels the execution. `lease`, the execution slot
+ * taken for the request if it took one before answering, is released when the answer is done.
  */
 export async function respond(
   c: Ctx,
   produce: (options: ExecuteOptions) => Promise<ExecutionResultBody>,
+  lease?: ExecutionLease,
 ): Promise<Response> {
-  if (!wantsEventStream(c.req.header("accept"))) return c.json(await produce({}), 200);
-  const lease = await acquireExecutionLease(c);
   const started = Date.now();
+  const release = async () => lease?.release(Date.now() - started);
+  if (!wantsEventStream(c.req.header("accept"))) {
+    try {
+      return c.json(await produce({}), 200);
+    } finally {
+      await release();
+    }
+  }
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const cancel = new AbortController();
@@ -165,7 +191,7 @@ export async function respond(
     .finally(async () => {
       clearInterval(keepalive);
       try {
-        await lease.release(Date.now() - started);
+        await release();
       } finally {
         // Whatever happens to the slot, the client's stream ends.
         await writer.close().catch(() => {});

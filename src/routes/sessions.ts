@@ -15,7 +15,7 @@ import {
   SessionId,
   SessionInfo,
 } from "../schemas/session";
-import { admit, idempotent, respond, run } from "./pipeline";
+import { admit, idempotent, respond, run, withExecutionSlot } from "./pipeline";
 import { validationHook } from "./validation";
 
 type AppEnv = { Bindings: Env; Variables: AuthVariables };
@@ -255,7 +255,9 @@ async function runInSession(
   };
   let result: Awaited<ReturnType<typeof run>>;
   try {
-    result = await run(c, body, hash, { ...options, session });
+    // The slot is taken when the turn begins: executions waiting for their turn hold none, so
+    // one session (one token) cannot take all of its tenant's slots.
+    result = await withExecutionSlot(c, () => run(c, body, hash, { ...options, session }));
   } catch (err) {
     await onSession(c, id, (stub) => stub.abandon(turn));
     throw err;

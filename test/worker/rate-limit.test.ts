@@ -260,3 +260,59 @@ describe("a limiter that cannot be reached", () => {
     expect((await long).status).toBe(200);
   });
 });
+
+describe("when an execution takes its slot", () => {
+  it("holds no slot for a session's executions waiting for their turn", async () => {
+    const tenant = await createTenant("queued", { limits: { concurrency: 2 } });
+    const created = await asTenant(tenant.apiKey, "/v1/sessions", { method: "POST", body: "{}" });
+    const { token, sessionId } = (await created.json()) as { token: string; sessionId: string };
+    const inSession = (code: string) =>
+      call(`/v1/sessions/${sessionId}/execute`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ code }),
+      });
+    const first = inSession("await new Promise((resolve) => setTimeout(resolve, 1_000)); 0");
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = Array.from({ length: 8 }, (_, i) => inSession(String(i + 1)));
+    await new Promise((r) => setTimeout(r, 200));
+    // One session token cannot take the tenant's slots: its running execution holds one.
+    const other = await executeAs(tenant.apiKey, "'other'");
+    expect(other.status).toBe(200);
+    expect(await other.json()).toMatchObject({ status: "ok", result: "other" });
+    const all = await Promise.all([first, ...queued]);
+    expect(all.map((res) => res.status)).toEqual(Array(9).fill(200));
+  });
+
+  it("holds no slot while a client trickles its request body", async () => {
+    const tenant = await createTenant("trickle", { limits: { concurrency: 1 } });
+    const encoder = new TextEncoder();
+    let finish: () => void = () => {};
+    const rest = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const head = encoder.encode('{"code":');
+    const tail = encoder.encode('"\\"slow\\""}');
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(head);
+        await rest;
+        controller.enqueue(tail);
+        controller.close();
+      },
+    });
+    // A declared length, as an HTTP client sends it: nothing in front reads the body first.
+    const slow = asTenant(tenant.apiKey, "/v1/execute", {
+      method: "POST",
+      headers: { "content-length": String(head.byteLength + tail.byteLength) },
+      body,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const meanwhile = await executeAs(tenant.apiKey, "'fast'");
+    expect(meanwhile.status).toBe(200);
+    finish();
+    const res = await slow;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ok", result: "slow" });
+  });
+});

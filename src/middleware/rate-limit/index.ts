@@ -188,25 +188,6 @@ export async function acquireExecutionLease(c: Context<RateLimitEnv>): Promise<E
   };
 }
 
-/**
- * Holds an execution slot around a route whose answer is complete when its handler returns, and
- * charges the handler's wall time. A streaming route calls `acquireExecutionLease` itself and
- * releases when its stream ends.
- */
-export function executionLease(): MiddlewareHandler<RateLimitEnv> {
-  return async function executionLease(c, next) {
-    // A streamed execution outlives its handler: the stream holds its own lease (routes/pipeline.ts).
-    if (wantsEventStream(c.req.header("accept"))) return next();
-    const lease = await acquireExecutionLease(c);
-    const started = Date.now();
-    try {
-      await next();
-    } finally {
-      await lease.release(Date.now() - started);
-    }
-  };
-}
-
 /** Slots to hold beyond those in use, so the next executions start without a round trip. */
 function headroom(inUse: number): number {
   return Math.ceil(inUse / 2);
