@@ -316,3 +316,26 @@ describe("when an execution takes its slot", () => {
     expect(await res.json()).toMatchObject({ status: "ok", result: "slow" });
   });
 });
+
+describe("MCP tool calls", () => {
+  it("count once against the tenant's rate, not once more for the /v1 call a tool makes", async () => {
+    const tenant = await createTenant("mcp-rate", { limits: { rate: 0.001, burst: 2 } });
+    const res = await asTenant(tenant.apiKey, "/mcp", {
+      method: "POST",
+      headers: { accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "execute", arguments: { code: "6 * 7" } },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const rpc = (await res.json()) as { result: { structuredContent: { result: unknown } } };
+    expect(rpc.result.structuredContent.result).toBe(42);
+    // Two requests' worth of burst, one spent by the tool call: one is left.
+    const next = await asTenant(tenant.apiKey, AUTHED_404);
+    expect(next.status).toBe(404);
+    expect(next.headers.get("ratelimit")).toMatch(/^"default";r=0;t=\d+$/);
+  });
+});
