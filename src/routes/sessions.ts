@@ -185,16 +185,17 @@ export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
     const tenant = c.get("tenant");
     const sessionId = newSessionId();
     const ttl = parsed.data.ttlSeconds ?? SESSION_LIMITS.defaultTtlSeconds;
-    const { expiresAt } = await sessionStub(c, sessionId).create(
+    const { createdAt, expiresAt } = await sessionStub(c, sessionId).create(
       tenant,
       sessionId,
       ttl,
       parsed.data.egress,
     );
+    // Valid as long as the session could live: its idle TTL never takes it past this.
     const token = await signSessionToken(c.env, {
       tenant,
       session: sessionId,
-      exp: Date.now() + SESSION_LIMITS.maxLifetimeMs,
+      exp: Date.parse(createdAt) + SESSION_LIMITS.maxLifetimeMs,
     });
     return c.json({ sessionId, token, expiresAt }, 201);
   })

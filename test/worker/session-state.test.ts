@@ -229,3 +229,40 @@ describe("session expiry", () => {
     expect((await put(sessionId, "g.txt")).status).toBe(404);
   });
 });
+
+describe("session tokens", () => {
+  const withToken = (id: string, token: string) =>
+    call(`/v1/sessions/${id}`, { headers: { authorization: `Bearer ${token}` } });
+
+  it("expire at the session's 24-hour maximum lifetime, counted from its creation", async () => {
+    const { sessionId, token } = await createSession();
+    const info = (await (await call(`/v1/sessions/${sessionId}`)).json()) as { createdAt: string };
+    const payload = token.slice("cst_".length).split(".")[0] ?? "";
+    const claims = JSON.parse(atob(payload.replace(/-/g, "+").replace(/_/g, "/"))) as {
+      exp: number;
+    };
+    expect(claims.exp).toBe(Date.parse(info.createdAt) + 24 * 60 * 60 * 1000);
+  });
+
+  it("are refused unless spelled exactly cst_<payload>.<mac>, in canonical base64url", async () => {
+    const { sessionId, token } = await createSession();
+    expect((await withToken(sessionId, token)).status).toBe(200);
+    const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const last = token.at(-1) ?? "A";
+    // The mac's last character carries two bits that must be zero: its sibling decodes the same.
+    const sibling = alphabet[alphabet.indexOf(last) ^ 1] ?? "A";
+    const variants = {
+      "an extra segment": `${token}.extra`,
+      "an empty extra segment": `${token}.`,
+      padding: `${token}=`,
+      "non-canonical last character": `${token.slice(0, -1)}${sibling}`,
+      "the standard alphabet": `cst_${token.slice(4).replace(/-/g, "+").replace(/_/g, "/")}`,
+    };
+    for (const [what, variant] of Object.entries(variants)) {
+      if (variant === token) continue;
+      const res = await withToken(sessionId, variant);
+      expect(res.status, what).toBe(401);
+      expect((await problem(res)).type).toMatch(/\/unauthorized$/);
+    }
+  });
+});
