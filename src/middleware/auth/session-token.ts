@@ -1,5 +1,5 @@
 import type { Env } from "../../env";
-import { registry } from ".";
+import { fromRegistry, registry } from ".";
 
 /** What a session token grants: one session of one tenant, until it expires. */
 export interface SessionClaims {
@@ -16,8 +16,7 @@ const encoder = new TextEncoder();
 let signingKey: Promise<CryptoKey> | undefined;
 
 function key(env: Env): Promise<CryptoKey> {
-  signingKey ??= registry(env)
-    .sessionSigningKey()
+  signingKey ??= fromRegistry(registry(env).sessionSigningKey())
     .then((secret) =>
       crypto.subtle.importKey(
         "raw",
@@ -63,13 +62,11 @@ export async function verifySessionToken(env: Env, token: string): Promise<Sessi
   const [, payload = "", mac = ""] = TOKEN.exec(token) ?? [];
   const macBytes = canonical(mac);
   if (!macBytes || !canonical(payload)) return null;
-  let valid = false;
-  try {
-    valid = await crypto.subtle.verify("HMAC", await key(env), macBytes, encoder.encode(payload));
-  } catch {
+  // Outside the check: a registry that cannot hand out the key is a 503, not a bad token.
+  const signing = await key(env);
+  if (!(await crypto.subtle.verify("HMAC", signing, macBytes, encoder.encode(payload)))) {
     return null;
   }
-  if (!valid) return null;
   const claims = JSON.parse(new TextDecoder().decode(unb64url(payload))) as SessionClaims;
   return claims.exp > Date.now() ? claims : null;
 }
