@@ -339,3 +339,40 @@ describe("MCP tool calls", () => {
     expect(next.headers.get("ratelimit")).toMatch(/^"default";r=0;t=\d+$/);
   });
 });
+
+describe("slot rows of an isolate", () => {
+  const heldRows = (tenant: string) =>
+    runInDurableObject(limiterOf(tenant), (_instance, state) =>
+      state.storage.sql
+        .exec<{ expires_at: number }>("SELECT expires_at FROM holders")
+        .toArray()
+        .map((row) => row.expires_at),
+    );
+
+  it("lapse within 15 s of its last sync, so a dead isolate's slots come back soon", async () => {
+    const tenant = await createTenant("lapsing");
+    expect((await executeAs(tenant.apiKey, "1")).status).toBe(200);
+    const rows = await heldRows(tenant.id);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const expiresAt of rows) expect(expiresAt).toBeLessThanOrEqual(Date.now() + 15_000);
+  });
+
+  it("are renewed while a long execution runs, so its slot stays counted", async () => {
+    const tenant = await createTenant("renewed", { limits: { concurrency: 1 } });
+    const long = executeAs(
+      tenant.apiKey,
+      "await new Promise((resolve) => setTimeout(resolve, 6_000)); 'done'",
+    );
+    await new Promise((r) => setTimeout(r, 5_500));
+    // 10 s later the row made when the execution started has lapsed; a renewed one has not.
+    await advanceLimiterClock(tenant.id, 10_000);
+    const other = await limiterOf(tenant.id).reserve(
+      "other-isolate",
+      { inUse: 0, want: 1, wallMs: 0 },
+      { concurrency: 1, wallMsPerMinute: 600_000 },
+      60_000,
+    );
+    expect(other.slots).toBe(0);
+    expect((await long).status).toBe(200);
+  });
+});
