@@ -459,16 +459,15 @@ export class Session extends DurableObject<Env> {
 
   /** A stored file that `path` cannot exist beside, if there is one. */
   #conflictWith(path: string): FileRefusal | undefined {
-    const dirs = directoriesOf(path);
-    if (dirs.length > 0) {
-      const file = this.#sql
-        .exec<{ path: string }>(
-          `SELECT path FROM files WHERE path IN (${dirs.map(() => "?").join(", ")}) LIMIT 1`,
-          ...dirs,
-        )
-        .toArray()[0];
-      if (file) return { reason: "conflict", path, other: file.path };
-    }
+    // A stored file that is one of `path`'s directories: `path` starts with it and a "/". (One
+    // bound value, whatever the depth: a query takes at most 100; the file cap bounds the scan.)
+    const file = this.#sql
+      .exec<{ path: string }>(
+        "SELECT path FROM files WHERE substr(?1, 1, length(path) + 1) = path || '/' LIMIT 1",
+        path,
+      )
+      .toArray()[0];
+    if (file) return { reason: "conflict", path, other: file.path };
     // Every path under `path/` sorts between `path/` and `path0` ("0" follows "/").
     const under = this.#sql
       .exec<{ path: string }>(

@@ -88,6 +88,14 @@ describe("workspace path conflicts", () => {
     expect((await exec(sessionId, LIST_WORKSPACE)).status).toBe("ok");
   });
 
+  it("checks a deeply nested path like any other", async () => {
+    const { sessionId } = await createSession();
+    const deep = `${"d/".repeat(150)}f.txt`;
+    expect((await put(sessionId, deep)).status).toBe(204);
+    expect((await put(sessionId, `${"d/".repeat(100)}d`)).status).toBe(409);
+    expect(await paths(sessionId)).toEqual([deep]);
+  });
+
   it("does not save a run's files that clash with a file put meanwhile, and never bricks the session", async () => {
     const { sessionId } = await createSession();
     const running = exec(
