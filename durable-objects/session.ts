@@ -13,6 +13,8 @@ export const SESSION_LIMITS = {
   defaultTtlSeconds: 15 * 60,
   maxLifetimeMs: 24 * 60 * 60 * 1000,
   fileBytes: 10 * 1024 * 1024,
+  /** Files a session may hold: each one is written into every run's workspace before it starts. */
+  files: 1_000,
   /** Executions kept in the history; the oldest go first. */
   history: 100,
   /** Executions that may wait for their turn; more get a 409 at once. */
@@ -56,6 +58,16 @@ export interface SessionState {
   egress?: EgressPolicyBody;
 }
 
+/**
+ * Why a file, or a run's workspace changes, were not stored: past the byte or file-count cap, or
+ * a path that needs a directory where a file is (`path` under the file `other`) or is itself a
+ * directory of another file (`other` under `path`).
+ */
+export type FileRefusal =
+  | { reason: "too-large" }
+  | { reason: "too-many" }
+  | { reason: "conflict"; path: string; other: string };
+
 /** Either the state (it is this execution's turn) or why not. */
 export interface BeginResult {
   state?: SessionState;
@@ -74,6 +86,8 @@ const MIGRATIONS = [
    CREATE TABLE file_chunks (path TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (path, idx));
    CREATE TABLE executions (seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL,
      at INTEGER NOT NULL, status TEXT NOT NULL, usage TEXT NOT NULL, egress TEXT NOT NULL);`,
+  // The execution whose turn it is, kept on disk so that a commit can be fenced after a restart.
+  "ALTER TABLE meta ADD COLUMN turn TEXT;",
 ];
 
 interface Waiter {
@@ -83,10 +97,23 @@ interface Waiter {
   timer: ReturnType<typeof setTimeout>;
 }
 
+/** What `commit` stored, or why not. */
+export interface CommitResult {
+  /**
+   * Set when nothing of the execution's state was stored: its session is gone, or its turn was
+   * over (it ran past its hold time, or the object restarted, so a newer execution may have run).
+   */
+  notSaved?: "gone" | "turn-lost";
+  /** Why its workspace changes were not stored, when the rest was. */
+  filesRefused?: FileRefusal;
+}
+
 /**
  * One session: carried variables, workspace files, execution history, TTL. Executions take
  * turns: `begin` hands out the session's state to one execution at a time, in arrival order,
- * and `commit` stores what it changed and lets the next one in.
+ * and `commit` stores what it changed and lets the next one in. The turn's holder is kept on
+ * disk too, and a commit applies only for it: an execution that lost its turn (its hold time
+ * ran out, or the object restarted and let a newer one in) cannot overwrite newer state.
  */
 export class Session extends DurableObject<Env> {
   readonly #sql: SqlStorage;
@@ -132,6 +159,7 @@ export class Session extends DurableObject<Env> {
         expires_at: number;
         ttl_seconds: number;
         egress: string | null;
+        turn: string | null;
       }>("SELECT * FROM meta")
       .toArray()[0];
   }
@@ -141,7 +169,9 @@ export class Session extends DurableObject<Env> {
     const meta = this.#meta();
     if (!meta) return undefined;
     if (meta.expires_at <= Date.now()) {
-      void this.#erase();
+      // Erased before this call goes on, so nothing can see half an erased session; the alarm
+      // still set for it finds nothing left.
+      this.#erase();
       return undefined;
     }
     return meta;
@@ -189,19 +219,24 @@ export class Session extends DurableObject<Env> {
   /** Deletes the session and everything in it. */
   async destroy(): Promise<boolean> {
     if (!this.#live()) return false;
-    await this.#erase();
+    this.#erase();
+    await this.ctx.storage.deleteAlarm();
     return true;
   }
 
-  async #erase(): Promise<void> {
+  /** Deletes every row of the session at once (synchronously: no call can come in between). */
+  #erase(): void {
     for (const waiter of this.#waiting.splice(0)) {
       clearTimeout(waiter.timer);
       waiter.resolve({ refused: "gone" });
     }
-    await this.ctx.storage.deleteAlarm();
-    await this.ctx.storage.deleteAll();
-    // deleteAll removed the schema too; the object may be used again (a new session of that id).
-    this.#migrate();
+    if (this.#holder) clearTimeout(this.#holder.timer);
+    this.#holder = undefined;
+    this.ctx.storage.transactionSync(() => {
+      for (const table of ["meta", "variables", "imports", "files", "file_chunks", "executions"]) {
+        this.#sql.exec(`DELETE FROM ${table}`);
+      }
+    });
   }
 
   /** Waits for this execution's turn and hands over the session's state. */
@@ -232,10 +267,13 @@ export class Session extends DurableObject<Env> {
     // A holder that never commits (its worker died) loses its turn after its timeout.
     const timer = setTimeout(() => this.#release(executionId), timeoutMs + 30_000);
     this.#holder = { executionId, timer };
+    this.#sql.exec("UPDATE meta SET turn = ?", executionId);
     return { state: this.#state(meta.egress) };
   }
 
   #release(executionId: string): void {
+    // After a restart only the disk knows the holder; its turn ends all the same.
+    this.#sql.exec("UPDATE meta SET turn = NULL WHERE turn = ?", executionId);
     if (this.#holder?.executionId !== executionId) return;
     clearTimeout(this.#holder.timer);
     this.#holder = undefined;
@@ -271,28 +309,33 @@ export class Session extends DurableObject<Env> {
 
   /**
    * Stores what an execution changed, extends the idle TTL and lets the next execution in.
-   * Workspace changes that would pass the file cap are not stored (`filesSaved: false`).
+   * Workspace changes past a file cap or with a path conflict are not stored (`filesRefused`).
+   * An execution that no longer holds its turn stores only its history entry (`notSaved`).
    */
   async commit(
     executionId: string,
     history: HistoryEntry,
     variables: SessionVariables | undefined,
     files: WorkspaceChanges | undefined,
-  ): Promise<{ filesSaved: boolean }> {
+  ): Promise<CommitResult> {
     try {
       const meta = this.#live();
-      if (!meta) return { filesSaved: false };
-      let filesSaved = true;
+      if (!meta) return { notSaved: "gone" };
+      const holds = meta.turn === executionId;
+      let filesRefused: FileRefusal | undefined;
       this.ctx.storage.transactionSync(() => {
-        if (variables) this.#saveVariables(variables);
-        if (files) filesSaved = this.#applyFiles(files);
+        if (holds && variables) this.#saveVariables(variables);
+        if (holds && files) filesRefused = this.#applyFiles(files);
+        // Kept even for a late execution: it ran, and its egress audit must not be lost. A
+        // commit retried after a broken call may find its entry there already.
         this.#sql.exec(
-          "INSERT INTO executions (execution_id, at, status, usage, egress) VALUES (?, ?, ?, ?, ?)",
+          "INSERT INTO executions (execution_id, at, status, usage, egress) SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM executions WHERE execution_id = ?)",
           history.executionId,
           Date.parse(history.at),
           history.status,
           JSON.stringify(history.usage),
           JSON.stringify(history.egress),
+          history.executionId,
         );
         this.#sql.exec(
           "DELETE FROM executions WHERE seq <= (SELECT MAX(seq) FROM executions) - ?",
@@ -305,7 +348,8 @@ export class Session extends DurableObject<Env> {
       );
       this.#sql.exec("UPDATE meta SET expires_at = ?", expiresAt);
       await this.ctx.storage.setAlarm(expiresAt);
-      return { filesSaved };
+      if (!holds) return { notSaved: "turn-lost" };
+      return filesRefused ? { filesRefused } : {};
     } finally {
       this.#release(executionId);
     }
@@ -338,19 +382,26 @@ export class Session extends DurableObject<Env> {
     });
   }
 
-  #applyFiles({ changed, deleted }: WorkspaceChanges): boolean {
+  #applyFiles({ changed, deleted }: WorkspaceChanges): FileRefusal | undefined {
     const decoded = changed.map(({ path, data }) => ({ path, bytes: fromBase64(data) }));
     const replaced = new Set([...deleted, ...decoded.map((f) => f.path)]);
     const kept = this.#sql
       .exec<{ path: string; size: number }>("SELECT path, size FROM files")
       .toArray()
-      .filter((f) => !replaced.has(f.path))
-      .reduce((n, f) => n + f.size, 0);
+      .filter((f) => !replaced.has(f.path));
     const added = decoded.reduce((n, f) => n + f.bytes.byteLength, 0);
-    if (kept + added > SESSION_LIMITS.fileBytes) return false;
+    if (kept.reduce((n, f) => n + f.size, 0) + added > SESSION_LIMITS.fileBytes) {
+      return { reason: "too-large" };
+    }
+    if (kept.length + decoded.length > SESSION_LIMITS.files) return { reason: "too-many" };
+    const conflict = firstConflict(
+      decoded.map((f) => f.path),
+      [...kept.map((f) => f.path), ...decoded.map((f) => f.path)],
+    );
+    if (conflict) return conflict;
     for (const path of deleted) this.#remove(path);
     for (const { path, bytes } of decoded) this.#write(path, bytes);
-    return true;
+    return undefined;
   }
 
   executions(): HistoryEntry[] {
@@ -387,16 +438,45 @@ export class Session extends DurableObject<Env> {
       }));
   }
 
-  /** Stores a file; "too-large" (and nothing stored) past the session's file cap. */
-  putFile(path: string, bytes: Uint8Array): "ok" | "gone" | "too-large" {
+  /** Stores a file, or says why not (nothing stored): past a cap, or a path conflict. */
+  putFile(path: string, bytes: Uint8Array): "ok" | "gone" | FileRefusal {
     if (!this.#live()) return "gone";
-    const others =
-      this.#sql
-        .exec<{ n: number | null }>("SELECT SUM(size) AS n FROM files WHERE path != ?", path)
-        .one().n ?? 0;
-    if (others + bytes.byteLength > SESSION_LIMITS.fileBytes) return "too-large";
+    const others = this.#sql
+      .exec<{ n: number; bytes: number | null }>(
+        "SELECT COUNT(*) AS n, SUM(size) AS bytes FROM files WHERE path != ?",
+        path,
+      )
+      .one();
+    if ((others.bytes ?? 0) + bytes.byteLength > SESSION_LIMITS.fileBytes) {
+      return { reason: "too-large" };
+    }
+    if (others.n + 1 > SESSION_LIMITS.files) return { reason: "too-many" };
+    const conflict = this.#conflictWith(path);
+    if (conflict) return conflict;
     this.ctx.storage.transactionSync(() => this.#write(path, bytes));
     return "ok";
+  }
+
+  /** A stored file that `path` cannot exist beside, if there is one. */
+  #conflictWith(path: string): FileRefusal | undefined {
+    // A stored file that is one of `path`'s directories: `path` starts with it and a "/". (One
+    // bound value, whatever the depth: a query takes at most 100; the file cap bounds the scan.)
+    const file = this.#sql
+      .exec<{ path: string }>(
+        "SELECT path FROM files WHERE substr(?1, 1, length(path) + 1) = path || '/' LIMIT 1",
+        path,
+      )
+      .toArray()[0];
+    if (file) return { reason: "conflict", path, other: file.path };
+    // Every path under `path/` sorts between `path/` and `path0` ("0" follows "/").
+    const under = this.#sql
+      .exec<{ path: string }>(
+        "SELECT path FROM files WHERE path > ? AND path < ? LIMIT 1",
+        `${path}/`,
+        `${path}0`,
+      )
+      .toArray()[0];
+    return under ? { reason: "conflict", path, other: under.path } : undefined;
   }
 
   getFile(path: string): Uint8Array | null {
@@ -454,9 +534,35 @@ export class Session extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     const meta = this.#meta();
     if (!meta) return;
-    if (meta.expires_at <= Date.now()) await this.#erase();
+    if (meta.expires_at <= Date.now()) this.#erase();
     else await this.ctx.storage.setAlarm(meta.expires_at);
   }
+}
+
+/** The directories a workspace path needs: `a/b/c` needs `a` and `a/b`. */
+function directoriesOf(path: string): string[] {
+  const dirs: string[] = [];
+  for (let at = path.indexOf("/"); at > 0; at = path.indexOf("/", at + 1)) {
+    dirs.push(path.slice(0, at));
+  }
+  return dirs;
+}
+
+/**
+ * The first of `added` that cannot exist beside the workspace `all` (which holds `added`): a file
+ * where another needs a directory. Stored files never conflict, so any conflict involves `added`.
+ */
+function firstConflict(added: string[], all: string[]): FileRefusal | undefined {
+  const files = new Set(all);
+  const dirs = new Map<string, string>();
+  for (const path of all) for (const dir of directoriesOf(path)) dirs.set(dir, path);
+  for (const path of added) {
+    const file = directoriesOf(path).find((dir) => files.has(dir));
+    if (file !== undefined) return { reason: "conflict", path, other: file };
+    const under = dirs.get(path);
+    if (under !== undefined) return { reason: "conflict", path, other: under };
+  }
+  return undefined;
 }
 
 function toBase64(bytes: Uint8Array): string {

@@ -250,17 +250,23 @@ export class Tenants extends DurableObject<Env> {
    * Makes tenant `dev` exist with `apiKey` as its configured key. Idempotent, so every isolate may
    * call it when it starts. The configured policy and secrets are applied when the tenant is made
    * and again whenever the configuration changes; otherwise what the admin API set since is kept.
+   * "key-taken" (nothing changed) when the key is another tenant's: a configuration error, not
+   * an outage.
    */
   async seedDevTenant(
     apiKey: string,
     policy: PolicyBody = {},
     secrets: Record<string, SecretBody> = {},
-  ): Promise<void> {
+  ): Promise<"seeded" | "key-taken"> {
     const hash = await hashApiKey(apiKey);
     const fingerprint = await hashApiKey(JSON.stringify({ policy, secrets }));
     const keyId = `key_${randomToken(12)}`;
-    this.ctx.storage.transactionSync(() => {
+    return this.ctx.storage.transactionSync(() => {
       const id = "dev";
+      const owner = this.#sql
+        .exec<{ tenant: string }>("SELECT tenant FROM api_keys WHERE hash = ?", hash)
+        .toArray()[0];
+      if (owner && owner.tenant !== id) return "key-taken";
       const created = !this.#exists(id);
       if (created) {
         this.#sql.exec(
@@ -287,13 +293,8 @@ export class Tenants extends DurableObject<Env> {
         id,
         hash,
       );
-      const owner = this.#sql
-        .exec<{ tenant: string }>("SELECT tenant FROM api_keys WHERE hash = ?", hash)
-        .toArray()[0];
-      if (owner && owner.tenant !== id) {
-        throw new Error("CORDON_DEV_API_KEY is already another tenant's API key");
-      }
       if (!owner) this.#insertKey(id, keyId, hash, true);
+      return "seeded";
     });
   }
 

@@ -9,7 +9,7 @@ import { mcpRoutes } from "./mcp";
 import { type AuthVariables, tenantAuth } from "./middleware/auth";
 import { limitBody } from "./middleware/body-limit";
 import { jsonBody } from "./middleware/json-body";
-import { executionLease, rateLimit } from "./middleware/rate-limit";
+import { rateLimit } from "./middleware/rate-limit";
 import { requestLog } from "./middleware/request-log";
 import { adminRoutes } from "./routes/admin";
 import { executeRoutes } from "./routes/execute";
@@ -84,8 +84,6 @@ export function createApp() {
     c.req.method === "POST" || c.req.method === "PATCH" ? requireJson(c, next) : next(),
   );
 
-  app.use("/v1/execute", executionLease());
-  app.use("/v1/sessions/:id/execute", executionLease());
   app.route("/", executeRoutes);
   app.route("/", sessionRoutes);
   app.route("/", fileRoutes);

@@ -85,6 +85,15 @@ export const unauthorized = () =>
     { "www-authenticate": 'Bearer realm="cordon"' },
   );
 export const notFound = (detail: string) => new Problem(404, "not-found", "Not found", detail);
+export const unavailable = (detail: string, retryAfterSeconds: number) =>
+  new Problem(
+    503,
+    "service-unavailable",
+    "Service unavailable",
+    detail,
+    { retryAfter: retryAfterSeconds },
+    { "retry-after": String(retryAfterSeconds) },
+  );
 export const tooLarge = (detail: string) =>
   new Problem(413, "too-large", "Payload too large", detail);
 export const unsupportedMediaType = () =>

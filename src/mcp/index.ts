@@ -1,8 +1,8 @@
 /**
  * `POST /mcp`: the Model Context Protocol over Streamable HTTP, stateless (a fresh server and
  * transport per request, JSON answers). Each tool calls the worker's own `/v1` routes with the
- * caller's `Authorization` header, so auth, rate limits, sessions and idempotency behave exactly
- * as they do over HTTP.
+ * caller's `Authorization` header, so auth, execution slots, sessions and idempotency behave
+ * exactly as they do over HTTP; the `/mcp` request alone counts against the request rate.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
@@ -13,6 +13,7 @@ import type { Context } from "hono";
 import { SESSION_LIMITS } from "../../durable-objects/session";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
+import { countedElsewhere } from "../middleware/rate-limit";
 import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
 import { FileList, NewSession, SessionCreated, SessionId } from "../schemas/session";
 
@@ -141,7 +142,8 @@ function internalCaller(c: Ctx, appFetch: AppFetch): Call {
     const headers = new Headers(extra);
     headers.set("authorization", authorization);
     const request = new Request(new URL(path, base), { method, headers, body });
-    return appFetch(request, c.env, c.executionCtx);
+    // The `/mcp` request was counted against the rate; its tool call is not counted again.
+    return appFetch(countedElsewhere(request), c.env, c.executionCtx);
   };
 }
 

@@ -1,6 +1,7 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
+import { acquireExecutionLease } from "../middleware/rate-limit";
 import { EventStream, ExecutionRequest, ExecutionResult, problemDoc } from "../schemas/execution";
 import { admit, idempotent, respond, run } from "./pipeline";
 import { validationHook } from "./validation";
@@ -35,5 +36,11 @@ export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVar
 }).openapi(executeRoute, async (c) => {
   const body = c.req.valid("json");
   const hash = await admit(c, body);
-  return respond(c, (options) => idempotent(c, "execute", body, () => run(c, body, hash, options)));
+  // Taken once the body has been read and checked: a slow client holds no slot while it sends.
+  const lease = await acquireExecutionLease(c);
+  return respond(
+    c,
+    (options) => idempotent(c, "execute", body, () => run(c, body, hash, options)),
+    lease,
+  );
 });

@@ -1,11 +1,16 @@
 import type { Context } from "hono";
+import { LEASE_MARGIN_MS } from "../../durable-objects/idempotency";
 import { badRequest, Problem, problemBody, tooLarge } from "../api/problem";
 import { executionEgress } from "../egress/context";
 import type { Env } from "../env";
 import { codeHash, recordIncident, refuseQuarantined } from "../incidents";
 import { LIMITS } from "../limits";
 import type { AuthVariables } from "../middleware/auth";
-import { acquireExecutionLease, wantsEventStream } from "../middleware/rate-limit";
+import {
+  acquireExecutionLease,
+  type ExecutionLease,
+  wantsEventStream,
+} from "../middleware/rate-limit";
 import { type ExecuteOptions, execute } from "../sandbox/executor";
 import { backendFor } from "../sandbox/runtime";
 import type {
@@ -71,8 +76,9 @@ export async function run(
 }
 
 /**
- * With an `Idempotency-Key` header, answers a retry (same key and body, per tenant, 24 h) with
- * the stored result instead of running the code again; the same key with another body is a 422.
+ * With an `Idempotency-Key` header, answers a retry (same key and body on the same route, per
+ * tenant, 24 h) with the stored result instead of running the code again; the same key with
+ * another body is a 422. `scope` names the route: `execute` or `session:<id>`.
  */
 export async function idempotent(
   c: Ctx,
@@ -89,7 +95,7 @@ export async function idempotent(
   }
   const store = c.env.IDEMPOTENCY.getByName(c.get("tenant"));
   const bodyHash = await codeHash(scope, JSON.stringify(body));
-  const claim = await store.claim(key, bodyHash);
+  const claim = await store.claim(scope, key, bodyHash, body.timeoutMs + LEASE_MARGIN_MS);
   if (claim.kind === "replay") return JSON.parse(claim.result) as ExecutionResultBody;
   if (claim.kind === "mismatch") {
     throw new Problem(
@@ -107,14 +113,26 @@ export async function idempotent(
       "a request with this Idempotency-Key is still running; retry when it has finished",
     );
   }
+  let result: ExecutionResultBody;
   try {
-    const result = await produce();
-    await store.complete(key, JSON.stringify(result));
-    return result;
+    result = await produce();
   } catch (err) {
-    await store.release(key);
+    // The request's own error is what the client must see; an unanswered claim lapses anyway.
+    await store.release(scope, key, claim.token).catch((releaseErr: unknown) => {
+      console.error(
+        `releasing Idempotency-Key claim failed (it lapses with its lease):`,
+        releaseErr,
+      );
+    });
     throw err;
   }
+  try {
+    await store.complete(scope, key, claim.token, JSON.stringify(result));
+  } catch (err) {
+    // The code ran: its answer is delivered. A retry after the claim's lease runs it again.
+    console.error(`storing the answer of an Idempotency-Key failed (the claim lapses):`, err);
+  }
+  return result;
 }
 
 /** How often a streamed execution checks that its client is still there. */
@@ -123,17 +141,39 @@ const KEEPALIVE_MS = 1_000;
 const EGRESS_RELAY_MS = 20;
 
 /**
+ * Holds one of the tenant's execution slots while `work` runs (a 429 problem when none is free),
+ * and charges its wall time.
+ */
+export async function withExecutionSlot<T>(c: Ctx, work: () => Promise<T>): Promise<T> {
+  const lease = await acquireExecutionLease(c);
+  const started = Date.now();
+  try {
+    return await work();
+  } finally {
+    await lease.release(Date.now() - started);
+  }
+}
+
+/**
  * Answers an execution as JSON, or, with `Accept: text/event-stream`, as server-sent events:
  * `log` and `egress` while the code runs, then `result` (the JSON answer's object), or `error`
- * with a problem. A client that goes away cancels the execution.
+ * with a problem. A client that goes away cancels the execution. `lease`, the execution slot
+ * taken for the request if it took one before answering, is released when the answer is done.
  */
 export async function respond(
   c: Ctx,
   produce: (options: ExecuteOptions) => Promise<ExecutionResultBody>,
+  lease?: ExecutionLease,
 ): Promise<Response> {
-  if (!wantsEventStream(c.req.header("accept"))) return c.json(await produce({}), 200);
-  const lease = await acquireExecutionLease(c);
   const started = Date.now();
+  const release = async () => lease?.release(Date.now() - started);
+  if (!wantsEventStream(c.req.header("accept"))) {
+    try {
+      return c.json(await produce({}), 200);
+    } finally {
+      await release();
+    }
+  }
   const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
   const writer = writable.getWriter();
   const cancel = new AbortController();
@@ -174,8 +214,12 @@ export async function respond(
     .finally(async () => {
       clearInterval(relay);
       clearInterval(keepalive);
-      await lease.release(Date.now() - started);
-      await writer.close().catch(() => {});
+      try {
+        await release();
+      } finally {
+        // Whatever happens to the slot, the client's stream ends.
+        await writer.close().catch(() => {});
+      }
     });
   c.executionCtx.waitUntil(streaming);
   return new Response(readable, {

@@ -1,6 +1,6 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { SESSION_LIMITS } from "../../durable-objects/session";
+import { type FileRefusal, SESSION_LIMITS } from "../../durable-objects/session";
 import { badRequest, notFound, Problem, tooLarge } from "../api/problem";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
@@ -15,7 +15,7 @@ import {
   SessionId,
   SessionInfo,
 } from "../schemas/session";
-import { admit, idempotent, respond, run } from "./pipeline";
+import { admit, idempotent, respond, run, withExecutionSlot } from "./pipeline";
 import { validationHook } from "./validation";
 
 type AppEnv = { Bindings: Env; Variables: AuthVariables };
@@ -185,16 +185,17 @@ export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
     const tenant = c.get("tenant");
     const sessionId = newSessionId();
     const ttl = parsed.data.ttlSeconds ?? SESSION_LIMITS.defaultTtlSeconds;
-    const { expiresAt } = await sessionStub(c, sessionId).create(
+    const { createdAt, expiresAt } = await sessionStub(c, sessionId).create(
       tenant,
       sessionId,
       ttl,
       parsed.data.egress,
     );
+    // Valid as long as the session could live: its idle TTL never takes it past this.
     const token = await signSessionToken(c.env, {
       tenant,
       session: sessionId,
-      exp: Date.now() + SESSION_LIMITS.maxLifetimeMs,
+      exp: Date.parse(createdAt) + SESSION_LIMITS.maxLifetimeMs,
     });
     return c.json({ sessionId, token, expiresAt }, 201);
   })
@@ -237,9 +238,8 @@ async function runInSession(
   hash: string,
   options: ExecuteOptions,
 ) {
-  const stub = sessionStub(c, id);
   const turn = crypto.randomUUID();
-  const begun = await stub.begin(turn, body.timeoutMs);
+  const begun = await sessionStub(c, id).begin(turn, body.timeoutMs);
   if (!begun.state) {
     if (begun.refused === "gone") throw noSession(id);
     throw new Problem(
@@ -256,30 +256,78 @@ async function runInSession(
   };
   let result: Awaited<ReturnType<typeof run>>;
   try {
-    result = await run(c, body, hash, { ...options, session });
+    // The slot is taken when the turn begins: executions waiting for their turn hold none, so
+    // one session (one token) cannot take all of its tenant's slots.
+    result = await withExecutionSlot(c, () => run(c, body, hash, { ...options, session }));
   } catch (err) {
-    await stub.abandon(turn);
+    await onSession(c, id, (stub) => stub.abandon(turn));
     throw err;
   }
-  const { filesSaved } = await stub.commit(
-    turn,
-    {
-      executionId: result.executionId,
-      at: new Date().toISOString(),
-      status: result.status,
-      usage: result.usage,
-      egress: result.egress,
-    },
-    session.after?.variables,
-    session.after?.files,
+  const history = {
+    executionId: result.executionId,
+    at: new Date().toISOString(),
+    status: result.status,
+    usage: result.usage,
+    egress: result.egress,
+  };
+  const { notSaved, filesRefused } = await onSession(c, id, (stub) =>
+    stub.commit(turn, history, session.after?.variables, session.after?.files),
   );
-  if (!filesSaved && session.after) {
+  if (notSaved) {
     result.logs.push({
       level: "warn",
-      message: `workspace changes not saved: the session's files would pass ${SESSION_LIMITS.fileBytes} bytes`,
+      message: `variables and workspace changes not saved: ${
+        notSaved === "gone"
+          ? "the session was deleted or expired while this execution ran"
+          : "this execution lost its turn in the session (it ran over its timeout by more than 30 s, or the session restarted), so a newer execution may have changed the session"
+      }`,
+    });
+  } else if (filesRefused) {
+    result.logs.push({
+      level: "warn",
+      message: `workspace changes not saved: ${refusalDetail(filesRefused)}`,
     });
   }
   return result;
+}
+
+/**
+ * Calls the session's object, and once more on a fresh stub if that call failed: a stub breaks
+ * when its object restarts while an execution runs. The turn fence makes the second call safe.
+ */
+async function onSession<T>(
+  c: Ctx,
+  id: string,
+  call: (stub: ReturnType<typeof sessionStub>) => Promise<T>,
+): Promise<T> {
+  try {
+    return await call(sessionStub(c, id));
+  } catch (err) {
+    console.warn(`session ${id}: retrying a call that failed on a fresh stub:`, err);
+    return call(sessionStub(c, id));
+  }
+}
+
+/** Why files were not stored, in words; the files API and a run's warn log say the same. */
+function refusalDetail(refusal: FileRefusal): string {
+  switch (refusal.reason) {
+    case "too-large":
+      return `the session's files would pass ${SESSION_LIMITS.fileBytes} bytes`;
+    case "too-many":
+      return `the session would hold more than ${SESSION_LIMITS.files} files`;
+    case "conflict":
+      return refusal.other.startsWith(`${refusal.path}/`)
+        ? `${refusal.path} cannot be a file: it is the directory of ${refusal.other}`
+        : `${refusal.path} needs ${refusal.other} to be a directory, but ${refusal.other} is a file`;
+  }
+}
+
+/** The problem a refused file write answers: 413 past a cap, 409 for a path conflict. */
+function fileRefused(refusal: FileRefusal): Problem {
+  const detail = `${refusalDetail(refusal)}; nothing was stored`;
+  return refusal.reason === "conflict"
+    ? new Problem(409, "path-conflict", "Path conflict", detail)
+    : tooLarge(detail);
 }
 
 /** Raw-bytes file routes, which OpenAPIHono's one-segment params cannot express. */
@@ -291,11 +339,7 @@ fileRoutes.put("/v1/sessions/:id/files/:path{.+}", async (c) => {
   const bytes = new Uint8Array(await c.req.arrayBuffer());
   const stored = await sessionStub(c, id).putFile(path, bytes);
   if (stored === "gone") throw noSession(id);
-  if (stored === "too-large") {
-    throw tooLarge(
-      `the session's files would pass ${SESSION_LIMITS.fileBytes} bytes; nothing was stored`,
-    );
-  }
+  if (stored !== "ok") throw fileRefused(stored);
   return c.body(null, 204);
 });
 
@@ -331,7 +375,7 @@ for (const method of ["put", "get", "delete"] as const) {
     path: "/v1/sessions/{id}/files/{path}",
     summary:
       method === "put"
-        ? "Store a workspace file (raw bytes); 413 past the session's 10 MiB"
+        ? "Store a workspace file (raw bytes); 413 past the session's 10 MiB or 1,000 files, 409 for a path that clashes with a file"
         : method === "get"
           ? "Read a workspace file (raw bytes)"
           : "Delete a workspace file",
@@ -366,7 +410,12 @@ for (const method of ["put", "get", "delete"] as const) {
       401: problemDoc("No valid key or token"),
       404: missing,
       ...(method === "put"
-        ? { 413: problemDoc("Past the session's file cap; nothing was stored") }
+        ? {
+            409: problemDoc(
+              "The path needs a directory where a file is, or is a directory of other files; nothing was stored",
+            ),
+            413: problemDoc("Past the session's file caps; nothing was stored"),
+          }
         : {}),
     },
   });

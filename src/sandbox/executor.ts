@@ -139,7 +139,6 @@ export async function execute(
   }
   if (!module.ok) return finish("error", { error: module.error, logs: [] });
 
-  const egressToken = openAudit(executionId, runtime.egress, onEgress);
   const sink = new LogSink(
     LIMITS.logLines,
     LIMITS.logBytes,
@@ -167,13 +166,23 @@ export async function execute(
     env: Object.fromEntries((runtime.egress?.secrets ?? []).map((s) => [s.name, s.placeholder])),
     ...(webTimers ? { webTimers } : {}),
   };
-  trackIsolate(executionId, job.hash);
   const cancel = () => sink.cancel();
-  signal?.addEventListener("abort", cancel);
-  const outcome = await runtime.backend.run(job, { executionId, egressToken }, sink, signal);
-  signal?.removeEventListener("abort", cancel);
-  sink.ended();
-  const { result, envelope } = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
+  const egressToken = openAudit(executionId, runtime.egress, onEgress);
+  let outcome: Outcome;
+  let ended: ReturnType<typeof outcomeResult>;
+  try {
+    trackIsolate(executionId, job.hash);
+    signal?.addEventListener("abort", cancel);
+    outcome = await runtime.backend.run(job, { executionId, egressToken }, sink, signal);
+    sink.ended();
+    ended = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
+  } finally {
+    signal?.removeEventListener("abort", cancel);
+    // `finish` has closed the audit of a run that ended; one that threw must not leave its
+    // context, secrets included, in the gateway's map.
+    closeAudit(executionId);
+  }
+  const { result, envelope } = ended;
   if (session && envelope?.vars && envelope.files) {
     const variables = nextVariables(
       session.variables,

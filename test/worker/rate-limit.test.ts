@@ -211,3 +211,168 @@ describe("executions in flight", () => {
     expect((await problem(refused)).limit).toBe("wallMsPerMinute");
   });
 });
+
+describe("a limiter that cannot be reached", () => {
+  /** Makes the tenant's limiter fail every slot sync from now on, as an unreachable one would. */
+  async function breakLimiter(tenant: string) {
+    await runInDurableObject(limiterOf(tenant), (_instance, state) => {
+      state.storage.sql.exec("DROP TABLE holders");
+    });
+  }
+
+  const sleepy = (ms: number) =>
+    `await new Promise((resolve) => setTimeout(resolve, ${ms})); ${ms}`;
+
+  it("still answers an execution that finished when releasing its slot fails", async () => {
+    const tenant = await createTenant("unreachable", { limits: { concurrency: 4 } });
+    const long = executeAs(tenant.apiKey, sleepy(2_000));
+    await new Promise((r) => setTimeout(r, 100));
+    // Started in a slot held already: no sync with the limiter until it ends, a second later.
+    const short = executeAs(tenant.apiKey, sleepy(1_200));
+    await new Promise((r) => setTimeout(r, 100));
+    await breakLimiter(tenant.id);
+    for (const [res, ms] of [
+      [await short, 1_200],
+      [await long, 2_000],
+    ] as const) {
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ status: "ok", result: ms });
+    }
+  });
+
+  it("still ends a streamed execution with its result when releasing its slot fails", async () => {
+    const tenant = await createTenant("unreachable-sse", { limits: { concurrency: 4 } });
+    const long = executeAs(tenant.apiKey, sleepy(2_000));
+    await new Promise((r) => setTimeout(r, 100));
+    const streamed = await asTenant(tenant.apiKey, "/v1/execute", {
+      method: "POST",
+      headers: { accept: "text/event-stream" },
+      body: JSON.stringify({ code: sleepy(1_200) }),
+    });
+    expect(streamed.status).toBe(200);
+    await new Promise((r) => setTimeout(r, 100));
+    await breakLimiter(tenant.id);
+    const text = await Promise.race([
+      streamed.text(),
+      new Promise<string>((resolve) => setTimeout(() => resolve("(stream still open)"), 8_000)),
+    ]);
+    expect(text).toMatch(/event: result\ndata: \{[^\n]*"result":1200/);
+    expect((await long).status).toBe(200);
+  });
+});
+
+describe("when an execution takes its slot", () => {
+  it("holds no slot for a session's executions waiting for their turn", async () => {
+    const tenant = await createTenant("queued", { limits: { concurrency: 2 } });
+    const created = await asTenant(tenant.apiKey, "/v1/sessions", { method: "POST", body: "{}" });
+    const { token, sessionId } = (await created.json()) as { token: string; sessionId: string };
+    const inSession = (code: string) =>
+      call(`/v1/sessions/${sessionId}/execute`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify({ code }),
+      });
+    const first = inSession("await new Promise((resolve) => setTimeout(resolve, 1_000)); 0");
+    await new Promise((r) => setTimeout(r, 100));
+    const queued = Array.from({ length: 8 }, (_, i) => inSession(String(i + 1)));
+    await new Promise((r) => setTimeout(r, 200));
+    // One session token cannot take the tenant's slots: its running execution holds one.
+    const other = await executeAs(tenant.apiKey, "'other'");
+    expect(other.status).toBe(200);
+    expect(await other.json()).toMatchObject({ status: "ok", result: "other" });
+    const all = await Promise.all([first, ...queued]);
+    expect(all.map((res) => res.status)).toEqual(Array(9).fill(200));
+  });
+
+  it("holds no slot while a client trickles its request body", async () => {
+    const tenant = await createTenant("trickle", { limits: { concurrency: 1 } });
+    const encoder = new TextEncoder();
+    let finish: () => void = () => {};
+    const rest = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const head = encoder.encode('{"code":');
+    const tail = encoder.encode('"\\"slow\\""}');
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(head);
+        await rest;
+        controller.enqueue(tail);
+        controller.close();
+      },
+    });
+    // A declared length, as an HTTP client sends it: nothing in front reads the body first.
+    const slow = asTenant(tenant.apiKey, "/v1/execute", {
+      method: "POST",
+      headers: { "content-length": String(head.byteLength + tail.byteLength) },
+      body,
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const meanwhile = await executeAs(tenant.apiKey, "'fast'");
+    expect(meanwhile.status).toBe(200);
+    finish();
+    const res = await slow;
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: "ok", result: "slow" });
+  });
+});
+
+describe("MCP tool calls", () => {
+  it("count once against the tenant's rate, not once more for the /v1 call a tool makes", async () => {
+    const tenant = await createTenant("mcp-rate", { limits: { rate: 0.001, burst: 2 } });
+    const res = await asTenant(tenant.apiKey, "/mcp", {
+      method: "POST",
+      headers: { accept: "application/json, text/event-stream" },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "execute", arguments: { code: "6 * 7" } },
+      }),
+    });
+    expect(res.status).toBe(200);
+    const rpc = (await res.json()) as { result: { structuredContent: { result: unknown } } };
+    expect(rpc.result.structuredContent.result).toBe(42);
+    // Two requests' worth of burst, one spent by the tool call: one is left.
+    const next = await asTenant(tenant.apiKey, AUTHED_404);
+    expect(next.status).toBe(404);
+    expect(next.headers.get("ratelimit")).toMatch(/^"default";r=0;t=\d+$/);
+  });
+});
+
+describe("slot rows of an isolate", () => {
+  const heldRows = (tenant: string) =>
+    runInDurableObject(limiterOf(tenant), (_instance, state) =>
+      state.storage.sql
+        .exec<{ expires_at: number }>("SELECT expires_at FROM holders")
+        .toArray()
+        .map((row) => row.expires_at),
+    );
+
+  it("lapse within 15 s of its last sync, so a dead isolate's slots come back soon", async () => {
+    const tenant = await createTenant("lapsing");
+    expect((await executeAs(tenant.apiKey, "1")).status).toBe(200);
+    const rows = await heldRows(tenant.id);
+    expect(rows.length).toBeGreaterThan(0);
+    for (const expiresAt of rows) expect(expiresAt).toBeLessThanOrEqual(Date.now() + 15_000);
+  });
+
+  it("are renewed while a long execution runs, so its slot stays counted", async () => {
+    const tenant = await createTenant("renewed", { limits: { concurrency: 1 } });
+    const long = executeAs(
+      tenant.apiKey,
+      "await new Promise((resolve) => setTimeout(resolve, 6_000)); 'done'",
+    );
+    await new Promise((r) => setTimeout(r, 5_500));
+    // 10 s later the row made when the execution started has lapsed; a renewed one has not.
+    await advanceLimiterClock(tenant.id, 10_000);
+    const other = await limiterOf(tenant.id).reserve(
+      "other-isolate",
+      { inUse: 0, want: 1, wallMs: 0 },
+      { concurrency: 1, wallMsPerMinute: 600_000 },
+      60_000,
+    );
+    expect(other.slots).toBe(0);
+    expect((await long).status).toBe(200);
+  });
+});

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
-import { notFound, Problem, unauthorized } from "../../api/problem";
+import { notFound, Problem, unauthorized, unavailable } from "../../api/problem";
 import { ExpiringCache } from "../../cache";
 import type { Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
@@ -47,15 +47,34 @@ export function forgetTenantKeys(tenant: string): void {
 /** The tenant an API key belongs to, from this isolate's cache or the registry. */
 export async function resolveApiKey(env: Env, apiKey: string): Promise<ResolvedKey | null> {
   const hash = await hashApiKey(apiKey);
-  return keyCache.get(hash, () => registry(env).resolveKey(apiKey));
+  return keyCache.get(hash, () => fromRegistry(registry(env).resolveKey(apiKey)));
 }
 
 /** A tenant's policy, from this isolate's cache or the registry. */
 function tenantPolicy(env: Env, tenant: string): Promise<PolicyBody | null> {
   return policyCache.get(
     tenant,
-    async () => (await registry(env).getTenant(tenant))?.policy ?? null,
+    async () => (await fromRegistry(registry(env).getTenant(tenant)))?.policy ?? null,
   );
+}
+
+/** How soon a client may try again when the registry did not answer. */
+const REGISTRY_RETRY_SECONDS = 1;
+
+/**
+ * What a registry call answers. When the registry cannot answer, the request gets a 503 with
+ * `Retry-After`: nothing was checked, so it is neither refused (401) nor a bug (500).
+ */
+export async function fromRegistry<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    console.error("the tenant registry did not answer:", err);
+    throw unavailable(
+      `the tenant registry did not answer; retry in ${REGISTRY_RETRY_SECONDS} s`,
+      REGISTRY_RETRY_SECONDS,
+    );
+  }
 }
 
 /** The registry's stub. */
@@ -137,7 +156,10 @@ export function seedDevTenant(env: Env): Promise<void> {
     seed = (async () => {
       const policy = parseConfig("CORDON_DEV_POLICY", env.CORDON_DEV_POLICY, Policy) ?? {};
       const secrets = parseConfig("CORDON_DEV_SECRETS", env.CORDON_DEV_SECRETS, DevSecrets) ?? {};
-      await registry(env).seedDevTenant(apiKey, policy, secrets);
+      const seeded = await fromRegistry(registry(env).seedDevTenant(apiKey, policy, secrets));
+      if (seeded === "key-taken") {
+        throw misconfigured("CORDON_DEV_API_KEY is already another tenant's API key");
+      }
     })();
     devSeeds.set(config, seed);
     // A failed seed (registry unreachable, bad configuration) is retried by the next request;

@@ -1,5 +1,5 @@
 import type { Env } from "../../env";
-import { registry } from ".";
+import { fromRegistry, registry } from ".";
 
 /** What a session token grants: one session of one tenant, until it expires. */
 export interface SessionClaims {
@@ -16,8 +16,7 @@ const encoder = new TextEncoder();
 let signingKey: Promise<CryptoKey> | undefined;
 
 function key(env: Env): Promise<CryptoKey> {
-  signingKey ??= registry(env)
-    .sessionSigningKey()
+  signingKey ??= fromRegistry(registry(env).sessionSigningKey())
     .then((secret) =>
       crypto.subtle.importKey(
         "raw",
@@ -52,22 +51,36 @@ export async function signSessionToken(env: Env, claims: SessionClaims): Promise
   return `${TOKEN_PREFIX}${payload}.${b64url(new Uint8Array(mac))}`;
 }
 
+/**
+ * A token as `signSessionToken` spells it: the prefix, the claims and the 32-byte MAC, both in
+ * unpadded base64url, and nothing else.
+ */
+const TOKEN = /^cst_([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/;
+
 /** The claims of a genuine, unexpired token; null for anything else. */
 export async function verifySessionToken(env: Env, token: string): Promise<SessionClaims | null> {
-  const [payload, mac] = token.slice(TOKEN_PREFIX.length).split(".");
-  if (!payload || !mac) return null;
-  let valid = false;
+  const [, payload = "", mac = ""] = TOKEN.exec(token) ?? [];
+  const macBytes = canonical(mac);
+  if (!macBytes || !canonical(payload)) return null;
+  // Outside the check: a registry that cannot hand out the key is a 503, not a bad token.
+  const signing = await key(env);
+  if (!(await crypto.subtle.verify("HMAC", signing, macBytes, encoder.encode(payload)))) {
+    return null;
+  }
+  const claims = JSON.parse(new TextDecoder().decode(unb64url(payload))) as SessionClaims;
+  return claims.exp > Date.now() ? claims : null;
+}
+
+/**
+ * The bytes of a base64url text that is their one canonical spelling; null otherwise (other
+ * spellings of the same bytes, with padding or stray low bits, would be other valid tokens).
+ */
+function canonical(text: string): Uint8Array | null {
+  if (text === "") return null;
   try {
-    valid = await crypto.subtle.verify(
-      "HMAC",
-      await key(env),
-      unb64url(mac),
-      encoder.encode(payload),
-    );
+    const bytes = unb64url(text);
+    return b64url(bytes) === text ? bytes : null;
   } catch {
     return null;
   }
-  if (!valid) return null;
-  const claims = JSON.parse(new TextDecoder().decode(unb64url(payload))) as SessionClaims;
-  return claims.exp > Date.now() ? claims : null;
 }

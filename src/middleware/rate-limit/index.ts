@@ -19,6 +19,9 @@
  *   uses plus headroom) and `HOLD_MS` after going idle (returning every slot). Wall time is
  *   charged with each sync. The object never lets the isolates together hold more than
  *   `concurrency`; an isolate can at worst keep spare slots from another for about `HOLD_MS`.
+ *   An isolate's row lapses `ROW_TTL_MS` after its last sync, and executions running longer
+ *   renew it every `RENEW_MS`, so the slots of an isolate that died (or could not give them
+ *   back) are free again within `ROW_TTL_MS`, whatever the tenant's timeout.
  */
 import type { Context, MiddlewareHandler } from "hono";
 import type { Grant, Reservation } from "../../../durable-objects/rate-limiter";
@@ -35,11 +38,13 @@ const BATCH_MS = 1_000;
 const BATCH_SHARE = 8;
 /** How long an isolate starts executions in slots it holds before it syncs with the limiter. */
 const HOLD_MS = 1_000;
+/** How often a running execution has its isolate's row renewed, if nothing else synced since. */
+const RENEW_MS = 5_000;
 /**
- * How long an isolate's slots outlive the tenant's timeout without a sync: an execution started
- * up to `HOLD_MS` after the last sync, its compile, the kill path (timeout + 1 s), its release.
+ * How long an isolate's row outlives its last sync: three renewals, so one or two that fail (or
+ * an execution that started up to `HOLD_MS` after the sync) never let a running slot lapse.
  */
-const HOLD_GRACE_MS = 30_000;
+const ROW_TTL_MS = 3 * RENEW_MS;
 /** Past this many tenants, buckets and slot pools no request is using are dropped. */
 const MAX_TENANTS = 10_000;
 
@@ -74,6 +79,18 @@ export function limiterFor(env: Env, tenant: string) {
 }
 
 /**
+ * Requests the worker sends to itself for a request it counted already (the `/v1` call an MCP
+ * tool makes). The mark is the object itself, which no client can make or forge.
+ */
+const countedAlready = new WeakSet<Request>();
+
+/** Marks `request`, made by the worker for a request it counted already, as not to count again. */
+export function countedElsewhere(request: Request): Request {
+  countedAlready.add(request);
+  return request;
+}
+
+/**
  * Counts every authenticated non-admin request against the tenant's `rate` and `burst`, answers
  * 429 past them, and puts `RateLimit` and `RateLimit-Policy` on every answer. Runs after
  * `tenantAuth`.
@@ -81,6 +98,7 @@ export function limiterFor(env: Env, tenant: string) {
 export function rateLimit(): MiddlewareHandler<RateLimitEnv> {
   return async function rateLimit(c, next) {
     if (isAdminPath(c.req.path) || c.env.CORDON_RATE_LIMIT === "off") return next();
+    if (countedAlready.has(c.req.raw)) return next();
     const tenant = c.get("tenant");
     const limits = effectiveLimits(c.get("policy"));
     const verdict = await takeToken(c.env, tenant, limits);
@@ -98,7 +116,10 @@ export function rateLimit(): MiddlewareHandler<RateLimitEnv> {
   };
 }
 
-/** A held execution slot. `release` is idempotent and must be awaited when the execution ends. */
+/**
+ * A held execution slot. `release` is idempotent, never throws, and must be awaited when the
+ * execution ends.
+ */
 export interface ExecutionLease {
   release(wallMs: number): Promise<void>;
 }
@@ -110,6 +131,8 @@ interface SlotPool {
   held: number;
   /** Executions start in held slots without a sync only before this. */
   renewAt: number;
+  /** When the last sync succeeded: its row lapses `ROW_TTL_MS` later. */
+  syncedAt: number;
   /** Wall time spent here and not yet charged to the limiter. */
   wallMs: number;
   /** The sync in flight: other executions of this tenant wait for it instead of sending their own. */
@@ -159,11 +182,20 @@ export async function acquireExecutionLease(c: Context<RateLimitEnv>): Promise<E
   }
   pool.inFlight += 1;
 
+  // A timer of this request: it lives as long as the execution does, and no longer.
+  const renewal = setInterval(() => {
+    if (pool.sync || Date.now() < pool.syncedAt + RENEW_MS) return;
+    // Nobody awaits a renewal: it only moves the row's expiry, and a failure is logged.
+    void syncSlots(env, tenant, pool, limits, 0).catch((err: unknown) => {
+      console.error(`renewing the execution slots of tenant ${tenant} failed:`, err);
+    });
+  }, RENEW_MS);
   let released = false;
   return {
     async release(wallMs) {
       if (released) return;
       released = true;
+      clearInterval(renewal);
       pool.inFlight -= 1;
       pool.wallMs += Math.max(0, wallMs);
       // A sync under way already carries newer numbers than these; the next one reports them.
@@ -173,27 +205,15 @@ export async function acquireExecutionLease(c: Context<RateLimitEnv>): Promise<E
         return;
       }
       // Shrinking only on schedule: load that swings would otherwise sync on every swing.
-      if (Date.now() >= pool.renewAt) await syncSlots(env, tenant, pool, limits, 0);
+      if (Date.now() < pool.renewAt) return;
+      try {
+        await syncSlots(env, tenant, pool, limits, 0);
+      } catch (err) {
+        // The execution finished and its answer must go out. The slot is free here already; the
+        // limiter learns of it at the next sync, or this isolate's row lapses (ROW_TTL_MS).
+        console.error(`releasing an execution slot of tenant ${tenant} failed:`, err);
+      }
     },
-  };
-}
-
-/**
- * Holds an execution slot around a route whose answer is complete when its handler returns, and
- * charges the handler's wall time. A streaming route calls `acquireExecutionLease` itself and
- * releases when its stream ends.
- */
-export function executionLease(): MiddlewareHandler<RateLimitEnv> {
-  return async function executionLease(c, next) {
-    // A streamed execution outlives its handler: the stream holds its own lease (routes/pipeline.ts).
-    if (wantsEventStream(c.req.header("accept"))) return next();
-    const lease = await acquireExecutionLease(c);
-    const started = Date.now();
-    try {
-      await next();
-    } finally {
-      await lease.release(Date.now() - started);
-    }
   };
 }
 
@@ -210,7 +230,7 @@ function poolFor(tenant: string): SlotPool {
         if (p.inFlight === 0 && p.held === 0 && !p.sync && !p.idleReturn) pools.delete(name);
       }
     }
-    pool = { inFlight: 0, held: 0, renewAt: 0, wallMs: 0, idleReturn: false };
+    pool = { inFlight: 0, held: 0, renewAt: 0, syncedAt: 0, wallMs: 0, idleReturn: false };
     pools.set(tenant, pool);
   }
   return pool;
@@ -233,13 +253,14 @@ async function syncSlots(
     holderId,
     { inUse, want, wallMs },
     { concurrency: limits.concurrency, wallMsPerMinute: limits.wallMsPerMinute },
-    limits.timeoutMs + HOLD_GRACE_MS,
+    ROW_TTL_MS,
   );
   pool.sync = sync;
   try {
     const reservation = await sync;
     pool.held = reservation.slots;
-    pool.renewAt = Date.now() + HOLD_MS;
+    pool.syncedAt = Date.now();
+    pool.renewAt = pool.syncedAt + HOLD_MS;
     return reservation;
   } catch (err) {
     // Not charged this time, so charged with the next sync.
