@@ -73,10 +73,13 @@ function flow(source: ReadableStream, f: Flow): ReadableStream<Uint8Array> {
   const reader = source.getReader();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let open = true;
-  const ended = new Promise<{ done: true; value?: undefined }>((resolve) => {
-    if (f.until?.aborted) resolve({ done: true });
-    f.until?.addEventListener("abort", () => resolve({ done: true }));
-  });
+  const { until } = f;
+  const ended =
+    until &&
+    new Promise<{ done: true; value?: undefined }>((resolve) => {
+      if (until.aborted) resolve({ done: true });
+      until.addEventListener("abort", () => resolve({ done: true }));
+    });
   const stop = (controller: ReadableStreamDefaultController<Uint8Array>, reason: string) => {
     open = false;
     clearTimeout(timer);
@@ -86,7 +89,9 @@ function flow(source: ReadableStream, f: Flow): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       for (;;) {
-        const { done, value } = await Promise.race([reader.read(), ended]);
+        const { done, value } = await (ended
+          ? Promise.race([reader.read(), ended])
+          : reader.read());
         clearTimeout(timer);
         if (!open) return;
         if (done) {
