@@ -729,6 +729,18 @@ describe("SecretScrubber (streams)", () => {
     );
   });
 
+  it("scrubs a non-ASCII value from bytes read one char per byte, plain and \\u-escaped", () => {
+    const value = "pässwörd-✓-ünï";
+    const binary = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+    const escaped = JSON.stringify(value).replace(
+      /[^\x20-\x7e]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+    const scrubber = new SecretScrubber([value]);
+    const out = scrubber.push(binary(`a ${value} b ${escaped} c`)) + scrubber.flush();
+    expect(out).toBe(`a ${MARK} b "${MARK}" c`);
+  });
+
   it("holds back only a short tail when nothing could begin a secret, however long the secret", () => {
     const long = fake(600, B64);
     const scrubber = new SecretScrubber([long]);
