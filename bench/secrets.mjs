@@ -114,13 +114,16 @@ const key = (s, t, w) => `${s}\u0000${t}\u0000${w}`;
 try {
   for (let run = -3; run < RUNS; run++) {
     for (const workload of workloads) {
-      for (const server of servers) {
-        for (const tenant of ["plain", "keyed"]) {
-          const ms = await execute(server, tenant, workload);
-          if (run < 0) continue; // warm-up
-          const k = key(server.name, tenant, workload);
-          samples.set(k, [...(samples.get(k) ?? []), ms]);
-        }
+      // A new order each round, so no build or tenant always runs right after another.
+      const cells = servers.flatMap((server) =>
+        ["plain", "keyed"].map((tenant) => ({ server, tenant })),
+      );
+      cells.sort(() => Math.random() - 0.5);
+      for (const { server, tenant } of cells) {
+        const ms = await execute(server, tenant, workload);
+        if (run < 0) continue; // warm-up
+        const k = key(server.name, tenant, workload);
+        samples.set(k, [...(samples.get(k) ?? []), ms]);
       }
     }
   }

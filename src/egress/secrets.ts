@@ -2,7 +2,7 @@
  * Secret placeholders: the guest holds `process.env.NAME` as a placeholder, and the gateway swaps
  * in the real value only on requests to the hosts the secret is bound to.
  */
-import { matcherFor } from "../redact/scan";
+import { matcherFor, toBinary } from "../redact/scan";
 import type { EgressSecret } from "./audit";
 import { decideFetch } from "./policy";
 import { notBoundReason, type Place, placementReason, valueReason } from "./reasons";
@@ -164,21 +164,6 @@ function basicCredentials(headers: Headers): [string, string][] {
     }
   }
   return found;
-}
-
-/** Bytes as a string of one char per byte (0–255), the form secrets are scrubbed in. */
-export function toBinary(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return out;
-}
-
-export function fromBinary(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
 }
 
 function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from: number): number {

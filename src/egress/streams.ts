@@ -1,5 +1,5 @@
 /** Byte-stream plumbing of the gateway: bounded reads, caps and secret scrubbing in flight. */
-import { SecretScrubber } from "../redact/scan";
+import { fromBinary, SecretScrubber, toBinary } from "../redact/scan";
 import type { EgressAttempt, InFlight } from "./audit";
 import {
   placementReason,
@@ -8,7 +8,6 @@ import {
   undecodableReason,
   valueReason,
 } from "./reasons";
-import { fromBinary, toBinary } from "./secrets";
 
 function bytesOf(chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk;

@@ -192,10 +192,23 @@ export function mapJsonStrings(
   return root;
 }
 
+/** Bytes as a string of one char per byte (0–255), the form bodies are scrubbed in. */
+export function toBinary(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return out;
+}
+
+export function fromBinary(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
 function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
+  return btoa(toBinary(bytes));
 }
 
 function urlSafe(b64: string): string {
@@ -220,13 +233,6 @@ function base64Forms(bytes: Uint8Array): string[] {
     if (core.length >= MIN_EMBEDDED_BASE64_LENGTH) forms.push(core);
   }
   return forms.flatMap((f) => [f, urlSafe(f)]);
-}
-
-/** A value as one char per UTF-8 byte: how it reads in a body handled as a binary string. */
-function utf8Binary(value: string): string {
-  let out = "";
-  for (const b of new TextEncoder().encode(value)) out += String.fromCharCode(b);
-  return out;
 }
 
 /*
@@ -437,7 +443,8 @@ export class SecretMatcher {
         forms.push({ text, secret, base64, failure: failureTable(text) });
       };
       add(value, false);
-      add(utf8Binary(value), false);
+      // As its UTF-8 bytes read one char per byte: how it reads in a body.
+      add(toBinary(new TextEncoder().encode(value)), false);
       for (const b64 of base64Forms(new TextEncoder().encode(value))) add(b64, true);
     });
     this.#forms = forms;
