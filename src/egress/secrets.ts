@@ -142,10 +142,14 @@ function misplacedValue(
   }
   for (const [index, place] of found) {
     const secret = secrets[index];
-    if (secret === undefined) continue;
-    const bound = place !== "host" && boundTo(secret, method, request.url);
-    if (!bound || !secret.in.some((allowed) => allowed === place)) {
-      return valueReason(secret.name, place, bound);
+    if (secret === undefined || place === "host") {
+      return secret && valueReason(secret.name, place, false);
+    }
+    // Two secrets may share a value: it may go wherever either binding lets it.
+    const twins = secrets.filter((s) => s.value === secret.value);
+    const bound = twins.filter((s) => boundTo(s, method, request.url));
+    if (!bound.some((s) => s.in.some((allowed) => allowed === place))) {
+      return valueReason(secret.name, place, bound.length > 0);
     }
   }
   return undefined;

@@ -599,6 +599,18 @@ out`);
     expect(seen).toHaveLength(0);
   });
 
+  it("lets a value two secrets share go wherever either binding allows", async () => {
+    const t = await tenant(["api.example.com", "other.example.com"], {
+      API_TOKEN: { value: SECRET, hosts: ["api.example.com"] },
+      SAME_TOKEN: { value: SECRET, hosts: ["other.example.com"] },
+    });
+    const r = await t.run(
+      `await fetch("https://other.example.com/", { headers: { authorization: "Bearer " + process.env.SAME_TOKEN } })`,
+    );
+    expect(r.egress.map((a) => a.decision)).toEqual(["allowed"]);
+    expect(seen[0]?.headers.get("authorization")).toBe(`Bearer ${SECRET}`);
+  });
+
   it("refuses the value in a place its binding does not allow, even on its own host", async () => {
     const t = await tenant(["api.example.com"], secrets);
     upstream = (req) =>
