@@ -129,22 +129,23 @@ function misplacedValue(
 ): string | undefined {
   const matcher = matcherFor(secrets.map((s) => s.value));
   if (matcher.empty) return undefined;
-  const found: [number, Place][] = [];
+  // Each secret once per place, however often its value occurs there.
+  const found = new Map<string, [number, Place]>();
+  const note = (secret: number, place: Place) => found.set(`${secret} ${place}`, [secret, place]);
   const [hostStart, hostEnd] = hostRange(request.url);
   for (const span of matcher.spans(request.url)) {
-    found.push([span.secret, span.start < hostEnd && span.end > hostStart ? "host" : "url"]);
+    note(span.secret, span.start < hostEnd && span.end > hostStart ? "host" : "url");
   }
   for (const [, v] of request.headers) {
-    for (const span of matcher.spans(v)) found.push([span.secret, "header"]);
+    for (const span of matcher.spans(v)) note(span.secret, "header");
   }
   if (request.body !== null && request.body.length > 0) {
-    for (const span of matcher.spans(toBinary(request.body))) found.push([span.secret, "body"]);
+    for (const span of matcher.spans(toBinary(request.body))) note(span.secret, "body");
   }
-  for (const [index, place] of found) {
+  for (const [index, place] of found.values()) {
     const secret = secrets[index];
-    if (secret === undefined || place === "host") {
-      return secret && valueReason(secret.name, place, false);
-    }
+    if (secret === undefined) continue;
+    if (place === "host") return valueReason(secret.name, place, false);
     // Two secrets may share a value: it may go wherever either binding lets it.
     const twins = secrets.filter((s) => s.value === secret.value);
     const bound = twins.filter((s) => boundTo(s, method, request.url));
