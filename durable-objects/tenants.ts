@@ -2,7 +2,14 @@ import { DurableObject } from "cloudflare:workers";
 import type { EgressSecret } from "../src/egress/audit";
 import { placeholderFor } from "../src/egress/secrets";
 import type { Env } from "../src/env";
-import type { PolicyBody, SecretBody } from "../src/schemas/policy";
+import {
+  DEFAULT_SECRET_PLACES,
+  type PolicyBody,
+  SECRET_PLACES,
+  type SecretBody,
+  type SecretPlace,
+  type StoredSecret,
+} from "../src/schemas/policy";
 
 /** The name of the one registry instance. */
 export const REGISTRY = "registry";
@@ -79,10 +86,18 @@ export class Tenants extends DurableObject<Env> {
           name TEXT NOT NULL,
           value TEXT NOT NULL,
           hosts TEXT NOT NULL,
+          placement TEXT,
           PRIMARY KEY (tenant, name)
         );
         CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
       `);
+      // Secrets stored before `in` existed have no placement: they read as headers only.
+      const columns = this.#sql
+        .exec<{ name: string }>("SELECT name FROM pragma_table_info('secrets')")
+        .toArray();
+      if (!columns.some((c) => c.name === "placement")) {
+        this.#sql.exec("ALTER TABLE secrets ADD COLUMN placement TEXT");
+      }
     });
   }
 
@@ -190,14 +205,18 @@ export class Tenants extends DurableObject<Env> {
     return value;
   }
 
-  /** Secret values with their hosts, for the egress gateway only: never for an HTTP answer. */
-  async getSecrets(id: string): Promise<Record<string, SecretBody>> {
-    const secrets: Record<string, SecretBody> = {};
-    for (const row of this.#sql.exec<{ name: string; value: string; hosts: string }>(
-      "SELECT name, value, hosts FROM secrets WHERE tenant = ?",
+  /** Secret values with their bindings, for the egress gateway only: never for an HTTP answer. */
+  async getSecrets(id: string): Promise<Record<string, StoredSecret>> {
+    const secrets: Record<string, StoredSecret> = {};
+    for (const row of this.#sql.exec<SecretRow>(
+      "SELECT name, value, hosts, placement FROM secrets WHERE tenant = ?",
       id,
     )) {
-      secrets[row.name] = { value: row.value, hosts: parseHosts(row.hosts) };
+      secrets[row.name] = {
+        value: row.value,
+        hosts: parseHosts(row.hosts),
+        in: parsePlaces(row.placement),
+      };
     }
     return secrets;
   }
@@ -209,8 +228,8 @@ export class Tenants extends DurableObject<Env> {
    */
   async egressSecrets(id: string): Promise<EgressSecret[]> {
     const rows = this.#sql
-      .exec<{ name: string; value: string; hosts: string }>(
-        "SELECT name, value, hosts FROM secrets WHERE tenant = ? ORDER BY name",
+      .exec<SecretRow>(
+        "SELECT name, value, hosts, placement FROM secrets WHERE tenant = ? ORDER BY name",
         id,
       )
       .toArray();
@@ -230,6 +249,7 @@ export class Tenants extends DurableObject<Env> {
         name: row.name,
         value: row.value,
         hosts: parseHosts(row.hosts),
+        in: parsePlaces(row.placement),
         placeholder: placeholderFor(row.name, hex.slice(0, 32)),
       });
     }
@@ -320,11 +340,12 @@ export class Tenants extends DurableObject<Env> {
 
   #upsertSecret(tenant: string, name: string, secret: SecretBody): void {
     this.#sql.exec(
-      "INSERT INTO secrets (tenant, name, value, hosts) VALUES (?, ?, ?, ?) ON CONFLICT(tenant, name) DO UPDATE SET value = excluded.value, hosts = excluded.hosts",
+      "INSERT INTO secrets (tenant, name, value, hosts, placement) VALUES (?, ?, ?, ?, ?) ON CONFLICT(tenant, name) DO UPDATE SET value = excluded.value, hosts = excluded.hosts, placement = excluded.placement",
       tenant,
       name,
       secret.value,
       JSON.stringify(secret.hosts),
+      secret.in === undefined ? null : JSON.stringify(secret.in),
     );
   }
 }
@@ -337,6 +358,20 @@ function assertTenantId(id: string): void {
 function parsePolicy(json: string): PolicyBody {
   const value: unknown = JSON.parse(json);
   return typeof value === "object" && value !== null ? (value as PolicyBody) : {};
+}
+
+type SecretRow = {
+  name: string;
+  value: string;
+  hosts: string;
+  placement: string | null;
+};
+
+function parsePlaces(json: string | null): SecretPlace[] {
+  if (json === null) return [...DEFAULT_SECRET_PLACES];
+  const value: unknown = JSON.parse(json);
+  if (!Array.isArray(value)) return [...DEFAULT_SECRET_PLACES];
+  return SECRET_PLACES.filter((place) => value.includes(place));
 }
 
 function parseHosts(json: string): string[] {

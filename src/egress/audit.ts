@@ -1,3 +1,4 @@
+import type { SecretPlace } from "../schemas/policy";
 import type { EgressPolicy } from "./policy";
 
 /** One outbound attempt as the execution result reports it. */
@@ -36,6 +37,8 @@ export interface EgressSecret {
   value: string;
   /** Egress rule syntax: requests these rules allow get the real value. */
   hosts: string[];
+  /** Where in a request the value may be put. */
+  in: SecretPlace[];
   placeholder: string;
 }
 

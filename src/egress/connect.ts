@@ -15,12 +15,11 @@ import { scrubSecrets } from "../redact/scan";
 import { execution, executionSignal, recordAttempt, recordBypass, validEgressToken } from "./audit";
 import { decideConnect } from "./policy";
 import { BYPASS_REASON, deniedMessage, subrequestCapReason } from "./reasons";
-import { inbound, LineReader, outbound } from "./streams";
+import { secretInAddress } from "./secrets";
+import { inbound, LineReader, outbound, SOCKET_IDLE_FLUSH_MS } from "./streams";
 
 const PREAMBLE_MAX_BYTES = 4096;
 const PREAMBLE_TIMEOUT_MS = 10_000;
-/** How long held-back bytes wait for more before they go to the guest anyway. */
-const IDLE_FLUSH_MS = 20;
 
 const encoder = new TextEncoder();
 
@@ -122,12 +121,16 @@ export async function handleConnect(executionId: string | null, socket: Socket):
     const target = parseAddress(request?.address);
     const tls = request?.secureTransport === "on" ? "on" : "off";
     const deny = async (url: string, reason: string) => {
+      // A policy reason may quote the host, and a host may spell a value.
       const shown = scrubSecrets(url, values);
-      recordAttempt(id, { method: "CONNECT", url: shown, decision: "denied", reason });
-      await answer({ ok: false, message: deniedMessage("CONNECT", shown, reason) });
+      const why = scrubSecrets(reason, values);
+      recordAttempt(id, { method: "CONNECT", url: shown, decision: "denied", reason: why });
+      await answer({ ok: false, message: deniedMessage("CONNECT", shown, why) });
     };
     if (!target) return await deny("tcp://(invalid address)", "invalid address");
     const decision = decideConnect(layers, target.host, target.port, { allowPrivate });
+    const misplaced = secretInAddress(secrets, target.host);
+    if (misplaced !== undefined) return await deny(decision.url, misplaced);
     if (!decision.allowed) return await deny(decision.url, decision.reason);
     if (run.allowed >= caps.subrequests) {
       return await deny(decision.url, subrequestCapReason(caps.subrequests));
@@ -158,9 +161,19 @@ export async function handleConnect(executionId: string | null, socket: Socket):
     await answer({ ok: true });
     writer.releaseLock();
     const signal = executionSignal(run);
+    // A secret written to the socket ends it both ways: what comes back ends as if upstream had
+    // closed (aborting that pipe would wait on the upstream read, which a close does not end).
+    const stopped = new AbortController();
+    const refused = (reason: string) => {
+      recordAttempt(id, { method: "CONNECT", url: entry.url, decision: "denied", reason });
+      stopped.abort();
+    };
     await Promise.allSettled([
-      outbound(lines.rest(), run).pipeTo(upstream.writable, { signal }),
-      inbound(upstream.readable, run, entry, IDLE_FLUSH_MS).pipeTo(socket.writable, { signal }),
+      outbound(lines.rest(), run, refused).pipeTo(upstream.writable, { signal }),
+      inbound(upstream.readable, run, entry, {
+        idleFlushMs: SOCKET_IDLE_FLUSH_MS,
+        until: stopped.signal,
+      }).pipeTo(socket.writable, { signal }),
     ]);
   } catch {
     // The guest went away or sent garbage; there is nobody left to tell.

@@ -16,12 +16,12 @@ import { decideFetch } from "./policy";
 import {
   BYPASS_REASON,
   deniedMessage,
-  NOT_BOUND,
+  PARTIAL_RESPONSE,
   requestCapReason,
   subrequestCapReason,
 } from "./reasons";
-import { injectSecrets, type Outbound } from "./secrets";
-import { inbound, readBounded } from "./streams";
+import { type Outbound, prepareRequest } from "./secrets";
+import { decodeBody, inbound, readBounded } from "./streams";
 
 /** What a gateway instance knows about the execution it serves. */
 export interface GatewayProps {
@@ -111,9 +111,11 @@ export async function handleEgress(
   const values = secretValues(run);
   const options = { allowPrivate };
   const deny = (url: string, reason: string) => {
+    // A policy reason may quote the host, and a host may spell a value.
     const shown = scrubSecrets(url, values);
-    recordAttempt(executionId, { method, url: shown, decision: "denied", reason });
-    return failure(deniedMessage(method, shown, reason));
+    const why = scrubSecrets(reason, values);
+    recordAttempt(executionId, { method, url: shown, decision: "denied", reason: why });
+    return failure(deniedMessage(method, shown, why));
   };
 
   // The URL as the code wrote it and as the runtime parsed it must both pass: a parser
@@ -153,8 +155,8 @@ export async function handleEgress(
     if (run.allowed >= caps.subrequests) {
       return deny(hop.url, subrequestCapReason(caps.subrequests));
     }
-    const injected = injectSecrets(secrets, hop.method, hop);
-    if ("unbound" in injected) return deny(hop.url, NOT_BOUND);
+    const injected = prepareRequest(secrets, hop.method, hop);
+    if ("refused" in injected) return deny(hop.url, injected.refused);
     const sent = injected.body?.length ?? 0;
     if (run.requestBytes + sent > caps.requestBytes) {
       return deny(hop.url, requestCapReason(caps.requestBytes));
@@ -176,6 +178,8 @@ export async function handleEgress(
         headers: injected.headers,
         body: injected.body,
         redirect: "manual",
+        // The raw bytes, whatever the encoding: the gateway decodes what it can scrub itself.
+        ...(secrets.length > 0 ? { encodeResponseBody: "manual" as const } : {}),
         signal: AbortSignal.any([executionSignal(run), AbortSignal.timeout(caps.requestTimeoutMs)]),
       });
     } catch (err) {
@@ -189,7 +193,7 @@ export async function handleEgress(
 
     const location = response.headers.get("location");
     if (!REDIRECTS.has(response.status) || location === null || redirect === "manual") {
-      return toGuest(response, run, entry);
+      return toGuest(response, run, entry, hop.method);
     }
     await response.body?.cancel().catch(() => {});
     entry.bytes = 0;
@@ -253,18 +257,39 @@ function requestError(err: unknown, timeoutMs: number, values: string[]): string
   return scrubSecrets(message, values);
 }
 
-/** The upstream answer as the guest gets it: no hop-by-hop headers, capped, secrets scrubbed. */
-function toGuest(response: Response, run: InFlight, entry: EgressAttempt): Response {
+/**
+ * The upstream answer as the guest gets it: no hop-by-hop headers, capped, secrets scrubbed. For
+ * a tenant with secrets the body is decoded first, and one that cannot be (an unknown encoding, a
+ * part of a whole) is refused: the guest's fetch rejects, and the audit says why.
+ */
+async function toGuest(
+  response: Response,
+  run: InFlight,
+  entry: EgressAttempt,
+  method: string,
+): Promise<Response> {
   const values = secretValues(run);
   const headers = new Headers();
   for (const [name, value] of endToEnd(response.headers)) {
     headers.append(name, scrubSecrets(value, values));
   }
   entry.bytes = 0;
-  const body =
-    response.body === null || NULL_BODY.has(response.status)
-      ? null
-      : inbound(response.body, run, entry);
+  let source = response.body === null || NULL_BODY.has(response.status) ? null : response.body;
+  if (source !== null && values.length > 0) {
+    const decoded =
+      response.status === 206
+        ? { refused: PARTIAL_RESPONSE }
+        : decodeBody(source, response.headers.get("content-encoding"));
+    if ("refused" in decoded) {
+      await source.cancel().catch(() => {});
+      const why = scrubSecrets(decoded.refused, values);
+      entry.reason = `${entry.reason}; the response was refused: ${why}`;
+      return failure(`${method} ${entry.url} failed: ${why}`);
+    }
+    source = decoded.body;
+    headers.delete("content-encoding");
+  }
+  const body = source === null ? null : inbound(source, run, entry);
   return new Response(body, {
     status: response.status,
     statusText: scrubSecrets(response.statusText, values),

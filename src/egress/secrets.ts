@@ -1,9 +1,11 @@
 /**
  * Secret placeholders: the guest holds `process.env.NAME` as a placeholder, and the gateway swaps
- * in the real value only on requests to the hosts the secret is bound to.
+ * in the real value only on requests to the hosts the secret is bound to, in the places it names.
  */
+import { matcherFor, toBinary } from "../redact/scan";
 import type { EgressSecret } from "./audit";
 import { decideFetch } from "./policy";
+import { notBoundReason, type Place, placementReason, valueReason } from "./reasons";
 
 /**
  * A placeholder: only characters that URL, form and header encodings leave alone, so the guest
@@ -29,31 +31,51 @@ export interface Outbound {
 const encoder = new TextEncoder();
 const BASIC = /^(\s*basic\s+)(\S+)(\s*)$/i;
 
+/** Where the host (and port) of a gateway-normalised `scheme://host[:port]/path?query` URL is. */
+function hostRange(url: string): [number, number] {
+  const start = url.indexOf("//") + 2;
+  const slash = url.indexOf("/", start);
+  return [start, slash === -1 ? url.length : slash];
+}
+
 /**
- * Replaces the placeholders of `secrets` in URL, headers (Basic credentials included) and body
- * with their values, for a request to `url`. A placeholder, or a real value, on its way to a host
- * its secret is not bound to makes the whole request refused: the name is returned instead.
+ * The request as it may leave for `request.url`, or why it may not. For a tenant with secrets:
+ * each placeholder must be in a place its secret's `in` allows (never the host name) on a request
+ * to a host it is bound to, and is then replaced by the value; then no value may be anywhere the
+ * gateway would not have put it, in any spelling the scrubber knows (a redirect's Location may
+ * carry one); and the answer is asked for whole and unencoded, so it can be scrubbed.
  */
-export function injectSecrets(
+export function prepareRequest(
   secrets: EgressSecret[],
   method: string,
   request: Outbound,
-): Outbound | { unbound: string } {
+): Outbound | { refused: string } {
   if (secrets.length === 0) return request;
   let { url, body } = request;
   const headers = new Headers(request.headers);
+  const [hostStart, hostEnd] = hostRange(url);
   for (const secret of secrets) {
     const { placeholder, value } = secret;
     const basic = basicCredentials(headers);
-    const inUrl = url.includes(placeholder);
-    const inHeaders = [...headers].some(([, v]) => v.includes(placeholder));
-    const inBasic = basic.some(([, decoded]) => decoded.includes(placeholder));
     const placeholderBytes = encoder.encode(placeholder);
-    const inBody = body !== null && indexOfBytes(body, placeholderBytes, 0) !== -1;
-    // A real value can only come from upstream (a redirect's Location echoing it).
-    const leaked = url.includes(value) || url.includes(encodeURIComponent(value));
-    if (!inUrl && !inHeaders && !inBasic && !inBody && !leaked) continue;
-    if (!boundTo(secret, method, url)) return { unbound: secret.name };
+    const places = new Set<Place>();
+    // Host names are case-insensitive (and come lower-cased from the URL parser).
+    if (url.slice(hostStart, hostEnd).includes(placeholder.toLowerCase())) places.add("host");
+    else if (url.includes(placeholder)) places.add("url");
+    if (
+      [...headers].some(([, v]) => v.includes(placeholder)) ||
+      basic.some(([, decoded]) => decoded.includes(placeholder))
+    ) {
+      places.add("header");
+    }
+    if (body !== null && indexOfBytes(body, placeholderBytes, 0) !== -1) places.add("body");
+    if (places.size === 0) continue;
+    for (const place of places) {
+      if (place === "host" || !secret.in.some((allowed) => allowed === place)) {
+        return { refused: placementReason(secret.name, place, secret.in) };
+      }
+    }
+    if (!boundTo(secret, method, url)) return { refused: notBoundReason(secret.name) };
     url = url.replaceAll(placeholder, encodeURIComponent(value));
     for (const [name, v] of [...headers]) {
       if (v.includes(placeholder)) headers.set(name, v.replaceAll(placeholder, value));
@@ -68,9 +90,70 @@ export function injectSecrets(
         `${match?.[1] ?? "Basic "}${btoa(decoded.replaceAll(placeholder, binary))}${match?.[3] ?? ""}`,
       );
     }
-    if (body !== null && inBody) body = replaceBytes(body, placeholderBytes, encoder.encode(value));
+    if (body !== null && places.has("body")) {
+      body = replaceBytes(body, placeholderBytes, encoder.encode(value));
+    }
   }
-  return { url, headers, body };
+  const prepared = { url, headers, body };
+  const misplaced = misplacedValue(secrets, method, prepared);
+  if (misplaced !== undefined) return { refused: misplaced };
+  // A compressed or partial answer cannot be scrubbed: ask for the whole thing, as it is.
+  headers.set("accept-encoding", "identity");
+  headers.delete("range");
+  headers.delete("if-range");
+  return prepared;
+}
+
+/** Why a connect() to `host` may not go: a placeholder or a value is in the host name. */
+export function secretInAddress(secrets: EgressSecret[], host: string): string | undefined {
+  if (secrets.length === 0) return undefined;
+  const lower = host.toLowerCase();
+  for (const secret of secrets) {
+    if (lower.includes(secret.placeholder.toLowerCase())) {
+      return placementReason(secret.name, "host", secret.in);
+    }
+  }
+  const [span] = matcherFor(secrets.map((s) => s.value)).spans(host);
+  const secret = span === undefined ? undefined : secrets[span.secret];
+  return secret === undefined ? undefined : valueReason(secret.name, "host", false);
+}
+
+/**
+ * Why a value found in `request` may not go (the first one found), if any: it is in the host
+ * name, or on a request to a host its secret is not bound to, or in a place its `in` leaves out.
+ */
+function misplacedValue(
+  secrets: EgressSecret[],
+  method: string,
+  request: Outbound,
+): string | undefined {
+  const matcher = matcherFor(secrets.map((s) => s.value));
+  if (matcher.empty) return undefined;
+  // Each secret once per place, however often its value occurs there.
+  const found = new Map<string, [number, Place]>();
+  const note = (secret: number, place: Place) => found.set(`${secret} ${place}`, [secret, place]);
+  const [hostStart, hostEnd] = hostRange(request.url);
+  for (const span of matcher.spans(request.url)) {
+    note(span.secret, span.start < hostEnd && span.end > hostStart ? "host" : "url");
+  }
+  for (const [, v] of request.headers) {
+    for (const span of matcher.spans(v)) note(span.secret, "header");
+  }
+  if (request.body !== null && request.body.length > 0) {
+    for (const span of matcher.spans(toBinary(request.body))) note(span.secret, "body");
+  }
+  for (const [index, place] of found.values()) {
+    const secret = secrets[index];
+    if (secret === undefined) continue;
+    if (place === "host") return valueReason(secret.name, place, false);
+    // Two secrets may share a value: it may go wherever either binding lets it.
+    const twins = secrets.filter((s) => s.value === secret.value);
+    const bound = twins.filter((s) => boundTo(s, method, request.url));
+    if (!bound.some((s) => s.in.some((allowed) => allowed === place))) {
+      return valueReason(secret.name, place, bound.length > 0);
+    }
+  }
+  return undefined;
 }
 
 /** The decoded `user:password` of Basic credentials, per header that carries them. */
@@ -86,35 +169,6 @@ function basicCredentials(headers: Headers): [string, string][] {
     }
   }
   return found;
-}
-
-/** Bytes as a string of one char per byte (0–255), the form secrets are scrubbed in. */
-export function toBinary(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return out;
-}
-
-export function fromBinary(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
-
-/**
- * The values to scrub from a response body handled as a binary string: each value, and its UTF-8
- * bytes as such a string when it is not plain ASCII (so both its encodings and its raw bytes match).
- */
-export function binaryScrubValues(values: string[]): string[] {
-  const out = new Set<string>();
-  for (const value of values) {
-    out.add(value);
-    const binary = toBinary(encoder.encode(value));
-    if (binary !== value) out.add(binary);
-  }
-  return [...out];
 }
 
 function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from: number): number {

@@ -192,10 +192,23 @@ export function mapJsonStrings(
   return root;
 }
 
+/** Bytes as a string of one char per byte (0–255), the form bodies are scrubbed in. */
+export function toBinary(bytes: Uint8Array): string {
+  let out = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return out;
+}
+
+export function fromBinary(text: string): Uint8Array {
+  const bytes = new Uint8Array(text.length);
+  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+  return bytes;
+}
+
 function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (const b of bytes) binary += String.fromCharCode(b);
-  return btoa(binary);
+  return btoa(toBinary(bytes));
 }
 
 function urlSafe(b64: string): string {
@@ -222,66 +235,319 @@ function base64Forms(bytes: Uint8Array): string[] {
   return forms.flatMap((f) => [f, urlSafe(f)]);
 }
 
-/** The spellings in which a secret value can reach output. */
-function encodedForms(value: string): string[] {
-  const forms = new Set<string>();
-  const add = (form: string) => {
-    if (form.length >= MIN_SECRET_LENGTH) forms.add(form);
-  };
-  add(value);
-  const jsonEscaped = JSON.stringify(value).slice(1, -1);
-  add(jsonEscaped);
-  add(JSON.stringify(jsonEscaped).slice(1, -1));
-  const percent = encodeURIComponent(value);
-  add(percent);
-  add(percent.replace(/%[0-9A-F]{2}/g, (hex) => hex.toLowerCase()));
-  add(new URLSearchParams([["", value]]).toString().slice(1));
-  for (const b64 of base64Forms(new TextEncoder().encode(value))) {
-    add(b64);
-    add(encodeURIComponent(b64));
-  }
-  return [...forms];
+/*
+ * Spellings are matched in views of the text: the text itself, the text with its escapes decoded
+ * (percent `%XX` in either hex case, JSON and JavaScript `\uXXXX`, `\xXX`, `\n`, `\"`, … in any
+ * mix with plain characters), decoded twice (escaped JSON inside JSON, percent-encoded JSON), with
+ * `+` read as a space (form encoding), and each of those with the line breaks inside base64 taken
+ * out (base64 wrapped at any width). A match in a view maps back to the characters it came from.
+ */
+const ESCAPES = /%([0-9A-Fa-f]{2})|\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|(["\\/bfnrt]))/g;
+const FORM_ESCAPES =
+  /%([0-9A-Fa-f]{2})|\\(?:u([0-9A-Fa-f]{4})|x([0-9A-Fa-f]{2})|(["\\/bfnrt]))|\+/g;
+const SIMPLE_ESCAPES: Record<string, string> = {
+  '"': '"',
+  "\\": "\\",
+  "/": "/",
+  b: "\b",
+  f: "\f",
+  n: "\n",
+  r: "\r",
+  t: "\t",
+};
+const BASE64_LINE_BREAK = /(?<=[A-Za-z0-9+/=_-])\r?\n(?=[A-Za-z0-9+/_-])/g;
+
+function decodeEscape(
+  match: string,
+  pct?: string,
+  u?: string,
+  x?: string,
+  simple?: string,
+): string {
+  const hex = pct ?? u ?? x;
+  if (hex !== undefined) return String.fromCharCode(Number.parseInt(hex, 16));
+  if (simple !== undefined) return SIMPLE_ESCAPES[simple] ?? simple;
+  return match === "+" ? " " : "";
 }
 
-/** Replaces each secret value (plain, base64 at any offset, percent-encoded, JSON-escaped) with `[REDACTED:secret]`. */
-export function scrubSecrets(text: string, values: string[]): string {
-  const spans: Span[] = [];
-  for (const value of values) {
-    if (value.length < MIN_SECRET_LENGTH) continue;
-    for (const form of encodedForms(value)) {
-      for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + form.length)) {
-        spans.push({ start: at, end: at + form.length, kind: SECRET_KIND });
-      }
+/**
+ * How many characters at the end of a view may still decode differently once more text arrives:
+ * an unfinished escape (5), the same seen through a second decoding (10), a line break that waits
+ * for the character after it (2). More than enough, since holding back more is always safe.
+ */
+const UNSETTLED_TAIL = 16;
+
+/** A replacement made when a view was decoded from its parent. */
+interface Shift {
+  /** Where the replacement starts in the view. */
+  at: number;
+  /** Where the replaced characters start in the parent, and how many there were. */
+  from: number;
+  length: number;
+  /** How many characters replaced them. */
+  out: number;
+}
+
+interface View {
+  text: string;
+  parent: View | null;
+  shifts: Shift[];
+  /** Which spellings are looked for in it: plain values, base64 forms, or both. */
+  plain: boolean;
+  base64: boolean;
+}
+
+/** `parent` decoded by `re`, or null when nothing in it decodes (the view would be the same). */
+function decoded(
+  parent: View,
+  re: RegExp,
+  replace: (match: string, ...groups: (string | undefined)[]) => string,
+  plain: boolean,
+  base64: boolean,
+): View | null {
+  const shifts: Shift[] = [];
+  let removed = 0;
+  const text = parent.text.replace(re, (match: string, ...rest: unknown[]) => {
+    const groups = rest.slice(0, -2) as (string | undefined)[];
+    const offset = rest[rest.length - 2] as number;
+    const out = replace(match, ...groups);
+    shifts.push({ at: offset - removed, from: offset, length: match.length, out: out.length });
+    removed += match.length - out.length;
+    return out;
+  });
+  return shifts.length === 0 ? null : { text, parent, shifts, plain, base64 };
+}
+
+/** The range of `view.parent` that character `i` of `view` came from. */
+function parentRange(view: View, i: number): [number, number] {
+  const { shifts } = view;
+  let lo = 0;
+  let hi = shifts.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((shifts[mid]?.at ?? 0) <= i) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  const shift = shifts[found];
+  if (shift === undefined) return [i, i + 1];
+  if (i < shift.at + shift.out) return [shift.from, shift.from + shift.length];
+  const p = shift.from + shift.length + (i - shift.at - shift.out);
+  return [p, p + 1];
+}
+
+/** Characters `[start, end)` of `view` as a range of the original text. */
+function toOriginal(view: View, start: number, end: number): [number, number] {
+  let range: [number, number] = [start, end];
+  for (let v: View = view; v.parent !== null; v = v.parent) {
+    const first = parentRange(v, range[0]);
+    const last = range[1] > range[0] ? parentRange(v, range[1] - 1) : first;
+    range = [first[0], range[1] > range[0] ? last[1] : first[0]];
+  }
+  return range;
+}
+
+/** Where character `i` of `view` starts in the original text (its end when `i` is past it). */
+function originalStart(view: View, i: number): number {
+  let at = i;
+  for (let v: View = view; v.parent !== null; v = v.parent) {
+    if (at >= v.text.length) return originalLength(v);
+    at = parentRange(v, at)[0];
+  }
+  return at;
+}
+
+function originalLength(view: View): number {
+  let v = view;
+  while (v.parent !== null) v = v.parent;
+  return v.text.length;
+}
+
+/** Every view of `text` in which some spelling could be found. */
+function viewsOf(text: string, formEncoded: boolean): View[] {
+  const raw: View = { text, parent: null, shifts: [], plain: true, base64: true };
+  const views = [raw];
+  const once = /[%\\]/.test(text) ? decoded(raw, ESCAPES, decodeEscape, true, true) : null;
+  const twice =
+    once && /[%\\]/.test(once.text) ? decoded(once, ESCAPES, decodeEscape, true, true) : null;
+  for (const v of [once, twice]) if (v) views.push(v);
+  for (const v of [raw, once, twice]) {
+    if (v?.text.includes("\n")) {
+      const unwrapped = decoded(v, BASE64_LINE_BREAK, () => "", false, true);
+      if (unwrapped) views.push(unwrapped);
     }
   }
+  if (formEncoded && text.includes("+")) {
+    const form = decoded(raw, FORM_ESCAPES, decodeEscape, true, false);
+    if (form) views.push(form);
+  }
+  return views;
+}
+
+/** One spelling of one secret, with its KMP failure table for finding unfinished matches. */
+interface Form {
+  text: string;
+  secret: number;
+  base64: boolean;
+  failure: Int32Array;
+}
+
+function failureTable(form: string): Int32Array {
+  const table = new Int32Array(form.length);
+  let k = 0;
+  for (let i = 1; i < form.length; i++) {
+    while (k > 0 && form[i] !== form[k]) k = table[k - 1] ?? 0;
+    if (form[i] === form[k]) k++;
+    table[i] = k;
+  }
+  return table;
+}
+
+/** The length of the longest end of `text[from, to)` that begins `form` without being all of it. */
+function unfinished(text: string, from: number, to: number, form: Form): number {
+  const f = form.text;
+  let k = 0;
+  for (let i = Math.max(from, to - f.length + 1); i < to; i++) {
+    while (k > 0 && text[i] !== f[k]) k = form.failure[k - 1] ?? 0;
+    if (text[i] === f[k]) k++;
+    if (k === f.length) k = form.failure[k - 1] ?? 0;
+  }
+  return k;
+}
+
+/** A span of the original text that spells a secret, and which secret (its index). */
+export interface SecretSpan {
+  start: number;
+  end: number;
+  secret: number;
+}
+
+/**
+ * Secret values prepared for finding them in text: plain (as text and as UTF-8 bytes read one
+ * char per byte), base64 and base64url at any offset, each also through the views above.
+ */
+export class SecretMatcher {
+  readonly #forms: Form[];
+  readonly #formEncoded: boolean;
+
+  constructor(values: readonly string[]) {
+    const forms: Form[] = [];
+    values.forEach((value, secret) => {
+      if (value.length < MIN_SECRET_LENGTH) return;
+      const seen = new Set<string>();
+      const add = (text: string, base64: boolean) => {
+        if (seen.has(text)) return;
+        seen.add(text);
+        forms.push({ text, secret, base64, failure: failureTable(text) });
+      };
+      add(value, false);
+      // As its UTF-8 bytes read one char per byte: how it reads in a body.
+      add(toBinary(new TextEncoder().encode(value)), false);
+      for (const b64 of base64Forms(new TextEncoder().encode(value))) add(b64, true);
+    });
+    this.#forms = forms;
+    this.#formEncoded = values.some((v) => v.length >= MIN_SECRET_LENGTH && v.includes(" "));
+  }
+
+  /** True when there is nothing to find (no values, or all too short to match safely). */
+  get empty(): boolean {
+    return this.#forms.length === 0;
+  }
+
+  /** Every spelling of a secret in `text`, as ranges of `text` (they may overlap). */
+  spans(text: string): SecretSpan[] {
+    return this.#scan(text, false).spans;
+  }
+
+  /**
+   * For text that goes on: the spellings found so far, and `settled`, the index before which
+   * no spelling can still be completed by what follows.
+   */
+  scanUnfinished(text: string): { spans: SecretSpan[]; settled: number } {
+    return this.#scan(text, true);
+  }
+
+  #scan(text: string, unfinishedToo: boolean): { spans: SecretSpan[]; settled: number } {
+    const spans: SecretSpan[] = [];
+    let settled = text.length;
+    if (this.empty) return { spans, settled };
+    for (const view of viewsOf(text, this.#formEncoded)) {
+      const t = view.text;
+      // The end of a view may still change; what begins a spelling before it must wait.
+      const end = unfinishedToo ? Math.max(0, t.length - UNSETTLED_TAIL) : t.length;
+      if (unfinishedToo) settled = Math.min(settled, originalStart(view, end));
+      for (const form of this.#forms) {
+        if (form.base64 ? !view.base64 : !view.plain) continue;
+        const f = form.text;
+        for (let at = t.indexOf(f); at !== -1; at = t.indexOf(f, at + f.length)) {
+          const [start, stop] = toOriginal(view, at, at + f.length);
+          spans.push({ start, end: stop, secret: form.secret });
+        }
+        if (unfinishedToo) {
+          const k = unfinished(t, 0, end, form);
+          if (k > 0) settled = Math.min(settled, originalStart(view, end - k));
+        }
+      }
+    }
+    return { spans, settled };
+  }
+}
+
+// Gateways and output redaction ask again and again for the same tenant's values.
+const matchers = new Map<string, SecretMatcher>();
+const MATCHER_CACHE_ENTRIES = 64;
+
+/** The matcher for `values`, from a small cache keyed by the values themselves. */
+export function matcherFor(values: readonly string[]): SecretMatcher {
+  const key = JSON.stringify(values);
+  let matcher = matchers.get(key);
+  if (matcher === undefined) {
+    matcher = new SecretMatcher(values);
+    if (matchers.size >= MATCHER_CACHE_ENTRIES) {
+      const oldest = matchers.keys().next().value;
+      if (oldest !== undefined) matchers.delete(oldest);
+    }
+  } else {
+    matchers.delete(key);
+  }
+  matchers.set(key, matcher);
+  return matcher;
+}
+
+function secretSpans(spans: SecretSpan[]): Span[] {
+  return spans.map((s) => ({ start: s.start, end: s.end, kind: SECRET_KIND }));
+}
+
+/**
+ * Replaces each secret value with `[REDACTED:secret]`: plain, base64 and base64url at any offset
+ * (also wrapped in lines), and through percent, form, JSON and JavaScript escapes, up to twice.
+ */
+export function scrubSecrets(text: string, values: readonly string[]): string {
+  if (values.length === 0) return text;
   // Found in one pass over the original text, so a secret such as "secret" or "REDACTED" cannot
   // match inside a marker written for another one.
-  return applySpans(text, mergeSpans(spans));
+  return applySpans(text, mergeSpans(secretSpans(matcherFor(values).spans(text))));
 }
 
 /**
  * `scrubSecrets` over a stream of text that arrives in pieces. `push` returns what is safe to
- * pass on and holds back the tail that could still be the start of a secret's spelling (one
- * character less than the longest spelling); `flush` scrubs and returns what is held back.
+ * pass on and holds back the tail that could still be the start of a secret's spelling; `flush`
+ * scrubs and returns what is held back. `found` lists the secrets (by index) seen so far.
  */
 export class SecretScrubber {
-  readonly #forms: string[];
-  readonly #hold: number;
+  readonly #matcher: SecretMatcher;
+  readonly #found = new Set<number>();
   #carry = "";
 
-  constructor(values: string[]) {
-    const forms = new Set<string>();
-    for (const value of values) {
-      if (value.length < MIN_SECRET_LENGTH) continue;
-      for (const form of encodedForms(value)) forms.add(form);
-    }
-    this.#forms = [...forms];
-    this.#hold = Math.max(0, ...this.#forms.map((f) => f.length - 1));
+  constructor(values: readonly string[]) {
+    this.#matcher = matcherFor(values);
   }
 
   /** True when there is nothing to scrub, so callers may pass data through untouched. */
   get idle(): boolean {
-    return this.#forms.length === 0;
+    return this.#matcher.empty;
   }
 
   /** True while some text is held back. */
@@ -289,38 +555,32 @@ export class SecretScrubber {
     return this.#carry !== "";
   }
 
+  /** The indexes of the values found so far, held back or passed on. */
+  get found(): ReadonlySet<number> {
+    return this.#found;
+  }
+
   push(text: string): string {
     if (this.idle) return text;
     const all = this.#carry + text;
-    let cut = all.length - this.#hold;
-    if (cut <= 0) {
-      this.#carry = all;
-      return "";
-    }
-    const spans = mergeSpans(this.#spans(all));
-    // A spelling that straddles the cut is complete (an incomplete one starts after the cut),
-    // so it goes out whole, as its marker.
-    for (const span of spans) if (span.start < cut && span.end > cut) cut = span.end;
+    const { spans, settled } = this.#matcher.scanUnfinished(all);
+    for (const span of spans) this.#found.add(span.secret);
+    const merged = mergeSpans(secretSpans(spans));
+    let cut = settled;
+    // A spelling across the cut waits whole for the next push, where it is found again.
+    for (const span of merged) if (span.start < cut && span.end > cut) cut = span.start;
     this.#carry = all.slice(cut);
     return applySpans(
       all.slice(0, cut),
-      spans.filter((s) => s.end <= cut),
+      merged.filter((s) => s.end <= cut),
     );
   }
 
   flush(): string {
     const rest = this.#carry;
     this.#carry = "";
-    return applySpans(rest, mergeSpans(this.#spans(rest)));
-  }
-
-  #spans(text: string): Span[] {
-    const spans: Span[] = [];
-    for (const form of this.#forms) {
-      for (let at = text.indexOf(form); at !== -1; at = text.indexOf(form, at + form.length)) {
-        spans.push({ start: at, end: at + form.length, kind: SECRET_KIND });
-      }
-    }
-    return spans;
+    const spans = this.#matcher.spans(rest);
+    for (const span of spans) this.#found.add(span.secret);
+    return applySpans(rest, mergeSpans(secretSpans(spans)));
   }
 }

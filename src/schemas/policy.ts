@@ -70,6 +70,13 @@ export const SecretName = z
   .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "must be an environment variable name")
   .openapi({ param: { name: "name", in: "path" }, example: "GITHUB_TOKEN" });
 
+/** Where in a request a secret's value may be put. */
+export const SECRET_PLACES = ["header", "url", "body"] as const;
+export const SecretPlace = z.enum(SECRET_PLACES);
+export type SecretPlace = z.infer<typeof SecretPlace>;
+/** Where a secret set without `in` may go: headers only. */
+export const DEFAULT_SECRET_PLACES: readonly SecretPlace[] = ["header"];
+
 export const Secret = z
   .object({
     value: z
@@ -91,12 +98,24 @@ export const Secret = z
       .openapi({
         description: "Hosts (egress rule syntax) whose requests get the real value.",
       }),
+    in: z
+      .array(SecretPlace)
+      .min(1)
+      .max(SECRET_PLACES.length)
+      .refine((places) => new Set(places).size === places.length, "must not name a place twice")
+      .optional()
+      .openapi({
+        description:
+          'Where in a request the value may be put: any header (Basic credentials included), the URL\'s path or query, the body. Default `["header"]`; a placeholder anywhere else is refused.',
+      }),
   })
   .strict()
   .openapi("Secret");
 
 export type PolicyBody = z.infer<typeof Policy>;
 export type SecretBody = z.infer<typeof Secret>;
+/** A secret as stored and used: where it may go is always known. */
+export type StoredSecret = SecretBody & { in: SecretPlace[] };
 export type Limits = { [K in keyof typeof DEFAULT_TENANT_LIMITS]: number };
 
 /** A policy's limits with the server default filled in for each one it leaves out. */

@@ -150,13 +150,13 @@ catch (e) { refused = [e.name, e.message] }
     expect(result.token).toMatch(/^cordon-secret-API_TOKEN-[0-9a-f]{32}$/);
     expect(result.refused).toEqual([
       "TypeError",
-      `egress is not allowed: GET ${other.origin}/echo: secret not bound to host`,
+      `egress is not allowed: GET ${other.origin}/echo: secret API_TOKEN not bound to host`,
     ]);
     expect(bound.seen.at(-1)?.authorization).toBe(`Bearer ${SECRET}`);
     expect(other.seen.length).toBe(before);
     expect(r.egress.map((a) => [a.decision, a.reason])).toEqual([
       ["allowed", `allowed by rule ${bound.origin}`],
-      ["denied", "secret not bound to host"],
+      ["denied", "secret API_TOKEN not bound to host"],
     ]);
     expectNoSecret(r);
   });

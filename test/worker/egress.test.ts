@@ -386,7 +386,9 @@ describe("secrets", () => {
   });
 
   it("injects the value only on requests to bound hosts and denies the placeholder elsewhere", async () => {
-    const t = await tenant(["api.example.com", "other.example.com"], secrets);
+    const t = await tenant(["api.example.com", "other.example.com"], {
+      API_TOKEN: { ...secrets.API_TOKEN, in: ["header", "url", "body"] },
+    });
     const r = await t.run(`
 const token = process.env.API_TOKEN;
 await fetch("https://api.example.com/v1?key=" + token, {
@@ -400,7 +402,7 @@ catch (e) { refused = [e.name, e.message] }
 refused`);
     expect(r.result).toEqual([
       "TypeError",
-      "egress is not allowed: GET https://other.example.com/: secret not bound to host",
+      "egress is not allowed: GET https://other.example.com/: secret API_TOKEN not bound to host",
     ]);
     expect(seen).toHaveLength(1);
     expect(seen[0]?.url).toBe(`https://api.example.com/v1?key=${SECRET}`);
@@ -412,7 +414,7 @@ refused`);
         "allowed",
         "allowed by rule api.example.com",
       ],
-      ["https://other.example.com/", "denied", "secret not bound to host"],
+      ["https://other.example.com/", "denied", "secret API_TOKEN not bound to host"],
     ]);
     expect(JSON.stringify(r)).not.toContain(SECRET);
   });
@@ -446,6 +448,320 @@ console.log("body", body, res.headers.get("x-echo"));
     expect(result.body).toBe("plain [REDACTED:secret] b64 [REDACTED:secret] url [REDACTED:secret]");
     expect(result.echo).toBe("[REDACTED:secret]");
     expect(result.b64).toContain("[REDACTED:secret]");
+  });
+});
+
+describe("where a secret may go", () => {
+  const bound = (extra: Record<string, unknown> = {}) => ({
+    API_TOKEN: { value: SECRET, hosts: ["api.example.com"], ...extra },
+  });
+
+  it("refuses a placeholder in the url or body of a header-only secret, naming the secret and the place", async () => {
+    const t = await tenant(["api.example.com"], bound());
+    const r = await t.run(`
+const token = process.env.API_TOKEN;
+const out = [];
+for (const [url, init] of [
+  ["https://api.example.com/v1?key=" + token],
+  ["https://api.example.com/v1", { method: "POST", body: JSON.stringify({ token }) }],
+  ["https://api.example.com/v1", { headers: { "x-api-key": token } }],
+]) {
+  try { out.push((await fetch(url, init)).status) } catch (e) { out.push([e.name, e.message]) }
+}
+out`);
+    const placeholder = String((await t.run("process.env.API_TOKEN")).result);
+    expect(r.result).toEqual([
+      [
+        "TypeError",
+        `egress is not allowed: GET https://api.example.com/v1?key=${placeholder}: secret API_TOKEN may not go in the url (its binding allows header)`,
+      ],
+      [
+        "TypeError",
+        "egress is not allowed: POST https://api.example.com/v1: secret API_TOKEN may not go in the body (its binding allows header)",
+      ],
+      200,
+    ]);
+    expect(r.egress.map((a) => [a.decision, a.reason])).toEqual([
+      ["denied", "secret API_TOKEN may not go in the url (its binding allows header)"],
+      ["denied", "secret API_TOKEN may not go in the body (its binding allows header)"],
+      ["allowed", "allowed by rule api.example.com"],
+    ]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.headers.get("x-api-key")).toBe(SECRET);
+  });
+
+  it("puts the value in the url and body when the secret's `in` names them", async () => {
+    const t = await tenant(["api.example.com"], bound({ in: ["url", "body"] }));
+    const r = await t.run(`
+const token = process.env.API_TOKEN;
+await fetch("https://api.example.com/v1?key=" + token, { method: "POST", body: "t=" + token });
+let header;
+try { await fetch("https://api.example.com/v1", { headers: { authorization: "Bearer " + token } }) }
+catch (e) { header = e.message }
+header`);
+    expect(r.result).toContain(
+      "secret API_TOKEN may not go in a header (its binding allows url, body)",
+    );
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.url).toBe(`https://api.example.com/v1?key=${SECRET}`);
+    expect(seen[0]?.body).toBe(`t=${SECRET}`);
+  });
+
+  it("never puts a value in a host name, whatever the secret allows", async () => {
+    const t = await tenant(["*.example.com"], {
+      token: { value: SECRET, hosts: ["*.example.com"], in: ["header", "url", "body"] },
+    });
+    const r = await t.run(thrown("await fetch(`https://${process.env.token}.example.com/`)"));
+    expect(r.result).toEqual([
+      "TypeError",
+      expect.stringMatching(/: secret token may never go in the host name$/),
+    ]);
+    expect(seen).toHaveLength(0);
+    expect(JSON.stringify(r)).not.toContain(SECRET);
+  });
+});
+
+/** Spellings of SECRET the outbound check knows; `%2D` is the hyphen percent-encoded. */
+const SPELLED = {
+  percent: SECRET.replaceAll("-", "%2D"),
+  percentLower: [...SECRET]
+    .map((c, i) => (i % 2 ? `%${c.charCodeAt(0).toString(16)}` : c))
+    .join(""),
+  base64url: btoa(`x${SECRET}`).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, ""),
+  jsonEscaped: [...SECRET]
+    .map((c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+    .join(""),
+};
+
+describe("secret values on their way out", () => {
+  const secrets = { API_TOKEN: { value: SECRET, hosts: ["api.example.com"] } };
+
+  it.each(Object.entries(SPELLED))(
+    "refuses a redirect that carries the value (%s) to a host it is not bound to, and never shows it",
+    async (_, spelled) => {
+      const t = await tenant(["api.example.com", "other.example.com"], secrets);
+      upstream = (req) =>
+        req.url.startsWith("https://api.example.com/")
+          ? new Response(null, {
+              status: 302,
+              headers: { location: `https://other.example.com/cb?code=${spelled}` },
+            })
+          : new Response("reached");
+      const r = await t.run(
+        thrown(
+          'await fetch("https://api.example.com/login", { headers: { authorization: "Bearer " + process.env.API_TOKEN } })',
+        ),
+      );
+      expect(r.result).toEqual([
+        "TypeError",
+        expect.stringMatching(
+          /: the value of secret API_TOKEN is in the url of a request to a host it is not bound to$/,
+        ),
+      ]);
+      expect(seen.map((s) => new URL(s.url).host)).toEqual(["api.example.com"]);
+      expect(r.egress.map((a) => [a.url, a.decision])).toEqual([
+        ["https://api.example.com/login", "allowed"],
+        // Base64 characters that also encode the neighbouring bytes may stay.
+        [
+          expect.stringMatching(
+            /^https:\/\/other\.example\.com\/cb\?code=[\w-]{0,3}\[REDACTED:secret\][\w-]{0,3}$/,
+          ),
+          "denied",
+        ],
+      ]);
+      const text = JSON.stringify(r);
+      for (const form of [SECRET, spelled]) expect(text).not.toContain(form);
+    },
+  );
+
+  it("refuses the value in any spelling it knows going to an unbound host in a body", async () => {
+    const t = await tenant(["api.example.com", "other.example.com"], secrets);
+    const bodies = [
+      `{"t":"${SPELLED.jsonEscaped}"}`,
+      `k=${SPELLED.percent}`,
+      // base64 wrapped at 76 columns, the value straddling the line break
+      (btoa(`${"p".repeat(50)}${SECRET}`).match(/.{1,76}/g) ?? []).join("\r\n"),
+    ];
+    const r = await t.run(`
+const out = [];
+for (const body of ${JSON.stringify(bodies)}) {
+  try { await fetch("https://other.example.com/", { method: "POST", body }); out.push("sent") }
+  catch (e) { out.push(e.message) }
+}
+out`);
+    expect(r.result).toEqual(
+      bodies.map(() =>
+        expect.stringMatching(
+          /the value of secret API_TOKEN is in the body of a request to a host it is not bound to$/,
+        ),
+      ),
+    );
+    expect(seen).toHaveLength(0);
+  });
+
+  it("lets a value two secrets share go wherever either binding allows", async () => {
+    const t = await tenant(["api.example.com", "other.example.com"], {
+      API_TOKEN: { value: SECRET, hosts: ["api.example.com"] },
+      SAME_TOKEN: { value: SECRET, hosts: ["other.example.com"] },
+    });
+    const r = await t.run(
+      `await fetch("https://other.example.com/", { headers: { authorization: "Bearer " + process.env.SAME_TOKEN } })`,
+    );
+    expect(r.egress.map((a) => a.decision)).toEqual(["allowed"]);
+    expect(seen[0]?.headers.get("authorization")).toBe(`Bearer ${SECRET}`);
+  });
+
+  it("refuses the value in a place its binding does not allow, even on its own host", async () => {
+    const t = await tenant(["api.example.com"], secrets);
+    upstream = (req) =>
+      req.url.endsWith("/start")
+        ? new Response(null, {
+            status: 307,
+            headers: { location: `/next?leak=${SPELLED.percent}` },
+          })
+        : new Response("reached");
+    const r = await t.run(
+      thrown(
+        'await fetch("https://api.example.com/start", { headers: { "x-api-key": process.env.API_TOKEN } })',
+      ),
+    );
+    expect(r.result).toEqual([
+      "TypeError",
+      expect.stringMatching(
+        /: the value of secret API_TOKEN is in the url, which its binding does not allow$/,
+      ),
+    ]);
+    expect(seen).toHaveLength(1);
+  });
+});
+
+/** `bytes` compressed with `format`, as CompressionStream makes them. */
+async function compressed(bytes: Uint8Array, format: "gzip" | "deflate"): Promise<Uint8Array> {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream(format));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+describe("responses for a tenant with secrets", () => {
+  const secrets = {
+    API_TOKEN: { value: SECRET, hosts: ["api.example.com"], in: ["header", "body"] },
+  };
+  const authed = '{ headers: { authorization: "Bearer " + process.env.API_TOKEN } }';
+
+  it("asks for identity encoding and no range on every request", async () => {
+    const t = await tenant(["api.example.com", "other.example.com"], secrets);
+    await t.run(`
+const headers = { "accept-encoding": "br, gzip", range: "bytes=0-3", "if-range": "etag" };
+await fetch("https://api.example.com/", { headers: { ...headers, authorization: "Bearer " + process.env.API_TOKEN } });
+await fetch("https://other.example.com/", { headers });`);
+    expect(seen).toHaveLength(2);
+    for (const { headers } of seen) {
+      expect(headers.get("accept-encoding")).toBe("identity");
+      expect(headers.get("range")).toBeNull();
+      expect(headers.get("if-range")).toBeNull();
+    }
+  });
+
+  it("leaves range and encoding alone for a tenant without secrets", async () => {
+    const t = await tenant(["api.example.com"]);
+    await t.run(
+      `await fetch("https://api.example.com/", { headers: { "accept-encoding": "br", range: "bytes=0-3" } })`,
+    );
+    expect(seen[0]?.headers.get("accept-encoding")).toBe("br");
+    expect(seen[0]?.headers.get("range")).toBe("bytes=0-3");
+  });
+
+  it.each([
+    ["deflate", ["deflate"]],
+    ["x-gzip", ["gzip"]],
+    ["GZIP", ["gzip"]],
+    ["gzip, gzip", ["gzip", "gzip"]],
+    [" Deflate , identity", ["deflate"]],
+  ] as const)("decodes a %j response and scrubs it", async (encoding, formats) => {
+    const t = await tenant(["api.example.com"], secrets);
+    upstream = async (req) => {
+      const got = req.headers.get("authorization")?.slice("Bearer ".length) ?? "";
+      let body: Uint8Array = new TextEncoder().encode(`token=${got}`);
+      for (const format of formats) body = await compressed(body, format);
+      return new Response(body, { headers: { "content-encoding": encoding } });
+    };
+    const r = await t.run(`
+const res = await fetch("https://api.example.com/", ${authed});
+[res.headers.get("content-encoding"), await res.text()]`);
+    expect(r.result).toEqual([null, "token=[REDACTED:secret]"]);
+  });
+
+  it.each(["br", "zstd", "compress", "x-unknown", "gzip, br"])(
+    "refuses a response in an encoding it cannot decode (%s)",
+    async (encoding) => {
+      const t = await tenant(["api.example.com", "other.example.com"], secrets);
+      upstream = () =>
+        new Response(new Uint8Array([1, 2, 3]), { headers: { "content-encoding": encoding } });
+      const r = await t.run(`
+const out = [];
+for (const [url, init] of [["https://api.example.com/", ${authed}], ["https://other.example.com/"]]) {
+  try { await fetch(url, init); out.push("answered") } catch (e) { out.push([e.name, e.message]) }
+}
+out`);
+      const reason = `the response is in an encoding the gateway cannot decode and scrub (${encoding})`;
+      expect(r.result).toEqual([
+        ["TypeError", `GET https://api.example.com/ failed: ${reason}`],
+        ["TypeError", `GET https://other.example.com/ failed: ${reason}`],
+      ]);
+      expect(r.egress.map((a) => a.reason)).toEqual([
+        `allowed by rule api.example.com; the response was refused: ${reason}`,
+        `allowed by rule other.example.com; the response was refused: ${reason}`,
+      ]);
+    },
+  );
+
+  it("errors the body of a response whose encoding is corrupt", async () => {
+    const t = await tenant(["api.example.com"], secrets);
+    upstream = () =>
+      new Response(new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3]), {
+        headers: { "content-encoding": "gzip" },
+      });
+    const r = await t.run(thrown('await (await fetch("https://api.example.com/")).text()'));
+    expect(r.status).toBe("ok");
+    expect((r.result as string[])[0]).toBe("TypeError");
+  });
+
+  it("refuses a partial (206) response", async () => {
+    const t = await tenant(["api.example.com"], secrets);
+    upstream = () =>
+      new Response("tok", { status: 206, headers: { "content-range": "bytes 0-2/40" } });
+    const r = await t.run(thrown('await fetch("https://api.example.com/")'));
+    expect(r.result).toEqual([
+      "TypeError",
+      "GET https://api.example.com/ failed: a partial (206) response cannot be scrubbed",
+    ]);
+  });
+
+  it("never hands back a stored value a few bytes at a time through Range", async () => {
+    const t = await tenant(["api.example.com"], secrets);
+    let stored = new Uint8Array(0);
+    upstream = async (req) => {
+      if (req.method === "PUT") {
+        stored = new Uint8Array(await req.arrayBuffer());
+        return new Response(null, { status: 204 });
+      }
+      const range = /^bytes=(\d+)-(\d+)$/.exec(req.headers.get("range") ?? "");
+      if (!range) return new Response(stored);
+      const [from, to] = [Number(range[1]), Number(range[2])];
+      return new Response(stored.slice(from, to + 1), {
+        status: 206,
+        headers: { "content-range": `bytes ${from}-${to}/${stored.length}` },
+      });
+    };
+    const r = await t.run(`
+await fetch("https://api.example.com/paste", { method: "PUT", body: process.env.API_TOKEN });
+let pieces = "";
+for (let at = 0; at < 40; at += 4) {
+  const res = await fetch("https://api.example.com/paste", { headers: { range: "bytes=" + at + "-" + (at + 3) } });
+  pieces += "|" + res.status + ":" + await res.text();
+}
+pieces`);
+    expect(stored).toEqual(new TextEncoder().encode(SECRET));
+    expect(String(r.result)).toBe("|200:[REDACTED:secret]".repeat(10));
   });
 });
 
@@ -492,6 +808,28 @@ out`);
       expect.stringMatching(/CONNECT tcp:\/\/\[::1\]:443: private address/),
     ]);
     expect(r.egress.map((a) => a.method)).toEqual(["CONNECT", "CONNECT", "CONNECT"]);
+  });
+
+  it("refuses a connect whose host name holds a secret's placeholder or value", async () => {
+    const t = await tenant(["*.example.com"], {
+      token: { value: SECRET.toLowerCase(), hosts: ["*.example.com"], in: ["header", "url"] },
+    });
+    const r = await t.run(`
+const { connect } = await import("cloudflare:sockets");
+const out = [];
+for (const host of [process.env.token, ${JSON.stringify(SECRET.toLowerCase())}]) {
+  try { await connect(host + ".example.com:443").opened } catch (e) { out.push(e.message) }
+}
+out`);
+    expect(r.result).toEqual([
+      expect.stringMatching(/: secret token may never go in the host name$/),
+      expect.stringMatching(/: the value of secret token is in the host name$/),
+    ]);
+    expect(r.egress.map((a) => [a.decision, a.reason])).toEqual([
+      ["denied", "secret token may never go in the host name"],
+      ["denied", "the value of secret token is in the host name"],
+    ]);
+    expect(JSON.stringify(r)).not.toContain(SECRET.toLowerCase());
   });
 
   it("refuses STARTTLS sockets, which the gateway cannot speak", async () => {

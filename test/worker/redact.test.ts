@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { RULES, type SecretRule } from "../../src/redact/rules";
 import { SecretScrubber, scanJson, scanText, scrubSecrets } from "../../src/redact/scan";
@@ -383,6 +384,20 @@ function base64Of(text: string): string {
 
 const MARK = "[REDACTED:secret]";
 
+/** Whether eight or more base64 characters that encode `value` alone remain in `text`. */
+function leaksBase64(text: string, value: string): boolean {
+  const bytes = new TextEncoder().encode(value);
+  for (let offset = 0; offset < 3; offset++) {
+    const shifted = new Uint8Array(offset + bytes.length);
+    shifted.set(bytes, offset);
+    const core = toBase64(shifted).slice(Math.ceil((8 * offset) / 6) + 1, -3);
+    for (let i = 0; i + 8 <= core.length; i++) {
+      if (text.includes(core.slice(i, i + 8))) return true;
+    }
+  }
+  return false;
+}
+
 describe("scrubSecrets", () => {
   const secret = "s3cr3t-Value+with/odd=chars";
 
@@ -448,6 +463,52 @@ describe("scrubSecrets", () => {
     expect(scrubSecrets(once, [value])).toBe(`{"token":"${MARK}"}`);
     const twice = JSON.stringify(once);
     expect(scrubSecrets(twice, [value])).toBe(JSON.stringify(`{"token":"${MARK}"}`));
+  });
+
+  it("replaces a value written with JSON \\u escapes, every character or only some", () => {
+    const value = "s3cr3t-VALUE-123";
+    const uEscape = (c: string, upper: boolean) => {
+      const hex = c.charCodeAt(0).toString(16).padStart(4, "0");
+      return `\\u${upper ? hex.toUpperCase() : hex}`;
+    };
+    const every = [...value].map((c) => uEscape(c, false)).join("");
+    const some = [...value].map((c, i) => (i % 3 === 1 ? uEscape(c, true) : c)).join("");
+    for (const spelled of [every, some]) {
+      expect(scrubSecrets(`{"t":"${spelled}"}`, [value])).toBe(`{"t":"${MARK}"}`);
+      // Escaped once more, as JSON inside a JSON string.
+      const twice = JSON.stringify(`{"t":"${spelled}"}`);
+      expect(scrubSecrets(twice, [value])).toBe(JSON.stringify(`{"t":"${MARK}"}`));
+    }
+  });
+
+  it("replaces a value percent-encoded in any mix of characters and hex case", () => {
+    const value = "s3cr3t-VALUE-123";
+    const pct = (c: string) => `%${c.charCodeAt(0).toString(16)}`;
+    for (const spelled of [
+      "s3cr3t%2DVALUE%2D123",
+      "s3cr3t%2dVALUE%2d123",
+      [...value].map(pct).join(""),
+      [...value].map((c, i) => (i % 2 ? pct(c).toUpperCase() : c)).join(""),
+    ]) {
+      const url = `https://unbound.example/cb?code=${spelled}&x=1`;
+      expect(scrubSecrets(url, [value])).toBe(`https://unbound.example/cb?code=${MARK}&x=1`);
+    }
+  });
+
+  it.each([
+    [64, "\n"],
+    [76, "\r\n"],
+    [76, "\n"],
+  ])("replaces base64 wrapped at %i columns (%j) at any offset", (width, eol) => {
+    const value = "s3cr3t-VALUE-123-and-some-more-to-wrap";
+    // 40 to 45 bytes before it: the value's characters straddle a line break.
+    for (let before = 40; before < 46; before++) {
+      const encoded = base64Of(`${fake(before)}${value}${fake(70)}`);
+      const wrapped = encoded.match(new RegExp(`.{1,${width}}`, "g"))?.join(eol) ?? "";
+      const out = scrubSecrets(`-----BEGIN DATA-----${eol}${wrapped}${eol}`, [value]);
+      expect(out, `${before} bytes before`).toContain(MARK);
+      expect(leaksBase64(out.replace(/\r?\n/g, ""), value), `${before} bytes before`).toBe(false);
+    }
   });
 
   it("ignores values shorter than four characters", () => {
@@ -615,6 +676,77 @@ describe("SecretScrubber (streams)", () => {
     let out = "";
     for (const c of text) out += scrubber.push(c);
     expect(out + scrubber.flush()).toBe(scrubSecrets(text, [secret]));
+  });
+
+  it("scrubs every spelling it knows split into chunks at any points as scrubSecrets does whole", () => {
+    const value = "s3cr3t-VALUE-123";
+    const spelling = fc.oneof(
+      fc.constant(value),
+      fc
+        .array(fc.boolean(), { minLength: value.length, maxLength: value.length })
+        .map((mask) =>
+          [...value]
+            .map((c, i) => (mask[i] ? `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}` : c))
+            .join(""),
+        ),
+      fc
+        .array(fc.boolean(), { minLength: value.length, maxLength: value.length })
+        .map((mask) =>
+          [...value].map((c, i) => (mask[i] ? `%${c.charCodeAt(0).toString(16)}` : c)).join(""),
+        ),
+      fc
+        .record({
+          before: fc.nat(5),
+          width: fc.constantFrom(64, 76),
+          eol: fc.constantFrom("\n", "\r\n"),
+        })
+        .map(({ before, width, eol }) =>
+          (
+            base64Of(`${"x".repeat(before)}${value}yz`).match(new RegExp(`.{1,${width}}`, "g")) ??
+            []
+          ).join(eol),
+        ),
+    );
+    const noise = fc.string({
+      unit: fc.constantFrom("a", "Z", "%", "\\", "u", "0", "\n", "-", " "),
+    });
+    fc.assert(
+      fc.property(noise, spelling, noise, fc.array(fc.nat(), { maxLength: 6 }), (a, s, b, cuts) => {
+        const text = `${a} ${s} ${b}`;
+        const scrubber = new SecretScrubber([value]);
+        const points = [...new Set(cuts.map((c) => c % (text.length + 1)))].sort((x, y) => x - y);
+        let out = "";
+        let at = 0;
+        for (const p of points) {
+          out += scrubber.push(text.slice(at, p));
+          at = p;
+        }
+        out += scrubber.push(text.slice(at)) + scrubber.flush();
+        expect(out).toBe(scrubSecrets(text, [value]));
+        expect(out).toContain(MARK);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("scrubs a non-ASCII value from bytes read one char per byte, plain and \\u-escaped", () => {
+    const value = "pässwörd-✓-ünï";
+    const binary = (text: string) => String.fromCharCode(...new TextEncoder().encode(text));
+    const escaped = JSON.stringify(value).replace(
+      /[^\x20-\x7e]/g,
+      (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+    );
+    const scrubber = new SecretScrubber([value]);
+    const out = scrubber.push(binary(`a ${value} b ${escaped} c`)) + scrubber.flush();
+    expect(out).toBe(`a ${MARK} b "${MARK}" c`);
+  });
+
+  it("holds back only a short tail when nothing could begin a secret, however long the secret", () => {
+    const long = fake(600, B64);
+    const scrubber = new SecretScrubber([long]);
+    const out = scrubber.push(`${"-".repeat(10_000)}`);
+    expect(out.length).toBeGreaterThanOrEqual(10_000 - 128);
+    expect(out + scrubber.flush()).toBe("-".repeat(10_000));
   });
 
   it("passes text through untouched and holds nothing back without secrets", () => {

@@ -118,7 +118,25 @@ describe("tenant registry", () => {
     expect(text).not.toContain(value);
     expect(JSON.parse(text)).toMatchObject({ secrets: ["GITHUB_TOKEN"] });
     expect(await env.TENANTS.getByName("registry").getSecrets(tenant.id)).toEqual({
-      GITHUB_TOKEN: { value, hosts: ["api.github.com"] },
+      GITHUB_TOKEN: { value, hosts: ["api.github.com"], in: ["header"] },
+    });
+  });
+
+  it("keeps where a secret may go, and reads one set without `in` as header-only", async () => {
+    const tenant = await createTenant("placement");
+    for (const [name, body] of [
+      ["PLACED", { value: "v-placed-1234", hosts: ["api.example.com"], in: ["url", "body"] }],
+      ["DEFAULT", { value: "v-default-1234", hosts: ["api.example.com"] }],
+    ] as const) {
+      const put = await admin(`/tenants/${tenant.id}/secrets/${name}`, {
+        method: "PUT",
+        body: JSON.stringify(body),
+      });
+      expect(put.status).toBe(204);
+    }
+    expect(await env.TENANTS.getByName("registry").getSecrets(tenant.id)).toEqual({
+      PLACED: { value: "v-placed-1234", hosts: ["api.example.com"], in: ["url", "body"] },
+      DEFAULT: { value: "v-default-1234", hosts: ["api.example.com"], in: ["header"] },
     });
   });
 
@@ -238,6 +256,27 @@ describe("admin input validation", () => {
       method: "PUT",
       body: { value: "v" },
       field: "hosts",
+    },
+    {
+      name: "a secret placement other than header, url or body",
+      path: "/tenants/dev/secrets/TOKEN",
+      method: "PUT",
+      body: { value: "v", hosts: ["x.com"], in: ["cookie"] },
+      field: "in.0",
+    },
+    {
+      name: "a secret placement that lists no place",
+      path: "/tenants/dev/secrets/TOKEN",
+      method: "PUT",
+      body: { value: "v", hosts: ["x.com"], in: [] },
+      field: "in",
+    },
+    {
+      name: "a secret placement that names a place twice",
+      path: "/tenants/dev/secrets/TOKEN",
+      method: "PUT",
+      body: { value: "v", hosts: ["x.com"], in: ["url", "url"] },
+      field: "in",
     },
     {
       name: "a secret name that is not an environment variable name",
