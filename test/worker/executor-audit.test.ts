@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_EGRESS_CAPS, execution } from "../../src/egress/audit";
+import { DEFAULT_EGRESS_CAPS, type EgressSecret, execution } from "../../src/egress/audit";
 import type { Backend } from "../../src/sandbox/backend";
 import { execute } from "../../src/sandbox/executor";
 
@@ -11,10 +11,11 @@ describe("an execution's egress audit", () => {
       },
     };
     const executionId = crypto.randomUUID();
-    const secret = {
+    const secret: EgressSecret = {
       name: "API_TOKEN",
       value: "s3cr3t-value-that-must-not-linger",
       hosts: ["api.example.com"],
+      in: ["header"],
       placeholder: "CORDON_SECRET_API_TOKEN_0123",
     };
     const running = execute(
