@@ -30,7 +30,7 @@ export async function admit(c: Ctx, body: ExecutionRequestBody): Promise<string>
     ]);
   }
   const hash = await codeHash(body.language, body.code);
-  await refuseQuarantined(c.env, hash);
+  await refuseQuarantined(c.env, c.get("tenant"), hash);
   return hash;
 }
 
