@@ -1,4 +1,5 @@
 import { Lru } from "../cache";
+import { LineSplitter } from "../runner/lines";
 import {
   EGRESS_HEADERS,
   fitsHeader,
@@ -196,19 +197,14 @@ async function readLines(
     }
     if (!response.body) return undefined;
     const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let buffer = "";
+    const lines = new LineSplitter();
     for (;;) {
       const { done, value } = await reader.read();
       state.quietSince = Date.now();
       if (done) return undefined;
-      buffer += decoder.decode(value, { stream: true });
-      let newline = buffer.indexOf("\n");
-      while (newline >= 0) {
-        const outcome = final(JSON.parse(buffer.slice(0, newline)) as RunLine, sink);
+      for (const line of lines.push(value)) {
+        const outcome = final(JSON.parse(line) as RunLine, sink);
         if (outcome) return outcome;
-        buffer = buffer.slice(newline + 1);
-        newline = buffer.indexOf("\n");
       }
     }
   } catch {
