@@ -70,6 +70,44 @@ function treeRss(pid) {
   return total;
 }
 
+/**
+ * Resident memory samples of one runner process: what the control plane measures an execution's
+ * memory against (the least a runner used since the execution started, and what it uses now).
+ */
+class MemoryHistory {
+  #times = [];
+  #bytes = [];
+
+  add(at, bytes) {
+    this.#times.push(at);
+    this.#bytes.push(bytes);
+    // Runs last at most 300 s: older samples can no longer be asked for.
+    if (this.#times[0] < at - HISTORY_MS) {
+      const keep = this.#times.findIndex((t) => t >= at - HISTORY_MS);
+      this.#times.splice(0, keep);
+      this.#bytes.splice(0, keep);
+    }
+  }
+
+  /** The least resident memory sampled at or after `since`, and `now` itself. */
+  leastSince(since, now) {
+    let least = now;
+    for (let i = this.#times.length - 1; i >= 0 && this.#times[i] >= since; i--) {
+      least = Math.min(least, this.#bytes[i]);
+    }
+    return least;
+  }
+
+  clear() {
+    this.#times = [];
+    this.#bytes = [];
+  }
+}
+
+const HISTORY_MS = 310_000;
+/** How often each runner's resident memory is sampled. */
+const SAMPLE_MS = 50;
+
 export class Supervisor {
   #root;
   #workerd;
@@ -92,23 +130,46 @@ export class Supervisor {
     this.#log = log;
   }
 
-  /** Serves the control plane's restart requests on `supervisor.sock`. */
+  /**
+   * Serves the control plane on `supervisor.sock`: `POST /runners/i/restart` (the body says why;
+   * answered once the process has exited), `GET /runners/i/memory?since=ms` (resident bytes now
+   * and the least since then) and `GET /runners/i/exit` (the last exit and its reason).
+   */
   async listen() {
     this.#server = createServer((req, res) => {
-      const match = /^\/runners\/(\d+)\/restart$/.exec(req.url ?? "");
+      const url = new URL(req.url ?? "/", "http://supervisor");
+      const match = /^\/runners\/(\d+)\/(restart|memory|exit)$/.exec(url.pathname);
       const runner = match ? this.#runners[Number(match[1])] : undefined;
-      if (req.method !== "POST" || !runner) {
+      const json = (value) =>
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(value));
+      if (!runner) {
         res.writeHead(404).end();
-        return;
+      } else if (req.method === "GET" && match[2] === "memory") {
+        const now = runner.child?.pid ? treeRss(runner.child.pid) : 0;
+        const since = Number(url.searchParams.get("since") ?? Date.now());
+        json({ rss: now, least: runner.memory.leastSince(since, now) });
+      } else if (req.method === "GET" && match[2] === "exit") {
+        json(runner.exit ?? null);
+      } else if (req.method === "POST" && match[2] === "restart") {
+        let body = "";
+        req.on("data", (chunk) => {
+          body += chunk;
+        });
+        req.on("end", () => {
+          const child = runner.child;
+          this.#kill(runner, body.slice(0, 300) || "restarted by the control plane");
+          const answer = () => res.writeHead(204).end();
+          if (!child || child.exitCode !== null || child.signalCode !== null) return answer();
+          // The control plane sends no run to this runner until the old process is gone.
+          const timer = setTimeout(answer, 2000);
+          child.once("exit", () => {
+            clearTimeout(timer);
+            answer();
+          });
+        });
+      } else {
+        res.writeHead(404).end();
       }
-      let body = "";
-      req.on("data", (chunk) => {
-        body += chunk;
-      });
-      req.on("end", () => {
-        this.#kill(runner, `hung past the deadline of execution ${body.slice(0, 64)}`);
-        res.writeHead(204).end();
-      });
     });
     await new Promise((resolve) =>
       this.#server.listen(join(this.#sockDir, "supervisor.sock"), resolve),
@@ -117,7 +178,16 @@ export class Supervisor {
 
   /** Starts runner `index` from `config`. */
   startRunner(index, config) {
-    const runner = { index, config, child: undefined, reason: "" };
+    const runner = {
+      index,
+      config,
+      child: undefined,
+      reason: "",
+      overMemory: false,
+      memory: new MemoryHistory(),
+      /** The last exit: `{ at, reason, memory }` (`memory` when it was over the ceiling). */
+      exit: undefined,
+    };
     this.#runners[index] = runner;
     this.#spawnRunner(runner);
   }
@@ -160,13 +230,20 @@ export class Supervisor {
     });
   }
 
-  /** Kills runners that grow past the memory ceiling. */
-  watchMemory(intervalMs = 200) {
+  /**
+   * Samples each runner's resident memory (the control plane holds executions to their own
+   * limits against these samples) and kills a runner past the ceiling of the whole process.
+   */
+  watchMemory(intervalMs = SAMPLE_MS) {
     this.#watch = setInterval(() => {
+      const now = Date.now();
       for (const runner of this.#runners) {
         const pid = runner?.child?.pid;
-        if (pid && treeRss(pid) > this.#maxRss) {
-          this.#kill(runner, `used more than ${Math.round(this.#maxRss / 2 ** 20)} MiB`);
+        if (!pid) continue;
+        const rss = treeRss(pid);
+        runner.memory.add(now, rss);
+        if (rss > this.#maxRss) {
+          this.#kill(runner, `used more than ${Math.round(this.#maxRss / 2 ** 20)} MiB`, true);
         }
       }
     }, intervalMs);
@@ -211,19 +288,23 @@ export class Supervisor {
           detached: true,
         });
     runner.child = child;
+    runner.memory.clear();
     child.on("exit", (code, signal) => {
       if (this.#stopping) return;
       const why = runner.reason || `exited (${signal ?? code})`;
+      runner.exit = { at: Date.now(), reason: why, memory: runner.overMemory === true };
       runner.reason = "";
+      runner.overMemory = false;
       this.#log(`runner ${runner.index} ${why}; restarting it`);
       this.#spawnRunner(runner);
     });
   }
 
-  #kill(runner, reason) {
+  #kill(runner, reason, overMemory = false) {
     const child = runner.child;
     if (!child || child.exitCode !== null || child.signalCode !== null || runner.reason) return;
     runner.reason = reason;
+    runner.overMemory = overMemory;
     try {
       // The runner leads its own process group: take bwrap and workerd down together.
       process.kill(-child.pid, "SIGKILL");

@@ -9,6 +9,7 @@ import { acquireExecutionLease, wantsEventStream } from "../middleware/rate-limi
 import { type ExecuteOptions, execute } from "../sandbox/executor";
 import { backendFor } from "../sandbox/runtime";
 import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
+import { effectiveLimits } from "../schemas/policy";
 
 type Ctx = Context<{ Bindings: Env; Variables: AuthVariables }>;
 
@@ -57,6 +58,7 @@ export async function run(
       ),
       tenant,
       egress,
+      memoryMb: effectiveLimits(c.get("policy")).memoryMb,
       onIncident: (reason, takesRuntimeDown) =>
         c.executionCtx.waitUntil(recordIncident(c.env, tenant, hash, reason, takesRuntimeDown)),
     },
