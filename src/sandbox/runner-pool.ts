@@ -381,8 +381,8 @@ export class RunnerPool implements Backend {
         `http://supervisor/runners/${index}/memory?since=${since}`,
         { signal: AbortSignal.any([stop, AbortSignal.timeout(1_000)]) },
       );
-      const { rss, least } = (await res.json()) as { rss: number; least: number };
-      return (rss - least) / MiB;
+      const sample = (await res.json()) as { rss: number; least: number } | null;
+      return sample ? (sample.rss - sample.least) / MiB : undefined;
     } catch {
       return undefined;
     }
