@@ -31,7 +31,7 @@ interface Stay {
   shared: boolean;
 }
 
-/** How a runner process was lost, and which executions were on it then. */
+/** How a runner process was lost. */
 interface Loss {
   cause: "hung" | "memory" | "crashed";
   /** What happened, in words, for the answers of the executions that were on it. */
@@ -40,7 +40,6 @@ interface Loss {
   grownMb?: number;
   /** The stay charged with the loss, when the control plane knows it (a deadline it saw pass). */
   culprit?: Stay;
-  members: Stay[];
 }
 
 /** One runner process, from its start to its loss. */
@@ -250,12 +249,12 @@ export class RunnerPool implements Backend {
     if (generation.loss) return { kind: "lost", loss: generation.loss, stay };
     const frozenSince = (states[index] as RunnerState).quietSince;
     if (frozenSince + INNOCENCE_MS >= stay.dispatchedAt) {
-      await this.#restart(index, generation, {
+      const loss = await this.#restart(index, generation, {
         cause: "hung",
         detail: `hung past the deadline of execution ${stay.executionId}`,
         culprit: stay,
       });
-      return { kind: "lost", loss: generation.loss ?? unknownLoss(), stay };
+      return { kind: "lost", loss, stay };
     }
     const culpable = [...generation.stays].some(
       (other) => other !== stay && other.dispatchedAt <= frozenSince + INNOCENCE_MS,
@@ -277,8 +276,7 @@ export class RunnerPool implements Backend {
   async #lost(index: number, generation: Generation, stay: Stay): Promise<Try> {
     const state = states[index] as RunnerState;
     if (!generation.loss) {
-      // The first run to notice closes the generation: who was on it is who may be to blame.
-      const members = [...generation.stays];
+      // The first run to notice closes the generation: later runs go to the new process.
       if (state.generation === generation) state.generation = new Generation();
       const exit = await this.#exitSince(index, stay.dispatchedAt);
       if (!exit) {
@@ -286,25 +284,20 @@ export class RunnerPool implements Backend {
         // so it is not run again, and nobody is to blame.
         return BROKEN;
       }
-      generation.loss ??= {
-        cause: exit.memory ? "memory" : "crashed",
-        detail: exit.reason,
-        members,
-      };
+      generation.loss ??= { cause: exit.memory ? "memory" : "crashed", detail: exit.reason };
     }
     return { kind: "lost", loss: generation.loss, stay };
   }
 
-  /** Records why `generation` is lost and has the supervisor restart its process. */
-  async #restart(
-    index: number,
-    generation: Generation,
-    loss: Omit<Loss, "members">,
-  ): Promise<void> {
-    if (generation.loss) return;
-    generation.loss = { ...loss, members: [...generation.stays] };
+  /**
+   * Records why `generation` is lost and has the supervisor restart its process; answers the
+   * loss recorded (an earlier one, if another run got there first).
+   */
+  async #restart(index: number, generation: Generation, loss: Loss): Promise<Loss> {
+    if (generation.loss) return generation.loss;
+    generation.loss = loss;
     const state = states[index] as RunnerState;
-    if (state.generation !== generation) return;
+    if (state.generation !== generation) return loss;
     state.generation = new Generation();
     state.restarting = true;
     try {
@@ -320,6 +313,7 @@ export class RunnerPool implements Backend {
     } finally {
       state.restarting = false;
     }
+    return loss;
   }
 
   /** The runner's last exit, if the supervisor saw one since `since`. */
@@ -367,7 +361,7 @@ export class RunnerPool implements Backend {
       if (grownMb === undefined || generation.loss || grownMb <= allowedMb) continue;
       await this.#restart(index, generation, {
         cause: "memory",
-        detail: `grew by ${Math.round(grownMb)} MB while its ${stays.length} executions may use ${allowedMb} MB`,
+        detail: `grew by ${Math.round(grownMb)} MB while ${stays.length === 1 ? "its execution" : `its ${stays.length} executions`} may use ${allowedMb} MB`,
         grownMb,
       });
       return;
@@ -423,21 +417,28 @@ export class RunnerPool implements Backend {
   }
 
   /**
-   * Keeps a runner for a run that must run alone: the least loaded one, once the runs already
-   * there have ended. At least one runner is always left to the others (when there are two).
+   * Keeps a runner for a run that must run alone: the least loaded one that is not stalled, once
+   * the runs already there have ended. At least one runner is always left to the others (when
+   * there are two).
    */
   async #reserve(deadline: number, signal?: AbortSignal): Promise<number> {
     let index = -1;
     while (Date.now() < deadline && !signal?.aborted) {
       if (index < 0) {
+        const now = Date.now();
         let reserved = 0;
         let lightest = Number.POSITIVE_INFINITY;
         for (let i = 0; i < this.#runners.length; i++) {
           const state = states[i] as RunnerState;
           if (state.reserved) reserved++;
-          else if (!state.restarting && state.load < lightest) {
-            index = i;
-            lightest = state.load;
+          else if (!state.restarting) {
+            // A stalled runner may be frozen until some run's deadline: the last choice.
+            const stalled = state.inFlight > 0 && now - state.quietSince > STALL_MS;
+            const weight = state.load + (stalled ? BACKLOG_MS * 1000 : 0);
+            if (weight < lightest) {
+              index = i;
+              lightest = weight;
+            }
           }
         }
         if (reserved >= Math.max(1, this.#runners.length - 1)) index = -1;
@@ -547,10 +548,6 @@ const BROKEN: Outcome = {
   kind: "killed",
   reason: "the connection to the runner hosting this execution broke before it answered",
 };
-
-function unknownLoss(): Loss {
-  return { cause: "crashed", detail: "lost", members: [] };
-}
 
 /** Waits `ms`, or less if `signal` aborts. */
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
