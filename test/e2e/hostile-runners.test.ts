@@ -33,7 +33,7 @@ async function executeAs(key: string, body: Record<string, unknown>) {
     headers: { authorization: `Bearer ${key}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
-  return { status: res.status, body: (await res.json()) as ExecutionResult & { type?: string } };
+  return { status: res.status, body: (await res.json()) as ExecutionResult };
 }
 
 async function neighbour(): Promise<{ ms: number; result: ExecutionResult }> {
