@@ -10,14 +10,17 @@ export interface Incident {
   tenant: string;
   codeHash: string;
   reason: string;
-  /** Until when (ISO time) this code is refused, if it took a runtime down. */
+  /** Until when (ISO time) this code is refused to this tenant, if it took a runtime down. */
   quarantinedUntil?: string;
 }
 
 /** How many incidents are kept; the oldest go first. */
 const KEEP = 1000;
 
-/** The record of executions that had to be stopped, and the quarantine of code that took a runtime down. */
+/**
+ * The record of executions that had to be stopped, and the quarantine of code that took a
+ * runtime down (per tenant and code hash).
+ */
 export class Incidents extends DurableObject<Env> {
   readonly #sql: SqlStorage;
 
@@ -74,14 +77,17 @@ export class Incidents extends DurableObject<Env> {
       }));
   }
 
-  /** Code hashes refused right now, with the time (ms since epoch) each is refused until. */
-  quarantined(): { codeHash: string; until: number }[] {
+  /**
+   * Code refused right now, per tenant (another tenant's identical code is not refused), with
+   * the time (ms since epoch) each is refused until.
+   */
+  quarantined(): { tenant: string; codeHash: string; until: number }[] {
     return this.#sql
-      .exec<{ code_hash: string; until: number }>(
-        "SELECT code_hash, MAX(quarantined_until) AS until FROM incidents WHERE quarantined_until > ? GROUP BY code_hash",
+      .exec<{ tenant: string; code_hash: string; until: number }>(
+        "SELECT tenant, code_hash, MAX(quarantined_until) AS until FROM incidents WHERE quarantined_until > ? GROUP BY tenant, code_hash",
         Date.now(),
       )
       .toArray()
-      .map((row) => ({ codeHash: row.code_hash, until: row.until }));
+      .map((row) => ({ tenant: row.tenant, codeHash: row.code_hash, until: row.until }));
   }
 }

@@ -8,6 +8,7 @@ import {
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   realpathSync,
   rmSync,
   writeFileSync,
@@ -118,17 +119,42 @@ export function sandboxArgs({ executable, readOnly = [], writable = [], env = {}
   ];
 }
 
-/** Resident memory of a process and its descendants, in bytes (0 if it is gone). */
-function treeRss(pid) {
-  let total = 0;
+/** Closes the `statm` files of a runner's process tree. */
+function closeTree(tree) {
+  for (const fd of tree?.fds ?? []) {
+    try {
+      closeSync(fd);
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/** A process and its descendants (bwrap, its pid-namespace init, workerd). */
+function processTree(pid) {
+  const pids = [pid];
   try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    total += Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-    for (const task of readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").split(" ")) {
-      if (task.trim()) total += treeRss(Number(task));
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, "latin1").split(" ")) {
+      if (child.trim()) pids.push(...processTree(Number(child)));
     }
   } catch {
     // The process ended while we looked.
+  }
+  return pids;
+}
+
+const PAGE_BYTES = 4096;
+const statm = Buffer.alloc(256);
+
+/**
+ * Resident memory, in bytes, of processes whose `/proc/<pid>/statm` files are open as `fds`:
+ * read again from the start, such a file answers afresh, which costs a fifth of opening it.
+ */
+function residentBytes(fds) {
+  let total = 0;
+  for (const fd of fds) {
+    const length = readSync(fd, statm, 0, statm.length, 0);
+    total += Number(statm.toString("latin1", 0, length).split(" ", 2)[1]) * PAGE_BYTES;
   }
   return total;
 }
@@ -138,6 +164,44 @@ function freshSocket(path) {
   mkdirSync(dirname(path), { recursive: true });
   rmSync(path, { force: true });
 }
+
+/**
+ * Resident memory samples of one runner process: what the control plane measures an execution's
+ * memory against (the least a runner used since the execution started, and what it uses now).
+ */
+class MemoryHistory {
+  #times = [];
+  #bytes = [];
+
+  add(at, bytes) {
+    this.#times.push(at);
+    this.#bytes.push(bytes);
+    // Runs last at most 300 s: older samples can no longer be asked for.
+    if (this.#times[0] < at - HISTORY_MS) {
+      const keep = this.#times.findIndex((t) => t >= at - HISTORY_MS);
+      this.#times.splice(0, keep);
+      this.#bytes.splice(0, keep);
+    }
+  }
+
+  /** The least resident memory sampled at or after `since`, and `now` itself. */
+  leastSince(since, now) {
+    let least = now;
+    for (let i = this.#times.length - 1; i >= 0 && this.#times[i] >= since; i--) {
+      least = Math.min(least, this.#bytes[i]);
+    }
+    return least;
+  }
+
+  clear() {
+    this.#times = [];
+    this.#bytes = [];
+  }
+}
+
+const HISTORY_MS = 310_000;
+/** How often each runner's resident memory is sampled. */
+const SAMPLE_MS = 50;
 
 export class Supervisor {
   #distDir;
@@ -195,23 +259,46 @@ export class Supervisor {
     return (result.stderr || result.error?.message || `exit status ${result.status}`).trim();
   }
 
-  /** Serves the control plane's restart requests on `supervisor.sock`. */
+  /**
+   * Serves the control plane on `supervisor.sock`: `POST /runners/i/restart` (the body says why;
+   * answered once the process has exited), `GET /runners/i/memory?since=ms` (resident bytes now
+   * and the least since then) and `GET /runners/i/exit` (the last exit and its reason).
+   */
   async listen() {
     this.#server = createServer((req, res) => {
-      const match = /^\/runners\/(\d+)\/restart$/.exec(req.url ?? "");
+      const url = new URL(req.url ?? "/", "http://supervisor");
+      const match = /^\/runners\/(\d+)\/(restart|memory|exit)$/.exec(url.pathname);
       const runner = match ? this.#runners[Number(match[1])] : undefined;
-      if (req.method !== "POST" || !runner) {
+      const json = (value) =>
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(value));
+      if (!runner) {
         res.writeHead(404).end();
-        return;
+      } else if (req.method === "GET" && match[2] === "memory") {
+        const now = this.#resident(runner);
+        const since = Number(url.searchParams.get("since") ?? Date.now());
+        json(now === undefined ? null : { rss: now, least: runner.memory.leastSince(since, now) });
+      } else if (req.method === "GET" && match[2] === "exit") {
+        json(runner.exit ?? null);
+      } else if (req.method === "POST" && match[2] === "restart") {
+        let body = "";
+        req.on("data", (chunk) => {
+          body += chunk;
+        });
+        req.on("end", () => {
+          const child = runner.child;
+          this.#kill(runner, body.slice(0, 300) || "restarted by the control plane");
+          const answer = () => res.writeHead(204).end();
+          if (!child || child.exitCode !== null || child.signalCode !== null) return answer();
+          // The control plane sends no run to this runner until the old process is gone.
+          const timer = setTimeout(answer, 2000);
+          child.once("exit", () => {
+            clearTimeout(timer);
+            answer();
+          });
+        });
+      } else {
+        res.writeHead(404).end();
       }
-      let body = "";
-      req.on("data", (chunk) => {
-        body += chunk;
-      });
-      req.on("end", () => {
-        this.#kill(runner, `hung past the deadline of execution ${body.slice(0, 64)}`);
-        res.writeHead(204).end();
-      });
     });
     await new Promise((resolve) =>
       this.#server.listen(join(this.#sockDir, "supervisor.sock"), resolve),
@@ -220,7 +307,18 @@ export class Supervisor {
 
   /** Starts runner `index` from `config`. */
   startRunner(index, config) {
-    const runner = { index, config, child: undefined, reason: "" };
+    const runner = {
+      index,
+      config,
+      child: undefined,
+      reason: "",
+      overMemory: false,
+      memory: new MemoryHistory(),
+      /** The runner's processes, looked up again now and then: `{ pid, at, pids, fds }`. */
+      tree: undefined,
+      /** The last exit: `{ at, reason, memory }` (`memory` when it was over the ceiling). */
+      exit: undefined,
+    };
     this.#runners[index] = runner;
     this.#spawnRunner(runner);
   }
@@ -263,13 +361,19 @@ export class Supervisor {
     });
   }
 
-  /** Kills runners that grow past the memory ceiling. */
-  watchMemory(intervalMs = 200) {
+  /**
+   * Samples each runner's resident memory (the control plane holds executions to their own
+   * limits against these samples) and kills a runner past the ceiling of the whole process.
+   */
+  watchMemory(intervalMs = SAMPLE_MS) {
     this.#watch = setInterval(() => {
+      const now = Date.now();
       for (const runner of this.#runners) {
-        const pid = runner?.child?.pid;
-        if (pid && treeRss(pid) > this.#maxRss) {
-          this.#kill(runner, `used more than ${Math.round(this.#maxRss / 2 ** 20)} MiB`);
+        const rss = runner ? this.#resident(runner) : undefined;
+        if (rss === undefined) continue;
+        runner.memory.add(now, rss);
+        if (rss > this.#maxRss) {
+          this.#kill(runner, `used more than ${Math.round(this.#maxRss / 2 ** 20)} MiB`, true);
         }
       }
     }, intervalMs);
@@ -279,6 +383,7 @@ export class Supervisor {
   async stop() {
     this.#stopping = true;
     clearInterval(this.#watch);
+    for (const runner of this.#runners) closeTree(runner?.tree);
     const children = [this.#control, ...this.#runners.map((r) => r?.child)].filter(Boolean);
     await Promise.all(
       children.map(
@@ -344,19 +449,58 @@ export class Supervisor {
           env: RUNNER_ENV,
         });
     runner.child = child;
+    runner.memory.clear();
     child.on("exit", (code, signal) => {
       if (this.#stopping) return;
       const why = runner.reason || `exited (${signal ?? code})`;
+      runner.exit = { at: Date.now(), reason: why, memory: runner.overMemory === true };
       runner.reason = "";
+      runner.overMemory = false;
       this.#log(`runner ${runner.index} ${why}; restarting it`);
       this.#spawnRunner(runner);
     });
   }
 
-  #kill(runner, reason) {
+  /**
+   * A runner's resident memory, its whole process tree. The tree is looked up again once a
+   * second (it only changes when the runner restarts), and its `statm` files are kept open:
+   * opening and walking cost most of a sample, which runs 20 times a second per runner.
+   */
+  #resident(runner, again = true) {
+    const pid = runner.child?.pid;
+    if (!pid) return undefined;
+    const now = Date.now();
+    if (runner.tree?.pid !== pid || now - runner.tree.at > 1000) {
+      const pids = processTree(pid);
+      if (runner.tree?.pids.join() !== pids.join()) {
+        closeTree(runner.tree);
+        const fds = [];
+        for (const each of pids) {
+          try {
+            fds.push(openSync(`/proc/${each}/statm`, "r"));
+          } catch {
+            // The process ended while we looked.
+          }
+        }
+        runner.tree = { pid, at: now, pids, fds };
+      }
+      runner.tree.at = now;
+    }
+    try {
+      return residentBytes(runner.tree.fds);
+    } catch {
+      // A process of the tree ended (the runner is exiting): look the tree up again once. A
+      // partial sum would read as the runner shrinking, and growth is measured from the least.
+      runner.tree.at = 0;
+      return again ? this.#resident(runner, false) : undefined;
+    }
+  }
+
+  #kill(runner, reason, overMemory = false) {
     const child = runner.child;
     if (!child || child.exitCode !== null || child.signalCode !== null || runner.reason) return;
     runner.reason = reason;
+    runner.overMemory = overMemory;
     try {
       // The runner leads its own process group: take bwrap and workerd down together.
       process.kill(-child.pid, "SIGKILL");

@@ -24,7 +24,7 @@ const executeRoute = createRoute({
     },
     400: problemDoc("The body is not a valid execution request"),
     401: problemDoc("No valid API key"),
-    403: problemDoc("The code took a runtime down recently and is quarantined"),
+    403: problemDoc("This tenant's code took a runtime down recently and is quarantined"),
     413: problemDoc("Code or input larger than 1 MiB"),
     415: problemDoc("The body is not JSON"),
   },

@@ -18,6 +18,7 @@ import type {
   ExecutionRequestBody,
   ExecutionResultBody,
 } from "../schemas/execution";
+import { effectiveLimits } from "../schemas/policy";
 
 type Ctx = Context<{ Bindings: Env; Variables: AuthVariables }>;
 
@@ -39,7 +40,7 @@ export async function admit(c: Ctx, body: ExecutionRequestBody): Promise<string>
     ]);
   }
   const hash = await codeHash(body.language, body.code);
-  await refuseQuarantined(c.env, hash);
+  await refuseQuarantined(c.env, c.get("tenant"), hash);
   return hash;
 }
 
@@ -66,6 +67,7 @@ export async function run(
       ),
       tenant,
       egress,
+      memoryMb: effectiveLimits(c.get("policy")).memoryMb,
       onIncident: (reason, takesRuntimeDown) =>
         c.executionCtx.waitUntil(recordIncident(c.env, tenant, hash, reason, takesRuntimeDown)),
     },

@@ -136,7 +136,7 @@ const executeRoute = createRoute({
     },
     400: problemDoc("Invalid execution request"),
     401: problemDoc("No valid key or token"),
-    403: problemDoc("The code is quarantined"),
+    403: problemDoc("This tenant's code is quarantined"),
     404: missing,
     409: problemDoc("Too many executions are waiting for this session"),
     413: problemDoc("Code or input larger than 1 MiB"),

@@ -5,6 +5,7 @@ import { LogReceiver, runGuest } from "../sandbox/guest";
 import {
   EGRESS_HEADERS,
   fitsHeader,
+  HEARTBEAT_MS,
   JOB_HEADER,
   OUTCOME_HEADER,
   type RunLine,
@@ -75,7 +76,6 @@ class StreamSink extends LogReceiver {
 }
 
 const encoder = new TextEncoder();
-const HEARTBEAT_MS = 500;
 const NDJSON = { "content-type": "application/x-ndjson" };
 
 /** A line to send; the harness's envelope is JSON already and goes into its line as it is. */
@@ -137,8 +137,10 @@ export async function runnerFetch(
       });
   };
   const sink = new StreamSink(write);
-  // Without output, only a periodic write finds out that the caller went away.
-  const heartbeat = job.limits.cancellable ? setInterval(() => write({ k: 1 }), HEARTBEAT_MS) : 0;
+  // Every run that lasts streams a heartbeat: without output, only a periodic write finds out
+  // that the caller went away, and the control plane tells a frozen runner from a live one by
+  // it (a runner silent since before a run arrived was frozen by another run).
+  const heartbeat = setInterval(() => write({ k: 1 }), HEARTBEAT_MS);
   if (job.limits.cancellable) open();
   const egress = (props: EgressProps) => ctx.exports.RunnerEgress({ props });
   const maxWarm = Number(env.CORDON_WARM_ISOLATES ?? 64);

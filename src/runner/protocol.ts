@@ -10,8 +10,9 @@ export interface RunRequest {
 
 /**
  * A runner answers `POST /run` with newline-delimited JSON, flushed as it happens:
- * `{"l": batch, "d": dropped}` for console output, `{"k": 1}` as a heartbeat of a cancellable
- * run (a failed write tells the runner its caller went away), then exactly one of
+ * `{"l": batch, "d": dropped}` for console output, `{"k": 1}` as a heartbeat every
+ * `HEARTBEAT_MS` while the run lasts (a failed write tells the runner its caller went away; the
+ * control plane learns the runner is alive), then exactly one of
  * `{"e": envelope}` (the harness answered), `{"t": 1}` (the deadline passed while the code
  * waited) or `{"f": message, "n": name}` (the isolate could not start).
  * A run that ended before it had anything to stream is answered in one piece: its last line
@@ -23,6 +24,9 @@ export type RunLine =
   | { e: Envelope }
   | { t: 1 }
   | { f: string; n: string };
+
+/** How often a run in progress writes a heartbeat line (the first one opens the stream). */
+export const HEARTBEAT_MS = 200;
 
 /** The header that carries a one-piece answer's outcome line. */
 export const OUTCOME_HEADER = "cordon-outcome";

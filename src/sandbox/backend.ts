@@ -19,7 +19,15 @@ export interface Envelope {
 export type Outcome =
   | { kind: "envelope"; envelope: Envelope }
   | { kind: "timeout" }
-  | { kind: "killed"; reason: string }
+  | {
+      kind: "killed";
+      reason: string;
+      /**
+       * Set when this execution took its runner down, and how: it is charged with an incident
+       * and its code is quarantined. Executions that only shared that runner are not charged.
+       */
+      culprit?: "hung" | "memory" | "crashed";
+    }
   | { kind: "failed"; name: string; message: string };
 
 /** Identifies the execution to the egress gateway. */

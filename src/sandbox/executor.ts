@@ -32,8 +32,13 @@ export type ExecutionStatus = ExecutionResult["status"];
 export interface Runtime {
   backend: Backend;
   tenant: string;
-  /** Told of executions that had to be stopped or capped; `takesRuntimeDown` when a runner was lost. */
+  /**
+   * Told of executions that had to be stopped or capped; `takesRuntimeDown` when this execution
+   * took its runner down (not when it only shared a runner another execution took down).
+   */
   onIncident?: (reason: string, takesRuntimeDown: boolean) => void;
+  /** Memory one execution may use, in MB (the tenant's `limits.memoryMb`). */
+  memoryMb?: number;
   /** The execution's effective egress policy, secrets and caps; without it, nothing leaves. */
   egress?: ExecutionEgress;
 }
@@ -149,6 +154,7 @@ export async function execute(
     logLines: LIMITS.logLines,
     logBytes: LIMITS.logBytes,
     timeoutMs: request.timeoutMs,
+    ...(runtime.memoryMb ? { memoryMb: runtime.memoryMb } : {}),
     ...(signal ? { cancellable: true } : {}),
     ...(!session && module.mayUseFs ? { workspace: true } : {}),
   };
@@ -206,7 +212,10 @@ export async function execute(
 /** Why an execution counts as an incident (stopped, killed or capped), if it does. */
 function incidentOf(result: ExecutionResult, outcome: Outcome): string | undefined {
   if (result.error?.name === "Cancelled") return undefined;
-  if (outcome.kind === "killed") return `killed: ${outcome.reason}`;
+  // Only the execution that took its runner down is charged; one that shared the runner is not.
+  if (outcome.kind === "killed") {
+    return outcome.culprit ? `killed: ${outcome.culprit}: ${outcome.reason}` : undefined;
+  }
   if (outcome.kind === "envelope" && outcome.envelope.reason === "computing") {
     return "timeout: the code computed past its deadline without yielding";
   }

@@ -17,6 +17,11 @@ export interface HarnessLimits {
   cancellable?: boolean;
   /** A one-shot run whose code may use node:fs: the harness makes an empty `/tmp/workspace`. */
   workspace?: boolean;
+  /**
+   * Memory the run may use, in MB (the tenant's `limits.memoryMb`). Enforced outside the
+   * isolate, by the runner pool (docs/self-hosting.md); the harness ignores it.
+   */
+  memoryMb?: number;
 }
 
 /** Session state handed to the harness: encoded carried values and the workspace files. */

@@ -20,6 +20,7 @@ function isFetcher(value: unknown): value is Fetcher {
 /** Picks where guests run: the runner pool when `npm start` configured one, else this worker's LOADER. */
 export function backendFor(env: Env, gateway: GatewayFactory): Backend {
   const pool = runners(env);
-  if (pool.length > 0 && env.SUPERVISOR) return new RunnerPool(pool, env.SUPERVISOR);
-  return new LocalBackend(env.LOADER, Number(env.CORDON_WARM_ISOLATES ?? 64), gateway);
+  const maxWarm = Number(env.CORDON_WARM_ISOLATES ?? 64);
+  if (pool.length > 0 && env.SUPERVISOR) return new RunnerPool(pool, env.SUPERVISOR, maxWarm);
+  return new LocalBackend(env.LOADER, maxWarm, gateway);
 }

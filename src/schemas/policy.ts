@@ -11,7 +11,11 @@ export const POLICY_CAPS = {
   timeoutMs: LIMITS.maxTimeoutMs,
   /** Every concurrency slot busy for the whole minute: a larger budget could never be spent. */
   wallMsPerMinute: 256 * 60_000,
+  memoryMb: 4096,
 } as const;
+
+/** The smallest memory limit a policy may set: an isolate alone takes a few MB. */
+export const MIN_MEMORY_MB = 16;
 
 /** What a tenant gets for a limit its policy leaves out (DESIGN.md "Limits"). */
 export const DEFAULT_TENANT_LIMITS = {
@@ -20,6 +24,8 @@ export const DEFAULT_TENANT_LIMITS = {
   burst: 40,
   concurrency: 8,
   wallMsPerMinute: 600_000,
+  /** Cloudflare's memory limit per isolate. */
+  memoryMb: 128,
 } as const;
 
 export const TenantLimits = z
@@ -45,6 +51,10 @@ export const TenantLimits = z
       .openapi({
         description: "Execution wall time, in milliseconds, the tenant may spend per minute.",
       }),
+    memoryMb: z.number().int().min(MIN_MEMORY_MB).max(POLICY_CAPS.memoryMb).optional().openapi({
+      description:
+        "Memory one execution may use, in MB (default 128). Past it the execution is killed; on Cloudflare the platform's own per-isolate limit applies instead.",
+    }),
   })
   .strict()
   .openapi("TenantLimits");
@@ -60,7 +70,14 @@ export const Policy = z
   .openapi("Policy", {
     example: {
       egress: { allow: ["api.github.com", { host: "*.example.com", methods: ["GET"] }] },
-      limits: { timeoutMs: 300_000, rate: 20, burst: 40, concurrency: 8, wallMsPerMinute: 600_000 },
+      limits: {
+        timeoutMs: 300_000,
+        rate: 20,
+        burst: 40,
+        concurrency: 8,
+        wallMsPerMinute: 600_000,
+        memoryMb: 128,
+      },
     },
   });
 
@@ -128,5 +145,6 @@ export function effectiveLimits(policy: PolicyBody): Limits {
     burst: set.burst ?? d.burst,
     concurrency: set.concurrency ?? d.concurrency,
     wallMsPerMinute: set.wallMsPerMinute ?? d.wallMsPerMinute,
+    memoryMb: set.memoryMb ?? d.memoryMb,
   };
 }

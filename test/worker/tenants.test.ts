@@ -244,6 +244,20 @@ describe("admin input validation", () => {
       field: "limits.wallMsPerMinute",
     },
     {
+      name: "a memory limit over 4096 MB",
+      path: "/tenants/dev/policy",
+      method: "PUT",
+      body: { limits: { memoryMb: 4097 } },
+      field: "limits.memoryMb",
+    },
+    {
+      name: "a memory limit under 16 MB",
+      path: "/tenants/dev/policy",
+      method: "PUT",
+      body: { limits: { memoryMb: 8 } },
+      field: "limits.memoryMb",
+    },
+    {
       name: "an egress rule of the wrong shape",
       path: "/tenants/dev/policy",
       method: "PUT",

@@ -50,8 +50,12 @@ const PromiseCtor = Promise;
 const promiseThen = uncurry(Promise.prototype.then);
 const encoder = new TextEncoder();
 const encode = uncurry(TextEncoder.prototype.encode);
-/** UTF-8 size of a string, computed only when it could be over `cap`. */
-const overBytes = (text, cap) => text.length * 3 > cap && encode(encoder, text).byteLength > cap;
+/**
+ * Whether a string's UTF-8 size is over `cap`: never smaller than its length, at most three
+ * times it, so the string is only encoded when its length cannot tell.
+ */
+const overBytes = (text, cap) =>
+  text.length > cap || (text.length * 3 > cap && encode(encoder, text).byteLength > cap);
 const ErrorCtor = Error;
 const stringIncludes = uncurry(String.prototype.includes);
 let formatFn;
@@ -586,7 +590,12 @@ export default class Harness extends WorkerEntrypoint {
       if (value === expired) throw expired;
       let json;
       try {
-        json = stringify(toJsonValue(value, []));
+        // A string longer than the cap is too large in any encoding: refused before JSON copies
+        // it, which for a string of tens of MB would take the run past its memory limit.
+        json =
+          typeof value === "string" && value.length > limits.resultBytes
+            ? value
+            : stringify(toJsonValue(value, []));
       } catch (err) {
         json = undefined;
         body = `"status":"error","error":{"name":"ResultNotSerializable","message":${stringify(`the result could not be converted to JSON: ${describeErrorMessage(err)}`)}}`;
