@@ -7,6 +7,7 @@ import jsonSource from "./guest/json.guest.js";
 import leftoversSource from "./guest/leftovers.guest.js";
 import moduleSource from "./guest/module.guest.js";
 import modulesSource from "./guest/modules.guest.js";
+import repairSource from "./guest/repair.guest.js";
 import sealOneShotSource from "./guest/seal-oneshot.guest.js";
 import sealWarmSource from "./guest/seal-warm.guest.js";
 import sesSource from "./guest/ses.guest.js";
@@ -143,7 +144,7 @@ export function runGuest(
       // A reused isolate is sealed with Hardened JavaScript (ses); a one-shot isolate serves one
       // execution and gets only the cheap part that keeps writes failing alike (docs/isolates.md).
       ...(warm
-        ? { "seal.js": sealWarmSource, "ses.js": sesSource }
+        ? { "seal.js": sealWarmSource, "repair.js": repairSource, "ses.js": sesSource }
         : { "seal.js": sealOneShotSource }),
       "user.js": job.source,
     },

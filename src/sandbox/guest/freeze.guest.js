@@ -1,10 +1,9 @@
-// Freezing built-ins before any user code runs, shared by both ways an isolate is sealed
-// (seal-oneshot.guest.js, seal-warm.guest.js). A frozen object makes a write throw a TypeError
-// instead of leaving something behind; the override accessors below keep the ordinary writes
-// (`err.name = …`, `obj.toString = …` on an object of one's own) working.
+// Freezes everything guest code can reach in a reused isolate (seal-warm.guest.js), after ses has
+// frozen the intrinsics. A frozen object makes a write throw a TypeError instead of leaving
+// something behind for a later execution; override accessors keep the ordinary writes
+// (`stream._read = …`, `emitter._events = …` on an object of one's own) working.
 const { defineProperty, freeze, getOwnPropertyDescriptor, getPrototypeOf, isExtensible } = Object;
 const { ownKeys, preventExtensions } = Reflect;
-const hasOwn = Object.hasOwn;
 const isView = ArrayBuffer.isView;
 const TypeErrorCtor = TypeError;
 const StringCtor = String;
@@ -14,39 +13,26 @@ const isIndex = (key) => typeof key === "string" && `${+key >>> 0}` === key;
 
 /**
  * Turns a data property of a prototype that is about to be frozen into an accessor, so objects
- * that inherit it can still assign their own (ses calls this enabling property overrides; without
- * it JavaScript refuses the assignment, the "override mistake"). The getter keeps the original
- * value as `originalValue`, as ses does, so a walk over the getter still reaches it.
+ * that inherit it can still assign their own (ses calls this enabling property overrides, and does
+ * it for the intrinsics; without it JavaScript refuses the assignment: the "override mistake").
+ * Answers the getter and setter, which are to be frozen too.
  */
-export function enableOverride(obj, key) {
-  const desc = getOwnPropertyDescriptor(obj, key);
-  if (desc === undefined || !("value" in desc) || !desc.configurable) return;
+function enableOverride(obj, key, desc) {
   const value = desc.value;
-  const { get, set } = getOwnPropertyDescriptor(
-    {
-      get [key]() {
-        return value;
-      },
-      set [key](next) {
-        if (this === obj) {
-          throw new TypeErrorCtor(
-            `Cannot assign to read only property '${StringCtor(key)}' of a frozen built-in`,
-          );
-        }
-        if (hasOwn(this, key)) this[key] = next;
-        else
-          defineProperty(this, key, {
-            value: next,
-            writable: true,
-            enumerable: true,
-            configurable: true,
-          });
-      },
-    },
-    key,
-  );
-  defineProperty(get, "originalValue", { value });
+  const get = () => value;
+  const set = function (next) {
+    if (this === obj) {
+      throw new TypeErrorCtor(`Cannot assign to read only property '${StringCtor(key)}'`);
+    }
+    defineProperty(this, key, {
+      value: next,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+  };
   defineProperty(obj, key, { get, set, enumerable: desc.enumerable, configurable: true });
+  return [get, set];
 }
 
 /** An ES module namespace object: it cannot be frozen, and only its module can change it. */
@@ -145,14 +131,17 @@ export function freezeAll(roots, plain) {
   for (const obj of order) {
     if (isNamespace(obj) || Object.isFrozen(obj)) continue;
     let writable;
-    if (asPrototype.has(obj) && !plainSet.has(obj)) {
-      for (const key of ownKeys(obj)) {
-        enableOverride(obj, key);
+    // The default prototype of a plain function (`constructor` alone) is one nobody inherits from:
+    // left as it is, it saves a thousand accessors.
+    const keys = ownKeys(obj);
+    const inherited = keys.length !== 1 || keys[0] !== "constructor";
+    if (inherited && asPrototype.has(obj) && !plainSet.has(obj)) {
+      for (const key of keys) {
         const desc = getOwnPropertyDescriptor(obj, key);
-        if (desc?.get !== undefined && hasOwn(desc.get, "originalValue")) {
-          freezeOne(desc.get);
-          freezeOne(desc.set);
-        } else if (desc?.writable === true && !desc.configurable) {
+        if (!("value" in desc)) continue;
+        if (desc.configurable) {
+          for (const accessor of enableOverride(obj, key, desc)) freezeOne(accessor);
+        } else if (desc.writable) {
           writable ??= new SetCtor();
           writable.add(key);
         }

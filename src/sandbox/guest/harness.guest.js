@@ -1,10 +1,11 @@
 // The main module of every guest isolate. It is evaluated before any user code runs, keeps its
 // own references to the built-ins it needs, and reports only through strings it builds itself,
 // so guest code that replaces globals or prototypes cannot forge its status, result or logs.
-// `seal.js` comes first: in a reused isolate it repairs the intrinsics (ses) before any other
-// module is evaluated; once the harness has installed what guest code reaches (console, fetch,
-// connect, input), `seal` freezes the isolate (docs/isolates.md).
-
+// Once it has installed what guest code reaches (console, fetch, connect, input), `seal`
+// freezes the isolate (docs/isolates.md).
+// First, so that in a reused isolate ses repairs the intrinsics before any other module is
+// evaluated (a bare import keeps its place when imports are sorted).
+import "seal.js";
 // `cloudflare:sockets` is sockets.guest.js here (see guest.ts).
 import * as sockets from "cloudflare:sockets";
 import { abortIsolate, WorkerEntrypoint } from "cloudflare:workers";
@@ -31,7 +32,7 @@ import {
 import { currentRun, runInContext, settled } from "context.js";
 import { dataJson, quote, resultJson, TOO_LARGE } from "json.js";
 import { guardLeftovers } from "leftovers.js";
-import { guardProcess, moduleSpecifier, STAND_INS } from "modules.js";
+import { guardProcess, moduleSpecifier, standInNamespaces } from "modules.js";
 import { REUSED, seal } from "seal.js";
 import { captureBindings, collectWorkspace, decodeValue, hydrateWorkspace } from "session.js";
 import userMain from "user.js";
@@ -485,7 +486,7 @@ sockets.__cordonInstall(connectThroughGateway);
 guardLeftovers();
 if (REUSED) {
   guardProcess();
-  seal({ load: builtinModule, roots: [consoleObject, ...STAND_INS] });
+  seal({ load: builtinModule, roots: [consoleObject, ...standInNamespaces()] });
 } else {
   seal({ roots: [consoleObject] });
 }

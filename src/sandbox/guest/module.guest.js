@@ -2,7 +2,8 @@
 // (also `Module.createRequire`) makes a `require` that resolves as a dynamic import does
 // (modules.guest.js), so it reaches the same modules and nothing else of the isolate.
 import RuntimeModule from "node:module";
-import { requireModule } from "modules.js";
+import { provideModuleStandIn, requireModule } from "modules.js";
+import * as self from "node-module.js";
 
 export * from "node:module";
 
@@ -45,3 +46,5 @@ for (const [key, value] of [
 }
 
 export default Module;
+
+provideModuleStandIn(self);

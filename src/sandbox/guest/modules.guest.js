@@ -3,11 +3,9 @@
 // a reused isolate, `process.getBuiltinModule`. Each resolves as a static import does (compile.ts): a
 // Node.js built-in, or the guest's stand-ins for cloudflare:workers, cloudflare:sockets and
 // node:module; never one of the isolate's own modules (the harness, the compiled code).
-
 import * as sockets from "cloudflare:sockets";
 import { builtinModule, ErrorCtor, StringCtor, uncurry } from "builtins.js";
 import * as workers from "cloudflare-workers.js";
-import * as nodeModule from "node-module.js";
 
 /** What an import may name: node:*, or a bare Node.js name such as `fs` or `fs/promises`. */
 const BUILT_IN = /^node:|^[a-z_]+(\/[a-z_]+)?$/;
@@ -21,21 +19,30 @@ const STAND_IN_NAMES = {
   module: "node-module.js",
 };
 
-/** The stand-ins' namespaces, for sealing a reused isolate. */
-export const STAND_INS = [workers, sockets, nodeModule];
+/**
+ * The stand-ins' namespaces by the specifier they stand in for. The node:module one registers
+ * itself when it is loaded (module.guest.js): in a one-shot isolate only once the code imports it,
+ * and only it can make a `require`.
+ */
+const standIns = {
+  __proto__: null,
+  "cloudflare:workers": workers,
+  "cloudflare:sockets": sockets,
+};
+
+/** Called by the node:module stand-in with its own namespace. */
+export function provideModuleStandIn(namespace) {
+  standIns["node:module"] = namespace;
+  standIns.module = namespace;
+}
+
+/** The stand-ins' namespaces loaded so far, for sealing a reused isolate. */
+export function standInNamespaces() {
+  return [workers, sockets, standIns["node:module"]];
+}
 
 function standIn(name) {
-  switch (name) {
-    case "cloudflare:workers":
-      return workers;
-    case "cloudflare:sockets":
-      return sockets;
-    case "node:module":
-    case "module":
-      return nodeModule;
-    default:
-      return undefined;
-  }
+  return standIns[name];
 }
 
 function refused(name) {

@@ -1,25 +1,27 @@
 // Seals a one-shot guest isolate before its code runs. Such an isolate serves one execution, so
-// nothing in it can reach a later one; what is frozen here is for consistency: the global object,
-// the standard built-ins code writes to most and their prototypes, with the same overridable
-// properties a reused isolate has (seal-warm.guest.js), so `Array.prototype.last = …` or
-// `globalThis.cache = …` throws the same TypeError in the first run of some code as in its later
-// runs. It costs hundredths of a millisecond; sealing as a reused isolate does would cost tens
-// (docs/isolates.md).
-import { enableOverride } from "freeze.js";
+// nothing in it can reach a later one; what is done here is for consistency with a reused isolate
+// (seal-warm.guest.js), at a cost of a fraction of a millisecond, where sealing as a reused isolate
+// does would cost tens (docs/isolates.md): the global object, the namespaces, console and
+// Promise.prototype are frozen, and the standard constructors and prototypes take no new
+// properties, so `globalThis.cache = …`, `JSON.parse = …` or `Array.prototype.last = …` throw the
+// same TypeError in the first run of some code as in its later runs. Replacing an existing method
+// of a standard constructor or prototype (`Array.prototype.push = …`) is refused only in a reused
+// isolate: freezing those needs ses's override accessors, which cost a one-shot isolate
+// milliseconds, and host modules loaded later assign statics on subclasses (node:buffer's
+// `Buffer.from`).
 
 /** This isolate serves one execution. */
 export const REUSED = false;
 
-const { freeze, getPrototypeOf } = Object;
-const { deleteProperty, ownKeys } = Reflect;
+const { freeze, getPrototypeOf, preventExtensions } = Object;
 const TypedArray = getPrototypeOf(Uint8Array);
 const iteratorPrototype = getPrototypeOf(getPrototypeOf([][Symbol.iterator]()));
 
 /**
- * The standard built-ins frozen in every isolate, each with its `prototype`: looked up when the
- * isolate is sealed, after the harness replaced some of them (leftovers.guest.js).
+ * The standard constructors, looked up when the isolate is sealed, after the harness replaced
+ * some of them (leftovers.guest.js).
  */
-const STANDARD = [
+const CONSTRUCTORS = [
   "Object",
   "Function",
   "Array",
@@ -65,70 +67,25 @@ const STANDARD = [
   "Iterator",
   "DisposableStack",
   "AsyncDisposableStack",
-  "JSON",
-  "Math",
-  "Reflect",
-  "Atomics",
-  "Intl",
 ];
+const NAMESPACES = ["JSON", "Math", "Reflect", "Atomics", "Intl", "console"];
 
-/**
- * Prototype properties that stay overridable (`null`: all of them): what ses's "severe" override
- * taming leaves overridable in a reused isolate, for the objects frozen here.
- */
-const OVERRIDABLE = [
-  [Object.prototype, null],
-  [Function.prototype, ["toString", "constructor", "bind"]],
-  [Error.prototype, ["name", "constructor", "message", "toString"]],
-  [TypeError.prototype, ["constructor", "message", "name"]],
-  ...[SyntaxError, RangeError, URIError, EvalError, ReferenceError, AggregateError].map((E) => [
-    E.prototype,
-    ["message", "name"],
-  ]),
-  [Array.prototype, ["toString", "push", "concat", Symbol.iterator]],
-  [Promise.prototype, ["constructor"]],
-  [TypedArray.prototype, null],
-  [Map.prototype, null],
-  [Set.prototype, null],
-  [iteratorPrototype, ["toString", "constructor", Symbol.toStringTag, Symbol.iterator]],
-];
-
-/** RegExp's legacy static properties hold the last match of the isolate; ses removes them too. */
-const LEGACY_REGEXP = [
-  "input",
-  "$_",
-  "lastMatch",
-  "$&",
-  "lastParen",
-  "$+",
-  "leftContext",
-  "$`",
-  "rightContext",
-  "$'",
-  "$1",
-  "$2",
-  "$3",
-  "$4",
-  "$5",
-  "$6",
-  "$7",
-  "$8",
-  "$9",
-];
-
-/** Freezes what the harness installed (`roots`), the standard built-ins and the global object. */
+/** Freezes what the harness installed (`roots`) and the built-ins above. */
 export function seal({ roots }) {
-  for (const [obj, keys] of OVERRIDABLE) {
-    for (const key of keys ?? ownKeys(obj)) enableOverride(obj, key);
+  // The harness awaits promises after the code has run: their `then` and `constructor` must be
+  // the runtime's. (Making `constructor` overridable on the code's own promises, as ses does in a
+  // reused isolate, costs a one-shot isolate half a millisecond: V8 then leaves its fast paths.)
+  freeze(Promise.prototype);
+  for (const name of CONSTRUCTORS) {
+    const ctor = globalThis[name];
+    if (ctor === undefined) continue;
+    preventExtensions(ctor);
+    if (ctor.prototype !== undefined) preventExtensions(ctor.prototype);
   }
-  for (const name of LEGACY_REGEXP) deleteProperty(RegExp, name);
-  deleteProperty(RegExp.prototype, "compile");
-  for (const obj of [...STANDARD.map((name) => globalThis[name]), TypedArray]) {
-    if (obj === undefined) continue;
-    freeze(obj);
-    if (typeof obj === "function" && obj.prototype !== undefined) freeze(obj.prototype);
-  }
-  freeze(iteratorPrototype);
+  preventExtensions(TypedArray);
+  preventExtensions(TypedArray.prototype);
+  preventExtensions(iteratorPrototype);
+  for (const name of NAMESPACES) freeze(globalThis[name]);
   for (const root of roots) freeze(root);
   freeze(globalThis);
 }
