@@ -147,6 +147,45 @@ async function* ag() { yield 3 } const got = []; for await (const v of ag()) got
     }
   });
 
+  it("in a session, uses node:fs and carried functions and classes in every run", async () => {
+    const created = await call("/v1/sessions", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{}",
+    });
+    const { sessionId } = (await created.json()) as { sessionId: string };
+    const exec = async (code: string) => {
+      const res = await call(`/v1/sessions/${sessionId}/execute`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ code }),
+      });
+      return (await res.json()) as { status: string; result?: unknown };
+    };
+    await exec("function f(x) { return x + 1 }\nclass C { v() { return 2 } }");
+    const code = `import fs from "node:fs";
+fs.writeFileSync("/tmp/workspace/a.txt", String(f(1) + new C().v()));
+fs.readFileSync("/tmp/workspace/a.txt", "utf8")`;
+    for (let i = 0; i < 4; i++)
+      expect(await exec(code)).toMatchObject({ status: "ok", result: "4" });
+  });
+
+  it("refuses listeners on the global object with a TypeError, in every run", async () => {
+    const code = `// ${unique()}
+const out = [];
+for (const add of [() => addEventListener("unhandledrejection", () => {}),
+  () => globalThis.addEventListener("error", () => {}),
+  () => EventTarget.prototype.addEventListener.call(globalThis, "x", () => {})]) {
+  try { add(); out.push("added") } catch (e) { out.push(e.name) }
+}
+const target = new EventTarget(); let got = 0; target.addEventListener("x", () => got++);
+target.dispatchEvent(new Event("x"));
+[out, got]`;
+    for (let i = 0; i < 3; i++) {
+      expect((await run({ code })).result).toEqual([["TypeError", "TypeError", "TypeError"], 1]);
+    }
+  });
+
   it("formats a logged object the same way in every run", async () => {
     const code = `// ${unique()}\nconsole.log({ a: 1 }, [1, 2], "%s!", "x"); 1`;
     for (let i = 0; i < 3; i++) {

@@ -5,7 +5,7 @@
 import { apply, TypeErrorCtor } from "builtins.js";
 import { currentRun, runInContext } from "context.js";
 
-const { defineProperty } = Object;
+const { defineProperty, getPrototypeOf, hasOwn } = Object;
 const { construct } = Reflect;
 
 /**
@@ -13,18 +13,23 @@ const { construct } = Reflect;
  * after their execution: refused with a TypeError. Other event targets are unaffected.
  */
 function guardGlobalListeners() {
-  const proto = EventTarget.prototype;
-  const add = proto.addEventListener;
   const global = globalThis;
-  proto.addEventListener = function addEventListener(type, listener, options) {
-    // A bare `addEventListener(…)` call reaches the runtime with `this` undefined: the global.
-    if (this === undefined || this === null || this === global) {
-      throw new TypeErrorCtor(
-        "addEventListener() on the global object is not available: its listener would outlive the execution",
-      );
-    }
-    return apply(add, this, [type, listener, options]);
-  };
+  // The global object's chain has an EventTarget prototype of its own besides EventTarget's.
+  let own = getPrototypeOf(global);
+  while (own !== null && !hasOwn(own, "addEventListener")) own = getPrototypeOf(own);
+  for (const proto of new Set([own, EventTarget.prototype])) {
+    if (proto === null) continue;
+    const add = proto.addEventListener;
+    proto.addEventListener = function addEventListener(type, listener, options) {
+      // A bare `addEventListener(…)` call reaches the runtime with `this` undefined: the global.
+      if (this === undefined || this === null || this === global) {
+        throw new TypeErrorCtor(
+          "addEventListener() on the global object is not available: its listener would outlive the execution",
+        );
+      }
+      return apply(add, this, [type, listener, options]);
+    };
+  }
 }
 
 /**
