@@ -106,7 +106,6 @@ let policy: IsolatePolicy | undefined;
 const GUEST_MODULES = {
   "builtins.js": builtinsSource,
   "context.js": contextSource,
-  "freeze.js": freezeSource,
   "json.js": jsonSource,
   "leftovers.js": leftoversSource,
   "modules.js": modulesSource,
@@ -144,7 +143,12 @@ export function runGuest(
       // A reused isolate is sealed with Hardened JavaScript (ses); a one-shot isolate serves one
       // execution and gets only the cheap part that keeps writes failing alike (docs/isolates.md).
       ...(warm
-        ? { "seal.js": sealWarmSource, "repair.js": repairSource, "ses.js": sesSource }
+        ? {
+            "seal.js": sealWarmSource,
+            "repair.js": repairSource,
+            "ses.js": sesSource,
+            "freeze.js": freezeSource,
+          }
         : { "seal.js": sealOneShotSource }),
       "user.js": job.source,
     },

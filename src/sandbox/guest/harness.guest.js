@@ -470,7 +470,7 @@ async function execute(run, slots, input, session, before) {
   } catch (thrown) {
     body = `"status":"error","error":${describeError(thrown)}`;
   }
-  await settled(run);
+  if (run.holds > 0) await settled(run);
   if (session) {
     // As in a REPL, what the code declared and wrote stays, whether it finished or threw.
     body += `,"vars":${captureBindings(slots.v)},"files":${collectWorkspace(before)}`;
@@ -483,8 +483,9 @@ defineProperty(globalThis, "input", { get: () => currentRun()?.input, enumerable
 globalThis.console = consoleObject;
 globalThis.fetch = guestFetch;
 sockets.__cordonInstall(connectThroughGateway);
-guardLeftovers();
 if (REUSED) {
+  // A one-shot isolate is freed with its execution: these would only cost it half a millisecond.
+  guardLeftovers();
   guardProcess();
   seal({ load: builtinModule, roots: [consoleObject, ...standInNamespaces()] });
 } else {

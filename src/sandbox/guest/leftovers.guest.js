@@ -1,7 +1,7 @@
 // Nothing of an execution may run after it has answered. The runtime ends an execution's timers,
 // I/O and waitUntil work with its request; two things it keeps for the isolate's life instead,
 // and which would run inside a later execution of a reused isolate, are guarded here before any
-// user code runs (in every isolate, so code behaves the same in its first run and later ones).
+// user code runs. A one-shot isolate is freed with its execution and goes without.
 import { apply, TypeErrorCtor } from "builtins.js";
 import { currentRun, runInContext } from "context.js";
 
