@@ -43,7 +43,8 @@ const WARM_ONLY = {
 };
 const ONE_SHOT_ONLY = { "seal-oneshot.guest.js": "seal.js" };
 // `input + 1`, as src/sandbox/compile.ts compiles it.
-const USER = `export default function (__cordon$, input, __cordon$t, __cordon$c) { return (async () => {
+const USER = `export const __cordon$imported = [];
+export default function (__cordon$, input, __cordon$t, __cordon$c) { return (async () => {
 __cordon$.l = (input + 1);
 })(); }`;
 
@@ -194,7 +195,7 @@ async function runCosts(lab, systems) {
 function timedSeal(files, warm) {
   const modules = moduleMap(files, warm);
   let harness = modules["harness.js"];
-  const start = harness.indexOf("if (REUSED) {");
+  const start = harness.indexOf("if (REUSED) guardProcess();");
   const end = harness.indexOf("export default class Harness");
   harness = `${harness.slice(0, start)}let sealMs;\nfunction sealNow() {\n  const t0 = Date.now();\n${harness.slice(start, end)}\n  sealMs = Date.now() - t0;\n}\n${harness.slice(end)}`;
   harness = harness.replace(
@@ -212,8 +213,8 @@ function timedSeal(files, warm) {
   if (warm) {
     modules["seal.js"] = modules["seal.js"]
       .replace(
-        "export function seal({ load, roots }) {",
-        "export function seal({ load, roots }) {\n  const t = [Date.now()];",
+        /export function seal\(([^)]*)\) \{/,
+        "export function seal($1) {\n  const t = [Date.now()];",
       )
       .replace(
         "  hardenIntrinsics();",
@@ -327,7 +328,7 @@ try {
   console.log(`sealing inside a request (working tree), mean of ${seal.warm.length}:`);
   console.log(`  one-shot layer ${mean(seal.oneShot).toFixed(3)} ms`);
   console.log(
-    `  reused isolate ${mean(seal.warm).toFixed(2)} ms: loading built-in modules ${parts(0)}, ses freezing intrinsics ${parts(1)}, freezing the rest ${parts(2)}`,
+    `  reused isolate ${mean(seal.warm).toFixed(2)} ms: guards and imported modules ${parts(0)}, ses freezing intrinsics ${parts(1)}, freezing the rest ${parts(2)}`,
   );
   for (const withModules of [false, true]) {
     const { ms, objects } = await detectorCost(lab, withModules);

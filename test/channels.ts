@@ -83,6 +83,16 @@ export const CHANNELS: Channel[] = [
     read: "env.LEAK",
   },
   {
+    name: "a module reached by a dynamic import",
+    write: '(await import("node:url")).default.leak = secret',
+    read: '(await import("node:url")).default.leak',
+  },
+  {
+    name: "a module reached through process.getBuiltinModule",
+    write: 'process.getBuiltinModule("node:os").leak = secret',
+    read: 'process.getBuiltinModule("node:os").leak',
+  },
+  {
     name: "a module reached through createRequire",
     imports: 'import { createRequire } from "node:module";',
     write: 'createRequire("/")("node:path").leak = secret',

@@ -107,7 +107,6 @@ const GUEST_MODULES = {
   "builtins.js": builtinsSource,
   "context.js": contextSource,
   "json.js": jsonSource,
-  "leftovers.js": leftoversSource,
   "modules.js": modulesSource,
   "session.js": sessionSource,
   [STAND_INS.get("cloudflare:workers") as string]: workersSource,
@@ -148,6 +147,7 @@ export function runGuest(
             "repair.js": repairSource,
             "ses.js": sesSource,
             "freeze.js": freezeSource,
+            "leftovers.js": leftoversSource,
           }
         : { "seal.js": sealOneShotSource }),
       "user.js": job.source,

@@ -1,4 +1,5 @@
 import { parse } from "acorn";
+import { RESERVED_PREFIX } from "./instrument";
 
 /**
  * Modules whose guest-side stand-in the code gets instead of the runtime's, by the name the
@@ -13,14 +14,31 @@ export const STAND_INS = new Map([
   ["module", "node-module.js"],
 ]);
 
-const MAY_NAME_STAND_IN = /cloudflare:workers|module/;
+/** What the compiled module exports: the modules its import declarations name. */
+export const IMPORTED = `${RESERVED_PREFIX}imported`;
 
-/** One import declaration, importing the stand-in instead when its module has one. */
-export function withStandIn(declaration: string): string {
-  if (!MAY_NAME_STAND_IN.test(declaration)) return declaration;
-  const node = parse(declaration, { ecmaVersion: "latest", sourceType: "module" }).body[0];
-  if (node?.type !== "ImportDeclaration") return declaration;
-  const standIn = STAND_INS.get(String(node.source.value));
-  if (standIn === undefined) return declaration;
-  return `${declaration.slice(0, node.source.start)}${JSON.stringify(standIn)}${declaration.slice(node.source.end)}`;
+/**
+ * The compiled module's import declarations, each importing the stand-in where its module has
+ * one, and a last line exporting the other modules they name: a reused isolate freezes those
+ * before any run (src/sandbox/guest/seal-warm.guest.js).
+ */
+export function guestImports(declarations: string[]): string {
+  const named: string[] = [];
+  let out = "";
+  for (const declaration of declarations) {
+    const node = parse(declaration, { ecmaVersion: "latest", sourceType: "module" }).body[0];
+    if (node?.type !== "ImportDeclaration") {
+      out += `${declaration}\n`;
+      continue;
+    }
+    const specifier = String(node.source.value);
+    const standIn = STAND_INS.get(specifier);
+    if (standIn === undefined) {
+      named.push(specifier);
+      out += `${declaration}\n`;
+    } else {
+      out += `${declaration.slice(0, node.source.start)}${JSON.stringify(standIn)}${declaration.slice(node.source.end)}\n`;
+    }
+  }
+  return `${out}export const ${IMPORTED} = ${JSON.stringify(named)};\n`;
 }

@@ -31,11 +31,10 @@ import {
 } from "builtins.js";
 import { currentRun, runInContext, settled } from "context.js";
 import { dataJson, quote, resultJson, TOO_LARGE } from "json.js";
-import { guardLeftovers } from "leftovers.js";
 import { guardProcess, moduleSpecifier, standInNamespaces } from "modules.js";
 import { REUSED, seal } from "seal.js";
 import { captureBindings, collectWorkspace, decodeValue, hydrateWorkspace } from "session.js";
-import userMain from "user.js";
+import userMain, { __cordon$imported as imported } from "user.js";
 
 const RequestCtor = Request;
 const nativeFetch = fetch;
@@ -483,14 +482,8 @@ defineProperty(globalThis, "input", { get: () => currentRun()?.input, enumerable
 globalThis.console = consoleObject;
 globalThis.fetch = guestFetch;
 sockets.__cordonInstall(connectThroughGateway);
-if (REUSED) {
-  // A one-shot isolate is freed with its execution: these would only cost it half a millisecond.
-  guardLeftovers();
-  guardProcess();
-  seal({ load: builtinModule, roots: [consoleObject, ...standInNamespaces()] });
-} else {
-  seal({ roots: [consoleObject] });
-}
+if (REUSED) guardProcess();
+seal({ load: builtinModule, roots: [consoleObject, ...standInNamespaces()], imported });
 
 export default class Harness extends WorkerEntrypoint {
   /**

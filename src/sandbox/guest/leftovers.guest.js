@@ -63,7 +63,7 @@ function guardFinalizers() {
   globalThis.FinalizationRegistry = GuardedRegistry;
 }
 
-/** Installs both guards; the harness calls it once, before the isolate is sealed. */
+/** Installs both guards; seal-warm.guest.js calls it once, before it freezes the isolate. */
 export function guardLeftovers() {
   guardGlobalListeners();
   guardFinalizers();

@@ -30,6 +30,22 @@ const standIns = {
   "cloudflare:sockets": sockets,
 };
 
+let sealModule;
+/**
+ * In a reused isolate, seal-warm.guest.js freezes each built-in module before guest code first
+ * gets it through `require`, `process.getBuiltinModule` or a dynamic import.
+ */
+export function sealModulesWith(seal) {
+  sealModule = seal;
+}
+
+/** A built-in module, sealed first in a reused isolate. */
+function builtin(name) {
+  const module = builtinModule(name);
+  sealModule?.(module);
+  return module;
+}
+
 /** Called by the node:module stand-in with its own namespace. */
 export function provideModuleStandIn(namespace) {
   standIns["node:module"] = namespace;
@@ -72,7 +88,16 @@ export function moduleSpecifier(specifier) {
   }
   const standInName = STAND_IN_NAMES[name];
   if (standInName !== undefined) return standInName;
-  if (regexpTest(BUILT_IN, name)) return name;
+  if (regexpTest(BUILT_IN, name)) {
+    // The import loads the same module object: sealed here, it is sealed when the import
+    // resolves. A name the runtime does not know makes the import reject as it would anyway.
+    if (sealModule !== undefined) {
+      try {
+        builtin(name);
+      } catch {}
+    }
+    return name;
+  }
   const err = refused(name);
   return {
     __proto__: null,
@@ -88,7 +113,7 @@ export function requireModule(specifier) {
   const found = standIn(name);
   if (found !== undefined) return found.default ?? found;
   if (!regexpTest(BUILT_IN, name)) throw refused(name);
-  return builtinModule(name);
+  return builtin(name);
 }
 
 /**

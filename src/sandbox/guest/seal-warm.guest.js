@@ -1,10 +1,13 @@
 // Seals a reused (warm) guest isolate before any of its executions runs, so none of them can
 // leave anything for a later one: Hardened JavaScript (`ses`) repairs the intrinsics first
-// (repair.guest.js); `seal` then loads every Node.js built-in module, freezes the intrinsics, and
-// freezes everything reachable from the global object, those modules and the guest's own modules
-// (freezeAll). Costs and what it leaves open: docs/isolates.md.
+// (repair.guest.js); `seal` then freezes the intrinsics, and everything reachable from the global
+// object, the built-in modules the code imports and the guest's own modules (freezeAll); other
+// built-in modules are frozen as guest code reaches them. Costs and what it leaves open:
+// docs/isolates.md.
 import "repair.js";
 import { freezeAll } from "freeze.js";
+import { guardLeftovers } from "leftovers.js";
+import { sealModulesWith } from "modules.js";
 import { hardenIntrinsics, RuntimeError } from "repair.js";
 // The node:module stand-in loads node:module, milliseconds a one-shot isolate only spends when
 // its code asks for it; a reused isolate has it from the start (process.getBuiltinModule).
@@ -17,21 +20,29 @@ const { getPrototypeOf } = Object;
 
 /**
  * Freezes the isolate: `load` is the runtime's `process.getBuiltinModule`, `roots` what the harness
- * made that guest code can reach. Answers how many objects could not be frozen.
+ * made that guest code can reach, `imported` the built-in modules the code imports. Every other
+ * built-in module is frozen when guest code first reaches it (modules.guest.js): loading them all
+ * here would cost every reused isolate milliseconds and megabytes (docs/isolates.md). Answers how
+ * many objects could not be frozen.
  */
-export function seal({ load, roots }) {
-  // Loaded before the intrinsics are frozen, as they would be in a one-shot isolate.
+export function seal({ load, roots, imported }) {
+  guardLeftovers();
   const modules = [];
-  const names = load("node:module").builtinModules;
-  for (let i = 0; i < names.length; i++) {
+  for (const name of imported) {
     try {
-      modules.push(load(`node:${names[i]}`));
+      modules.push(load(name));
     } catch {
-      // Not available in this runtime; guest code gets the same error when it asks.
+      // Not a module this runtime has: the import failed before any run.
     }
   }
   hardenIntrinsics();
   const plain = [];
   for (let obj = globalThis; obj !== null; obj = getPrototypeOf(obj)) plain.push(obj);
+  const sealed = new WeakSet(modules);
+  sealModulesWith((module) => {
+    if (sealed.has(module)) return;
+    sealed.add(module);
+    freezeAll([module], []);
+  });
   return freezeAll([...roots, ...modules, RuntimeError], plain);
 }
