@@ -9,6 +9,7 @@ import {
   sessionPrelude,
 } from "./carry";
 import { CHECK, type Edit, instrument, RESERVED_PREFIX, TICK } from "./instrument";
+import { guestImports } from "./shims";
 import { decodeMappings, originalPosition } from "./source-map";
 
 export type Language = "javascript" | "typescript";
@@ -172,8 +173,7 @@ export function compile(
     carriedImports = made.imports;
     sessionCode = made.prelude;
   }
-  const prelude =
-    [...carriedImports, ...imports].map((text) => `${text}\n`).join("") + PRELUDE_END + sessionCode;
+  const prelude = guestImports([...carriedImports, ...imports]) + PRELUDE_END + sessionCode;
   // The prelude goes before any insertion at offset 0 and the epilogue after any at the end;
   // the sort is stable, so edits at one offset keep the order they were made in.
   edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });

@@ -159,17 +159,21 @@ export async function execute(
     ...(!session && module.mayUseFs ? { workspace: true } : {}),
   };
   const webTimers = !session && !module.mayUseTimers;
+  // process.env: each secret's placeholder, never its value.
+  const env = Object.fromEntries(
+    (runtime.egress?.secrets ?? []).map((s) => [s.name, s.placeholder]),
+  );
   const job = {
     // Tenants never share an isolate, even for the same code; nor do one-shot and session runs
     // (a session isolate loads node:fs before any of its code runs: session.guest.js), nor
-    // isolates with web and with Node.js timers.
-    hash: `${runtime.tenant}-${session ? "s" : webTimers ? "w" : "o"}-${module.hash}`,
+    // isolates with web and with Node.js timers, nor isolates made with different secrets (an
+    // isolate's process.env is fixed when it is made).
+    hash: `${runtime.tenant}-${session ? "s" : webTimers ? "w" : "o"}-${module.hash}${await envKey(env)}`,
     source: module.source,
     input: request.input,
     limits,
     session: session && { values: session.variables.values, files: session.files },
-    // process.env: each secret's placeholder, never its value.
-    env: Object.fromEntries((runtime.egress?.secrets ?? []).map((s) => [s.name, s.placeholder])),
+    env,
     ...(webTimers ? { webTimers } : {}),
   };
   const cancel = () => sink.cancel();
@@ -299,6 +303,21 @@ function locateError(error: Envelope["error"], module: CompiledModule): Executio
   if (typeof error?.line !== "number" || typeof error.column !== "number") return { name, message };
   const at = module.toOriginal(error.line, error.column);
   return at ? { name, message, line: at.line, column: at.column } : { name, message };
+}
+
+/** Hashes of process.env contents by their JSON text: a tenant's secrets rarely change. */
+const envKeys = new Lru<string, string>(256);
+
+/** What the isolate key adds for a process.env: nothing when it is empty. */
+async function envKey(env: Record<string, string>): Promise<string> {
+  const text = JSON.stringify(env);
+  if (text === "{}") return "";
+  let key = envKeys.get(text);
+  if (key === undefined) {
+    key = `-e${(await sha256(text)).slice(0, 16)}`;
+    envKeys.set(text, key);
+  }
+  return key;
 }
 
 async function sha256(text: string): Promise<string> {

@@ -1,9 +1,21 @@
 import { RpcTarget } from "cloudflare:workers";
 import builtinsSource from "./guest/builtins.guest.js";
+import contextSource from "./guest/context.guest.js";
+import freezeSource from "./guest/freeze.guest.js";
 import harnessSource from "./guest/harness.guest.js";
+import jsonSource from "./guest/json.guest.js";
+import leftoversSource from "./guest/leftovers.guest.js";
+import moduleSource from "./guest/module.guest.js";
+import modulesSource from "./guest/modules.guest.js";
+import repairSource from "./guest/repair.guest.js";
+import sealOneShotSource from "./guest/seal-oneshot.guest.js";
+import sealWarmSource from "./guest/seal-warm.guest.js";
+import sesSource from "./guest/ses.guest.js";
 import sessionSource from "./guest/session.guest.js";
 import socketsSource from "./guest/sockets.guest.js";
+import workersSource from "./guest/workers.guest.js";
 import { IsolatePolicy } from "./isolates";
+import { STAND_INS } from "./shims";
 
 export const GUEST_COMPATIBILITY_DATE = "2026-11-01";
 
@@ -39,7 +51,10 @@ export interface GuestJob {
   limits: HarnessLimits;
   /** Present for executions in a session. */
   session?: GuestSession;
-  /** `process.env` for this run: secret placeholders by name. */
+  /**
+   * `process.env`: secret placeholders by name, the same for every run of the tenant. The isolate
+   * is made with them (a reused isolate's `process.env` is frozen), so `hash` covers them.
+   */
   env?: Record<string, string>;
   /**
    * The isolate keeps the runtime's web timers (`setTimeout` answers a number) instead of
@@ -87,11 +102,23 @@ interface HarnessEntrypoint extends Rpc.WorkerEntrypointBranded {
     egress: Fetcher,
     sink: LogReceiver,
     session: GuestSession | undefined,
-    env: Record<string, string> | undefined,
   ): Promise<string>;
 }
 
 let policy: IsolatePolicy | undefined;
+
+/** Modules every guest isolate has besides the harness, its seal and the user's code. */
+const GUEST_MODULES = {
+  "builtins.js": builtinsSource,
+  "context.js": contextSource,
+  "json.js": jsonSource,
+  "modules.js": modulesSource,
+  "session.js": sessionSource,
+  [STAND_INS.get("cloudflare:workers") as string]: workersSource,
+  [STAND_INS.get("node:module") as string]: moduleSource,
+  // Shadows the runtime's module, so connect() goes through the execution's gateway.
+  "cloudflare:sockets": { js: socketsSource },
+};
 
 /**
  * Loads the job's code into a guest isolate (warm and cached if it has been seen before, else
@@ -107,6 +134,7 @@ export function runGuest(
   sink: LogReceiver,
 ): Promise<string> {
   policy ??= new IsolatePolicy(maxWarm);
+  const warm = policy.warm(job.hash);
   // Built only when an isolate is made: a warm isolate already has its code.
   const code = (): WorkerLoaderWorkerCode => ({
     compatibilityDate: GUEST_COMPATIBILITY_DATE,
@@ -115,22 +143,32 @@ export function runGuest(
     mainModule: "harness.js",
     modules: {
       "harness.js": harnessSource,
-      "builtins.js": builtinsSource,
-      "session.js": sessionSource,
+      ...GUEST_MODULES,
+      // A reused isolate is sealed with Hardened JavaScript (ses); a one-shot isolate serves one
+      // execution and gets only the cheap part that keeps writes failing alike (docs/isolates.md).
+      ...(warm
+        ? {
+            "seal.js": sealWarmSource,
+            "repair.js": repairSource,
+            "ses.js": sesSource,
+            "freeze.js": freezeSource,
+            "leftovers.js": leftoversSource,
+          }
+        : { "seal.js": sealOneShotSource }),
       "user.js": job.source,
-      // Shadows the runtime's module, so connect() goes through the execution's gateway.
-      "cloudflare:sockets": { js: socketsSource },
     },
-    env: {},
+    // The runtime fills process.env from these; guest code never sees this env itself
+    // (cloudflare:workers is a stand-in, workers.guest.js).
+    env: job.env ?? {},
     // A guest that bypasses the harness's fetch still only reaches a gateway that denies.
     globalOutbound: denyAll(),
   });
-  const stub = policy.warm(job.hash) ? loader.get(job.hash, code) : loader.load(code());
+  const stub = warm ? loader.get(job.hash, code) : loader.load(code());
   // On Cloudflare the platform enforces these; locally they are ignored and the harness's
   // deadline checks and the runner supervisor do the same job.
   const entrypoint = stub.getEntrypoint<HarnessEntrypoint>(undefined, {
     // The gateway enforces (and audits) the subrequest cap; this is only a backstop above it.
     limits: { cpuMs: job.limits.timeoutMs, subRequests: 1_000 },
   });
-  return entrypoint.run(job.input, job.limits, egress, sink, job.session, job.env);
+  return entrypoint.run(job.input, job.limits, egress, sink, job.session);
 }

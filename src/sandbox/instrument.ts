@@ -6,6 +6,11 @@ export const RESERVED_PREFIX = "__cordon$";
 export const TICK = `${RESERVED_PREFIX}t`;
 /** Checks the run's deadline at once (catch and finally blocks, so a timeout cannot be swallowed). */
 export const CHECK = `${RESERVED_PREFIX}c`;
+/**
+ * Maps a dynamic import's specifier as a static import is checked (src/sandbox/guest/
+ * modules.guest.js): a method of the per-run object compile.ts names `${RESERVED_PREFIX}`.
+ */
+export const MODULE_SPECIFIER = `${RESERVED_PREFIX}.m`;
 
 /** A single text insertion or replacement over the parsed JavaScript. */
 export interface Edit {
@@ -21,7 +26,8 @@ type AnyNode = Node & Record<string, unknown>;
 /**
  * Adds deadline checks to every loop body, function body, catch clause and finally block, so
  * code that never yields still stops at its deadline. The runtime forbids `eval` and
- * `new Function`, so no uninstrumented code can be made at run time.
+ * `new Function`, so no uninstrumented code can be made at run time. A dynamic import's
+ * specifier goes through MODULE_SPECIFIER.
  * Returns the edits, or the start offset of a reserved identifier the code uses.
  */
 export function instrument(program: Node): { edits: Edit[] } | { reservedAt: number } {
@@ -66,6 +72,12 @@ export function instrument(program: Node): { edits: Edit[] } | { reservedAt: num
       case "TryStatement":
         if (node.finalizer) atBlockStart(node.finalizer as AnyNode, CHECK);
         break;
+      case "ImportExpression": {
+        const source = node.source as AnyNode;
+        edits.push({ start: source.start, end: source.start, text: `${MODULE_SPECIFIER}(` });
+        edits.push({ start: source.end, end: source.end, text: ")" });
+        break;
+      }
       default:
         break;
     }

@@ -336,10 +336,14 @@ describe("isolation", () => {
 describe("tampering with globals", () => {
   it("cannot fake a status by overwriting JSON, console and Promise.prototype.then", async () => {
     const r = await run({
-      code: `JSON.stringify = () => '{"status":"ok","result":"forged"}';
-JSON.parse = () => ({ status: "ok" });
-Promise.prototype.then = function () { return "forged" };
-console.log = () => {};
+      // Each write throws a TypeError now that built-ins are frozen; the harness must not care.
+      code: `const tampering = [
+  () => { JSON.stringify = () => '{"status":"ok","result":"forged"}' },
+  () => { JSON.parse = () => ({ status: "ok" }) },
+  () => { Promise.prototype.then = function () { return "forged" } },
+  () => { console.log = () => {} },
+];
+for (const tamper of tampering) try { tamper() } catch {}
 throw new Error("real failure")`,
     });
     expect(r.status).toBe("error");
@@ -348,9 +352,12 @@ throw new Error("real failure")`,
 
   it("cannot inject log entries through Object.prototype or Array.prototype", async () => {
     const r = await run({
-      code: `Object.defineProperty(Object.prototype, "level", { get() { return "error" }, set() {} });
-Object.prototype.toJSON = function () { return { forged: true } };
-Array.prototype.push = function () { return 0 };
+      code: `const tampering = [
+  () => Object.defineProperty(Object.prototype, "level", { get() { return "error" }, set() {} }),
+  () => { Object.prototype.toJSON = function () { return { forged: true } } },
+  () => { Array.prototype.push = function () { return 0 } },
+];
+for (const tamper of tampering) try { tamper() } catch {}
 console.log("honest"); 1`,
     });
     expect(r.logs).toEqual([{ level: "log", message: "honest" }]);

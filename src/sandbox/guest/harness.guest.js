@@ -1,62 +1,54 @@
 // The main module of every guest isolate. It is evaluated before any user code runs, keeps its
 // own references to the built-ins it needs, and reports only through strings it builds itself,
 // so guest code that replaces globals or prototypes cannot forge its status, result or logs.
+// Once it has installed what guest code reaches (console, fetch, connect, input), `seal`
+// freezes the isolate (docs/isolates.md).
+// First, so that in a reused isolate ses repairs the intrinsics before any other module is
+// evaluated (a bare import keeps its place when imports are sorted).
+import "seal.js";
 // `cloudflare:sockets` is sockets.guest.js here (see guest.ts).
-import { __cordonInstall as installConnect } from "cloudflare:sockets";
-import { WorkerEntrypoint } from "cloudflare:workers";
-import { AsyncLocalStorage } from "node:async_hooks";
+import * as sockets from "cloudflare:sockets";
+import { abortIsolate, WorkerEntrypoint } from "cloudflare:workers";
 import {
-  ArrayBufferCtor,
   apply,
   builtinModule,
   DateCtor,
-  dateGetTime,
-  isArray,
-  isFiniteNumber,
-  isInstance,
-  isView,
+  defineProperty,
+  ErrorCtor,
+  hasOwn,
   MapCtor,
-  mapEntries,
-  mapIteratorNext,
+  mapDelete,
+  mapGet,
+  mapSet,
   objectKeys,
-  RegExpCtor,
-  SetCtor,
+  PromiseCtor,
+  promiseThen,
   StringCtor,
-  setIteratorNext,
-  setValues,
-  stringify,
+  stringStartsWith,
+  TypeErrorCtor,
   Uint8ArrayCtor,
   uncurry,
 } from "builtins.js";
+import { currentRun, runInContext, settled } from "context.js";
+import { dataJson, quote, resultJson, TOO_LARGE } from "json.js";
+import { guardProcess, moduleSpecifier, standInNamespaces } from "modules.js";
+import { REUSED, seal } from "seal.js";
 import { captureBindings, collectWorkspace, decodeValue, hydrateWorkspace } from "session.js";
-import userMain from "user.js";
+import userMain, { __cordon$imported as imported } from "user.js";
 
-const TypeErrorCtor = TypeError;
 const RequestCtor = Request;
 const nativeFetch = fetch;
-const hasOwn = Object.hasOwn;
 const stringSlice = uncurry(String.prototype.slice);
-const stringStartsWith = uncurry(String.prototype.startsWith);
 const regexpExec = uncurry(RegExp.prototype.exec);
-const regexpToString = uncurry(RegExp.prototype.toString);
-const functionToString = uncurry(Function.prototype.toString);
-const dateToISOString = uncurry(Date.prototype.toISOString);
 const arrayFrom = Array.from;
 const headersGet = uncurry(Headers.prototype.get);
 const responseText = uncurry(Response.prototype.text);
 const setTimeoutOriginal = setTimeout;
 const clearTimeoutOriginal = clearTimeout;
-const PromiseCtor = Promise;
-const promiseThen = uncurry(Promise.prototype.then);
 const encoder = new TextEncoder();
 const encode = uncurry(TextEncoder.prototype.encode);
-/**
- * Whether a string's UTF-8 size is over `cap`: never smaller than its length, at most three
- * times it, so the string is only encoded when its length cannot tell.
- */
-const overBytes = (text, cap) =>
-  text.length > cap || (text.length * 3 > cap && encode(encoder, text).byteLength > cap);
-const ErrorCtor = Error;
+/** UTF-8 size of a string, computed only when it could be over `cap`. */
+const overBytes = (text, cap) => text.length * 3 > cap && encode(encoder, text).byteLength > cap;
 const stringIncludes = uncurry(String.prototype.includes);
 let formatFn;
 
@@ -102,15 +94,12 @@ function format(...args) {
   return text;
 }
 
-const context = new AsyncLocalStorage();
-const currentRun = context.getStore.bind(context);
-const runInContext = context.run.bind(context);
 const USER_FRAME = /user\.js:(\d+):(\d+)/;
 const now = DateCtor.now;
 
 // Deadline checks compiled into user code (see src/sandbox/instrument.ts). `tick` is on every
 // loop iteration and function entry, so it only looks at the clock every TICKS_PER_CHECK calls,
-// or on every call once some run in this isolate has been stopped.
+// or on every call while some run of this isolate is stopped but not yet answered.
 const TICKS_PER_CHECK = 1024;
 let ticks = 0;
 let stoppedRuns = 0;
@@ -118,13 +107,18 @@ let stoppedRuns = 0;
 /** Thrown into user code once its run is past its deadline or finished. */
 class RunStopped extends ErrorCtor {}
 
+/** Marks a run that has not answered yet as stopped: it will answer `timeout`. */
+function stop(run) {
+  if (!run.stopped && !run.done) {
+    run.stopped = true;
+    stoppedRuns++;
+  }
+}
+
 function check() {
   const run = currentRun();
   if (run === undefined || run.done || now() > run.deadline) {
-    if (run !== undefined && !run.stopped) {
-      run.stopped = true;
-      stoppedRuns++;
-    }
+    if (run !== undefined) stop(run);
     throw new RunStopped("the execution ran past its deadline");
   }
 }
@@ -152,7 +146,7 @@ function emit(level, args) {
   }
   const room = run.limits.logBytes - run.chars;
   if (message.length > room) message = stringSlice(message, 0, room);
-  run.buf += `${run.buf === "" ? "" : ","}{"level":"${level}","message":${stringify(message)}}`;
+  run.buf += `${run.buf === "" ? "" : ","}{"level":"${level}","message":${quote(message)}}`;
   run.lines++;
   run.chars += message.length;
   if (!run.flushScheduled) {
@@ -179,8 +173,19 @@ function flush(run) {
   })();
 }
 
-const counters = new MapCtor();
-const timers = new MapCtor();
+/** A run's console.count or console.time labels: each execution has its own. */
+function labels(kind) {
+  const run = currentRun();
+  if (run === undefined) return new MapCtor();
+  run[kind] ??= new MapCtor();
+  return run[kind];
+}
+
+function elapsed(label) {
+  const started = mapGet(labels("timers"), StringCtor(label));
+  return `${StringCtor(label)}: ${DateCtor.now() - (started ?? DateCtor.now())}ms`;
+}
+
 const consoleObject = {
   log: (...args) => emit("log", args),
   info: (...args) => emit("info", args),
@@ -194,17 +199,22 @@ const consoleObject = {
     if (!condition) emit("error", ["Assertion failed", ...args]);
   },
   count: (label = "default") => {
-    const n = (counters.get(label) ?? 0) + 1;
-    counters.set(label, n);
-    emit("log", [`${label}: ${n}`]);
+    const counters = labels("counters");
+    const key = StringCtor(label);
+    const n = (mapGet(counters, key) ?? 0) + 1;
+    mapSet(counters, key, n);
+    emit("log", [`${key}: ${n}`]);
   },
-  countReset: (label = "default") => counters.delete(label),
-  time: (label = "default") => timers.set(label, DateCtor.now()),
-  timeLog: (label = "default", ...args) =>
-    emit("log", [`${label}: ${DateCtor.now() - (timers.get(label) ?? DateCtor.now())}ms`, ...args]),
+  countReset: (label = "default") => {
+    mapDelete(labels("counters"), StringCtor(label));
+  },
+  time: (label = "default") => {
+    mapSet(labels("timers"), StringCtor(label), DateCtor.now());
+  },
+  timeLog: (label = "default", ...args) => emit("log", [elapsed(label), ...args]),
   timeEnd: (label = "default") => {
-    emit("log", [`${label}: ${DateCtor.now() - (timers.get(label) ?? DateCtor.now())}ms`]);
-    timers.delete(label);
+    emit("log", [elapsed(label)]);
+    mapDelete(labels("timers"), StringCtor(label));
   },
   group: (...args) => {
     if (args.length > 0) emit("log", args);
@@ -214,7 +224,6 @@ const consoleObject = {
   },
   groupEnd: () => {},
 };
-globalThis.console = consoleObject;
 
 const headersSet = uncurry(Headers.prototype.set);
 const headersDelete = uncurry(Headers.prototype.delete);
@@ -251,7 +260,6 @@ async function guestFetch(resource, init) {
   if (denied !== null) throw new TypeErrorCtor(await responseText(response));
   return response;
 }
-globalThis.fetch = guestFetch;
 
 const ReadableStreamCtor = ReadableStream;
 const TransformStreamCtor = TransformStream;
@@ -312,7 +320,7 @@ function connectThroughGateway(address, options) {
     const writer = getWriter(inner.writable);
     await writerWrite(
       writer,
-      encode(encoder, `${stringify({ address: target, secureTransport })}\n`),
+      encode(encoder, `${dataJson({ address: target, secureTransport })}\n`),
     );
     writerRelease(writer);
     let head = new Uint8ArrayCtor(0);
@@ -386,108 +394,6 @@ function connectThroughGateway(address, options) {
     },
   };
 }
-installConnect(connectThroughGateway);
-
-/** `process.env`, looked up when a run first has a name to set (see builtinModule). */
-let processEnv;
-const envNames = { __proto__: null };
-
-/**
- * Sets `process.env` for a run: each secret's placeholder (the same for every run of a tenant,
- * so concurrent runs in one warm isolate agree), and drops names an earlier run had.
- */
-function applyEnv(values) {
-  const given = values ?? { __proto__: null };
-  const previous = objectKeys(envNames);
-  const names = objectKeys(given);
-  if (previous.length === 0 && names.length === 0) return;
-  processEnv ??= globalThis.process?.env;
-  if (processEnv === undefined || processEnv === null) return;
-  for (let i = 0; i < previous.length; i++) {
-    if (!hasOwn(given, previous[i])) {
-      delete processEnv[previous[i]];
-      delete envNames[previous[i]];
-    }
-  }
-  for (let i = 0; i < names.length; i++) {
-    processEnv[names[i]] = StringCtor(given[names[i]]);
-    envNames[names[i]] = true;
-  }
-}
-
-/** Turns any value into one JSON can carry, by the rule in docs/guest.md. */
-function toJsonValue(value, ancestors) {
-  switch (typeof value) {
-    case "undefined":
-      return null;
-    case "number":
-      return isFiniteNumber(value) ? value : null;
-    case "bigint":
-      return StringCtor(value);
-    case "string":
-    case "boolean":
-      return value;
-    case "symbol":
-      return StringCtor(value);
-    case "function":
-      return describeFunction(value);
-    default:
-      break;
-  }
-  if (value === null) return null;
-  for (let i = 0; i < ancestors.length; i++) if (ancestors[i] === value) return "[Circular]";
-  if (ancestors.length >= 100) return "[Too deep]";
-  const inner = [...ancestors, value];
-  if (isInstance(value, DateCtor)) {
-    const time = dateGetTime(value);
-    return isFiniteNumber(time) ? dateToISOString(value) : null;
-  }
-  if (isInstance(value, MapCtor)) {
-    const out = [];
-    const iterator = mapEntries(value);
-    for (let step = mapIteratorNext(iterator); !step.done; step = mapIteratorNext(iterator)) {
-      out[out.length] = [toJsonValue(step.value[0], inner), toJsonValue(step.value[1], inner)];
-    }
-    return out;
-  }
-  if (isInstance(value, SetCtor)) {
-    const out = [];
-    const iterator = setValues(value);
-    for (let step = setIteratorNext(iterator); !step.done; step = setIteratorNext(iterator)) {
-      out[out.length] = toJsonValue(step.value, inner);
-    }
-    return out;
-  }
-  if (isArray(value)) {
-    const out = [];
-    for (let i = 0; i < value.length; i++) out[i] = toJsonValue(value[i], inner);
-    return out;
-  }
-  if (isView(value)) return arrayFrom(value, (n) => (typeof n === "bigint" ? StringCtor(n) : n));
-  if (isInstance(value, ArrayBufferCtor)) return arrayFrom(new Uint8ArrayCtor(value));
-  if (isInstance(value, RegExpCtor)) return regexpToString(value);
-  if (isInstance(value, ErrorCtor)) {
-    return { __proto__: null, name: StringCtor(value.name), message: StringCtor(value.message) };
-  }
-  if (typeof value.toJSON === "function") return toJsonValue(value.toJSON(), inner);
-  const out = { __proto__: null };
-  const keys = objectKeys(value);
-  for (let i = 0; i < keys.length; i++) {
-    const key = keys[i];
-    const item = value[key];
-    if (item !== undefined) out[key] = toJsonValue(item, inner);
-  }
-  return out;
-}
-
-function describeFunction(fn) {
-  let source = "";
-  try {
-    source = functionToString(fn);
-  } catch {}
-  const name = typeof fn.name === "string" && fn.name !== "" ? fn.name : "(anonymous)";
-  return stringStartsWith(source, "class") ? `[class ${name}]` : `[Function: ${name}]`;
-}
 
 /** Reads a thrown value without letting its getters break the harness. */
 function describeError(thrown) {
@@ -508,7 +414,7 @@ function describeError(thrown) {
   let location = "";
   const match = regexpExec(USER_FRAME, stack);
   if (match !== null) location = `,"line":${+match[1]},"column":${+match[2]}`;
-  return `{"name":${stringify(name)},"message":${stringify(message)}${location}}`;
+  return `{"name":${quote(name)},"message":${quote(message)}${location}}`;
 }
 
 async function runUserCode(slots, input) {
@@ -531,23 +437,66 @@ async function watchCancel(run) {
   if (!cancelled || run.done) return;
   run.cancelled = true;
   run.deadline = -1;
-  if (!run.stopped) {
-    run.stopped = true;
-    stoppedRuns++;
-  }
+  stop(run);
   run.expire?.();
 }
+
+/** The result part of an answer: the value as JSON, or why it has none. */
+function resultBody(value, cap) {
+  let json;
+  try {
+    json = resultJson(value, cap);
+  } catch (err) {
+    if (err !== TOO_LARGE) {
+      const message = `the result could not be converted to JSON: ${describeErrorMessage(err)}`;
+      return `"status":"error","error":{"name":"ResultNotSerializable","message":${quote(message)}}`;
+    }
+  }
+  return json === undefined || overBytes(json, cap)
+    ? `"status":"error","error":{"name":"ResultTooLarge","message":"the result is larger than ${cap} bytes"}`
+    : `"status":"ok","result":${json}`;
+}
+
+/**
+ * One execution, inside its own context: the code, its result, the promises it handed to
+ * waitUntil and, in a session, what it left. Answers the envelope's body. Getters, `toJSON` and
+ * Proxy traps met on the way are the code's own, so they run here too, under its deadline.
+ */
+async function execute(run, slots, input, session, before) {
+  let body;
+  try {
+    body = resultBody(await runUserCode(slots, input), run.limits.resultBytes);
+  } catch (thrown) {
+    body = `"status":"error","error":${describeError(thrown)}`;
+  }
+  if (run.holds > 0) await settled(run);
+  if (session) {
+    // As in a REPL, what the code declared and wrote stays, whether it finished or threw.
+    body += `,"vars":${captureBindings(slots.v)},"files":${collectWorkspace(before)}`;
+  }
+  return body;
+}
+
+// What guest code reaches of the harness; then the isolate is sealed before any of it runs.
+defineProperty(globalThis, "input", { get: () => currentRun()?.input, enumerable: true });
+globalThis.console = consoleObject;
+globalThis.fetch = guestFetch;
+sockets.__cordonInstall(connectThroughGateway);
+if (REUSED) guardProcess();
+seal({ load: builtinModule, roots: [consoleObject, ...standInNamespaces()], imported });
 
 export default class Harness extends WorkerEntrypoint {
   /**
    * Runs the user's module once and answers with a JSON envelope string:
    * `{ status, result | error, logs, dropped }`. Never throws.
    */
-  async run(input, limits, egress, sink, session, env) {
+  async run(input, limits, egress, sink, session) {
     const run = {
       __proto__: null,
+      input,
       deadline: now() + limits.timeoutMs,
       stopped: false,
+      cancelled: false,
       limits,
       egress,
       sink,
@@ -558,11 +507,18 @@ export default class Harness extends WorkerEntrypoint {
       flushScheduled: false,
       pending: undefined,
       done: false,
+      // Promises handed to waitUntil that have not settled yet (context.guest.js).
+      holds: 0,
+      idle: undefined,
+      expire: undefined,
+      counters: undefined,
+      timers: undefined,
     };
-    const slots = { __proto__: null, in: { __proto__: null } };
-    for (const name of session ? Object.keys(session.values) : []) {
+    const slots = { __proto__: null, in: { __proto__: null }, m: moduleSpecifier };
+    const names = session ? objectKeys(session.values) : [];
+    for (let i = 0; i < names.length; i++) {
       try {
-        slots.in[name] = decodeValue(session.values[name]);
+        slots.in[names[i]] = decodeValue(session.values[names[i]]);
       } catch {
         // A value that cannot be decoded is left undefined rather than failing the run.
       }
@@ -571,57 +527,36 @@ export default class Harness extends WorkerEntrypoint {
     // loading node:fs costs every fresh isolate milliseconds.
     const before = session || limits.workspace ? hydrateWorkspace(session?.files) : undefined;
     if (limits.cancellable) void watchCancel(run);
-    try {
-      globalThis.input = input;
-    } catch {}
-    applyEnv(env);
     let body;
     let timer;
-    let thrownExpired = false;
-    const expired = {};
     try {
       // Answering at the deadline ends this call's I/O context, which cancels the timers and
       // callbacks the code left behind, so nothing of it keeps running afterwards.
-      const value = await new PromiseCtor((resolve, reject) => {
-        run.expire = () => resolve(expired);
+      body = await new PromiseCtor((resolve, reject) => {
+        run.expire = () => resolve(undefined);
         timer = setTimeoutOriginal(run.expire, limits.timeoutMs);
-        promiseThen(runInContext(run, runUserCode, slots, input), resolve, reject);
+        promiseThen(
+          runInContext(run, execute, run, slots, input, session, before),
+          resolve,
+          reject,
+        );
       });
-      if (value === expired) throw expired;
-      let json;
-      try {
-        // A string longer than the cap is too large in any encoding: refused before JSON copies
-        // it, which for a string of tens of MB would take the run past its memory limit.
-        json =
-          typeof value === "string" && value.length > limits.resultBytes
-            ? value
-            : stringify(toJsonValue(value, []));
-      } catch (err) {
-        json = undefined;
-        body = `"status":"error","error":{"name":"ResultNotSerializable","message":${stringify(`the result could not be converted to JSON: ${describeErrorMessage(err)}`)}}`;
-      }
-      if (json !== undefined) {
-        body = overBytes(json, limits.resultBytes)
-          ? `"status":"error","error":{"name":"ResultTooLarge","message":"the result is larger than ${limits.resultBytes} bytes"}`
-          : `"status":"ok","result":${json}`;
-      }
     } catch (thrown) {
-      thrownExpired = thrown === expired;
-      body =
-        thrown === expired
-          ? `"status":"timeout","reason":"waiting"`
-          : `"status":"error","error":${describeError(thrown)}`;
+      body = `"status":"error","error":${describeError(thrown)}`;
     }
     clearTimeoutOriginal(timer);
     // Once stopped, the run timed out whatever the code did with the RunStopped error.
+    const timedOut = body === undefined || run.stopped;
     if (run.cancelled) body = `"status":"timeout","reason":"cancelled"`;
     else if (run.stopped) body = `"status":"timeout","reason":"computing"`;
-    else if (session && !thrownExpired) {
-      // As in a REPL, what the code declared and wrote stays, whether it finished or threw.
-      body += `,"vars":${stringify(captureBindings(slots.v))},"files":${stringify(collectWorkspace(before))}`;
-    }
+    else if (body === undefined) body = `"status":"timeout","reason":"waiting"`;
+    if (run.stopped) stoppedRuns--;
     run.done = true;
     await run.pending;
+    // Something of a run that timed out may still be pending. Its request ends with this answer,
+    // and that ends its timers and I/O; a reused isolate is also replaced, so whatever the runtime
+    // might still hold of it cannot meet a later execution (docs/isolates.md).
+    if (REUSED && timedOut) abortIsolate("an execution timed out in this isolate");
     return `{${body},"logs":[${run.buf}],"dropped":${run.dropped}}`;
   }
 }

@@ -7,23 +7,26 @@ import {
   builtinModule,
   DateCtor,
   dateGetTime,
+  ErrorCtor,
   isArray,
   isFiniteNumber,
   isInstance,
   isView,
   MapCtor,
   mapEntries,
+  mapGet,
   mapIteratorNext,
+  mapSet,
   objectKeys,
   RegExpCtor,
   SetCtor,
   StringCtor,
   setIteratorNext,
   setValues,
-  stringify,
   Uint8ArrayCtor,
   uncurry,
 } from "builtins.js";
+import { dataJson, quote } from "json.js";
 
 export const WORKSPACE = "/tmp/workspace";
 
@@ -37,13 +40,16 @@ let node;
  */
 function builtins() {
   if (node === undefined) {
-    const { mkdirSync, readdirSync, readFileSync, writeFileSync } = builtinModule("node:fs");
+    const { Dirent, mkdirSync, readdirSync, readFileSync, writeFileSync } =
+      builtinModule("node:fs");
     const { Buffer } = builtinModule("node:buffer");
     node = {
       mkdirSync,
       readdirSync,
       readFileSync,
       writeFileSync,
+      isDirectory: uncurry(Dirent.prototype.isDirectory),
+      isFile: uncurry(Dirent.prototype.isFile),
       bufferFrom: Buffer.from,
       bufferToString: uncurry(Buffer.prototype.toString),
     };
@@ -60,6 +66,7 @@ const objectIs = Object.is;
 const getPrototypeOf = Object.getPrototypeOf;
 const objectPrototype = Object.prototype;
 const TYPED = {
+  __proto__: null,
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,
@@ -78,78 +85,85 @@ const unbase64 = (text) => new Uint8ArrayCtor(builtins().bufferFrom(text, "base6
 
 /**
  * Encodes a structured-cloneable value as JSON text: a table of nodes, so shared and cyclic
- * references stay shared. Throws if the value cannot be cloned.
+ * references stay shared. Throws if the value cannot be cloned. The text is written directly
+ * (json.guest.js says why).
  */
 export function encodeValue(value) {
   clone(value);
-  const table = [];
+  const table = { __proto__: null };
+  let size = 0;
   const seen = new MapCtor();
+  const add = (node) => {
+    table[size] = node;
+    return size++;
+  };
   const visit = (v) => {
     switch (typeof v) {
       case "undefined":
-        return table.push(["u"]) - 1;
+        return add('["u"]');
       case "bigint":
-        return table.push(["b", StringCtor(v)]) - 1;
+        return add(`["b",${quote(StringCtor(v))}]`);
       case "number":
         if (!isFiniteNumber(v) || objectIs(v, -0)) {
-          return (
-            table.push([
-              "n",
-              isNaNNumber(v) ? "NaN" : v === 0 ? "-0" : v > 0 ? "Infinity" : "-Infinity",
-            ]) - 1
-          );
+          const text = isNaNNumber(v) ? "NaN" : v === 0 ? "-0" : v > 0 ? "Infinity" : "-Infinity";
+          return add(`["n","${text}"]`);
         }
-        return table.push(["p", v]) - 1;
+        return add(`["p",${dataJson(v)}]`);
       case "string":
       case "boolean":
-        return table.push(["p", v]) - 1;
+        return add(`["p",${dataJson(v)}]`);
       default:
         break;
     }
-    if (v === null) return table.push(["p", null]) - 1;
-    const known = seen.get(v);
+    if (v === null) return add('["p",null]');
+    const known = mapGet(seen, v);
     if (known !== undefined) return known;
-    const index = table.push(null) - 1;
-    seen.set(v, index);
+    const index = add(null);
+    mapSet(seen, v, index);
     let node;
-    if (isInstance(v, DateCtor)) node = ["d", dateGetTime(v)];
-    else if (isInstance(v, RegExpCtor)) node = ["r", v.source, v.flags];
-    else if (isInstance(v, MapCtor)) {
-      const pairs = [];
+    if (isInstance(v, DateCtor)) node = `["d",${dataJson(dateGetTime(v))}]`;
+    else if (isInstance(v, RegExpCtor)) {
+      node = `["r",${quote(StringCtor(v.source))},${quote(StringCtor(v.flags))}]`;
+    } else if (isInstance(v, MapCtor)) {
+      let pairs = "";
       const it = mapEntries(v);
       for (let s = mapIteratorNext(it); !s.done; s = mapIteratorNext(it)) {
-        pairs[pairs.length] = [visit(s.value[0]), visit(s.value[1])];
+        pairs += `${pairs === "" ? "" : ","}[${visit(s.value[0])},${visit(s.value[1])}]`;
       }
-      node = ["m", pairs];
+      node = `["m",[${pairs}]]`;
     } else if (isInstance(v, SetCtor)) {
-      const items = [];
+      let items = "";
       const it = setValues(v);
-      for (let s = setIteratorNext(it); !s.done; s = setIteratorNext(it))
-        items[items.length] = visit(s.value);
-      node = ["s", items];
-    } else if (isInstance(v, ArrayBufferCtor)) node = ["ab", base64(new Uint8ArrayCtor(v))];
+      for (let s = setIteratorNext(it); !s.done; s = setIteratorNext(it)) {
+        items += `${items === "" ? "" : ","}${visit(s.value)}`;
+      }
+      node = `["s",[${items}]]`;
+    } else if (isInstance(v, ArrayBufferCtor))
+      node = `["ab",${quote(base64(new Uint8ArrayCtor(v)))}]`;
     else if (isView(v)) {
-      node = [
-        "t",
-        v[Symbol.toStringTag],
-        base64(new Uint8ArrayCtor(v.buffer, v.byteOffset, v.byteLength)),
-      ];
+      const bytes = base64(new Uint8ArrayCtor(v.buffer, v.byteOffset, v.byteLength));
+      node = `["t",${quote(StringCtor(v[Symbol.toStringTag]))},${quote(bytes)}]`;
     } else if (isArray(v)) {
-      const items = [];
-      for (let i = 0; i < v.length; i++) items[i] = visit(v[i]);
-      node = ["a", items];
-    } else if (isInstance(v, Error)) node = ["e", StringCtor(v.name), StringCtor(v.message)];
-    else {
-      const entries = [];
+      let items = "";
+      for (let i = 0; i < v.length; i++) items += `${i === 0 ? "" : ","}${visit(v[i])}`;
+      node = `["a",[${items}]]`;
+    } else if (isInstance(v, ErrorCtor)) {
+      node = `["e",${quote(StringCtor(v.name))},${quote(StringCtor(v.message))}]`;
+    } else {
+      let entries = "";
       const keys = objectKeys(v);
-      for (let i = 0; i < keys.length; i++) entries[i] = [keys[i], visit(v[keys[i]])];
-      node = ["o", entries];
+      for (let i = 0; i < keys.length; i++) {
+        entries += `${i === 0 ? "" : ","}[${quote(keys[i])},${visit(v[keys[i]])}]`;
+      }
+      node = `["o",[${entries}]]`;
     }
     table[index] = node;
     return index;
   };
   const root = visit(value);
-  return stringify([root, table]);
+  let nodes = "";
+  for (let i = 0; i < size; i++) nodes += `${i === 0 ? "" : ","}${table[i]}`;
+  return `[${root},[${nodes}]]`;
 }
 
 /** Decodes what `encodeValue` made. */
@@ -217,31 +231,35 @@ export function decodeValue(text) {
 }
 
 /**
- * Reads every binding the code left (getters made by the compiler) and answers, per name,
- * `{ v: encoded }`, `{ f: 1 }` for a function or class, or `{ x: reason }`.
+ * Reads every binding the code left (getters made by the compiler) and answers, as JSON text, per
+ * name `{ v: encoded }`, `{ f: 1 }` for a function or class, or `{ x: reason }`. The getters read
+ * the code's own bindings: call it inside the run's context.
  */
 export function captureBindings(getters) {
-  const out = { __proto__: null };
-  if (!getters) return out;
-  for (const name of objectKeys(getters)) {
-    let value;
-    try {
-      value = getters[name]();
-    } catch {
-      out[name] = { x: "uninitialized" };
-      continue;
-    }
-    if (typeof value === "function") {
-      out[name] = { f: 1 };
-      continue;
-    }
-    try {
-      out[name] = { v: encodeValue(value) };
-    } catch {
-      out[name] = { x: `not cloneable (${describeKind(value)})` };
+  let out = "";
+  if (getters) {
+    const names = objectKeys(getters);
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i];
+      let value;
+      let what;
+      try {
+        value = getters[name]();
+      } catch {
+        what = '{"x":"uninitialized"}';
+      }
+      if (what === undefined && typeof value === "function") what = '{"f":1}';
+      if (what === undefined) {
+        try {
+          what = `{"v":${quote(encodeValue(value))}}`;
+        } catch {
+          what = `{"x":${quote(`not cloneable (${describeKind(value)})`)}}`;
+        }
+      }
+      out += `${out === "" ? "" : ","}${quote(name)}:${what}`;
     }
   }
-  return out;
+  return `{${out}}`;
 }
 
 function describeKind(value) {
@@ -271,28 +289,42 @@ export function hydrateWorkspace(files) {
   return before;
 }
 
-/** What changed in the workspace since `before`: `{ changed: [{ path, data }], deleted: [path] }`. */
+/**
+ * What changed in the workspace since `before`, as JSON text:
+ * `{ changed: [{ path, data }], deleted: [path] }`.
+ */
 export function collectWorkspace(before) {
   const now = new MapCtor();
+  const { isDirectory, isFile, readdirSync, readFileSync } = builtins();
   const walk = (dir, prefix) => {
     let entries = [];
     try {
-      entries = builtins().readdirSync(dir, { withFileTypes: true });
+      entries = readdirSync(dir, { withFileTypes: true });
     } catch {
       return;
     }
-    for (const entry of entries) {
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i];
       const path = prefix === "" ? entry.name : `${prefix}/${entry.name}`;
-      if (entry.isDirectory()) walk(`${dir}/${entry.name}`, path);
-      else if (entry.isFile())
-        now.set(path, base64(builtins().readFileSync(`${dir}/${entry.name}`)));
+      if (isDirectory(entry)) walk(`${dir}/${entry.name}`, path);
+      else if (isFile(entry)) mapSet(now, path, base64(readFileSync(`${dir}/${entry.name}`)));
     }
   };
   walk(WORKSPACE, "");
-  const changed = [];
-  const deleted = [];
-  for (const [path, data] of now)
-    if (before.get(path) !== data) changed[changed.length] = { path, data };
-  for (const path of before.keys()) if (!now.has(path)) deleted[deleted.length] = path;
-  return { changed, deleted };
+  let changed = "";
+  let deleted = "";
+  let it = mapEntries(now);
+  for (let s = mapIteratorNext(it); !s.done; s = mapIteratorNext(it)) {
+    const path = s.value[0];
+    const data = s.value[1];
+    if (mapGet(before, path) !== data) {
+      changed += `${changed === "" ? "" : ","}{"path":${quote(path)},"data":${quote(data)}}`;
+    }
+  }
+  it = mapEntries(before);
+  for (let s = mapIteratorNext(it); !s.done; s = mapIteratorNext(it)) {
+    const path = s.value[0];
+    if (mapGet(now, path) === undefined) deleted += `${deleted === "" ? "" : ","}${quote(path)}`;
+  }
+  return `{"changed":[${changed}],"deleted":[${deleted}]}`;
 }
