@@ -5,10 +5,11 @@ import {
   type CarriedImport,
   type Declared,
   declarations,
+  type Prelude,
   type SessionScope,
   sessionPrelude,
 } from "./carry";
-import { CHECK, type Edit, instrument, RESERVED_PREFIX, TICK } from "./instrument";
+import { applyEdits, CHECK, type Edit, instrument, RESERVED_PREFIX, TICK } from "./instrument";
 import { decodeMappings, originalPosition } from "./source-map";
 
 export type Language = "javascript" | "typescript";
@@ -30,6 +31,10 @@ export interface CompiledModule {
   declared: Declared[];
   /** The code's import declarations (a session keeps them for later executions). */
   imports: CarriedImport[];
+  /** Entries of the session scope that failed its checks: left out of the code, to be dropped. */
+  refused: Prelude["refused"];
+  /** What was refused, one entry each, for the run's warn log. */
+  warnings: string[];
 }
 
 /** Code that cannot run: a syntax error or a forbidden import, located in the code as sent. */
@@ -41,8 +46,10 @@ export interface CompileError {
 /** Name of the per-run object through which the wrapped module hands back its results. */
 export const SLOTS = RESERVED_PREFIX;
 
-const PRELUDE_END = `export default function (${SLOTS}, input, ${TICK}, ${CHECK}) { return (async () => {\n`;
-const EPILOGUE = "\n})(); }\n";
+// Arrow functions, so the code cannot reach the slots object as `arguments[0]` (nor the wrapper as
+// `arguments.callee`) and `this` is the module's own, undefined.
+const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => {\n`;
+const EPILOGUE = "\n})();\n";
 
 /**
  * Compiles JavaScript or TypeScript into a module the harness can run again and again.
@@ -167,10 +174,14 @@ export function compile(
   const found = declarations(program, js);
   let carriedImports: string[] = [];
   let sessionCode = "";
+  let refused: Prelude["refused"] = { carried: [], imports: [] };
+  let warnings: string[] = [];
   if (scope) {
-    const made = sessionPrelude(scope, found.declared, SLOTS);
+    const made = sessionPrelude(scope, found.declared, SLOTS, isAllowedImport);
     carriedImports = made.imports;
     sessionCode = made.prelude;
+    refused = made.refused;
+    warnings = made.warnings;
   }
   const prelude =
     [...carriedImports, ...imports].map((text) => `${text}\n`).join("") + PRELUDE_END + sessionCode;
@@ -187,6 +198,8 @@ export function compile(
     source,
     declared: found.declared,
     imports: found.imports,
+    refused,
+    warnings,
     toOriginal(line, column) {
       const offset = offsetOf(sourceLines, line - 1, column - 1);
       if (offset === undefined) return undefined;
@@ -217,16 +230,6 @@ function lastExpressionStatement(body: (Statement | ModuleDeclaration)[]) {
     if (node?.type === "ExpressionStatement") return node.expression;
   }
   return undefined;
-}
-
-function applyEdits(text: string, edits: Edit[]): string {
-  let out = "";
-  let at = 0;
-  for (const edit of edits) {
-    out += text.slice(at, edit.start) + edit.text;
-    at = edit.end;
-  }
-  return out + text.slice(at);
 }
 
 /** Maps an offset in the edited text back to the text before the edits. */

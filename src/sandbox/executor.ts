@@ -11,7 +11,7 @@ import { LIMITS } from "../limits";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend";
-import { nextVariables, type SessionVariables } from "./carry";
+import { nextVariables, type SessionVariables, withoutRefused } from "./carry";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
 import type { GuestSession, HarnessLimits } from "./guest";
 import { type LogEntry, LogSink } from "./logs";
@@ -174,9 +174,15 @@ export async function execute(
   signal?.removeEventListener("abort", cancel);
   sink.ended();
   const { result, envelope } = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
+  if (module.warnings.length > 0) {
+    result.logs.push({
+      level: "warn",
+      message: `dropped from the session (they cannot be declared safely): ${module.warnings.join(", ")}`,
+    });
+  }
   if (session && envelope?.vars && envelope.files) {
     const variables = nextVariables(
-      session.variables,
+      withoutRefused(session.variables, module.refused),
       module.declared,
       module.imports,
       envelope.vars,

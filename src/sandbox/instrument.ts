@@ -83,3 +83,15 @@ export function instrument(program: Node): { edits: Edit[] } | { reservedAt: num
 function isNode(value: unknown): value is AnyNode {
   return typeof value === "object" && value !== null && typeof (value as Node).type === "string";
 }
+
+/** Applies edits sorted by `start` (edits at one offset in the order they are given). */
+export function applyEdits(text: string, edits: Edit[]): string {
+  const parts: string[] = [];
+  let at = 0;
+  for (const edit of edits) {
+    parts.push(text.slice(at, edit.start), edit.text);
+    at = edit.end;
+  }
+  parts.push(text.slice(at));
+  return parts.join("");
+}

@@ -58,8 +58,33 @@ const BigIntCtor = BigInt;
 const isNaNNumber = Number.isNaN;
 const objectIs = Object.is;
 const getPrototypeOf = Object.getPrototypeOf;
+const defineProperty = Object.defineProperty;
+const hasOwn = Object.hasOwn;
 const objectPrototype = Object.prototype;
+const ErrorCtor = Error;
+const NumberCtor = Number;
+const BooleanCtor = Boolean;
+/** The primitive inside a String, Number, Boolean or BigInt object (structuredClone keeps them). */
+const BOXES = [
+  [StringCtor, uncurry(String.prototype.valueOf)],
+  [NumberCtor, uncurry(Number.prototype.valueOf)],
+  [BooleanCtor, uncurry(Boolean.prototype.valueOf)],
+  [BigIntCtor, uncurry(BigInt.prototype.valueOf)],
+];
+/** The error types structuredClone recreates as themselves; other errors become `Error`. */
+const ERRORS = {
+  __proto__: null,
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+};
 const TYPED = {
+  __proto__: null,
+  DataView,
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,
@@ -112,7 +137,9 @@ export function encodeValue(value) {
     const index = table.push(null) - 1;
     seen.set(v, index);
     let node;
-    if (isInstance(v, DateCtor)) node = ["d", dateGetTime(v)];
+    const boxed = unboxed(v);
+    if (boxed.length === 1) node = ["w", visit(boxed[0])];
+    else if (isInstance(v, DateCtor)) node = ["d", dateGetTime(v)];
     else if (isInstance(v, RegExpCtor)) node = ["r", v.source, v.flags];
     else if (isInstance(v, MapCtor)) {
       const pairs = [];
@@ -135,11 +162,24 @@ export function encodeValue(value) {
         base64(new Uint8ArrayCtor(v.buffer, v.byteOffset, v.byteLength)),
       ];
     } else if (isArray(v)) {
-      const items = [];
-      for (let i = 0; i < v.length; i++) items[i] = visit(v[i]);
-      node = ["a", items];
-    } else if (isInstance(v, Error)) node = ["e", StringCtor(v.name), StringCtor(v.message)];
-    else {
+      const keys = objectKeys(v);
+      const length = v.length;
+      if (keys.length === length && (length === 0 || keys[length - 1] === StringCtor(length - 1))) {
+        const items = [];
+        for (let i = 0; i < length; i++) items[i] = visit(v[i]);
+        node = ["a", items];
+      } else {
+        // Holes and properties besides the elements: only what is there, so a sparse array
+        // costs what it holds, not its length.
+        const entries = [];
+        for (let i = 0; i < keys.length; i++) entries[i] = [keys[i], visit(v[keys[i]])];
+        node = ["A", length, entries];
+      }
+    } else if (isInstance(v, ErrorCtor)) {
+      const name = StringCtor(v.name);
+      node = ["e", name, StringCtor(v.message)];
+      if (hasOwn(v, "cause")) node[3] = visit(v.cause);
+    } else {
       const entries = [];
       const keys = objectKeys(v);
       for (let i = 0; i < keys.length; i++) entries[i] = [keys[i], visit(v[keys[i]])];
@@ -151,6 +191,30 @@ export function encodeValue(value) {
   const root = visit(value);
   return stringify([root, table]);
 }
+
+/** `[primitive]` if `value` is a String, Number, Boolean or BigInt object, else `[]`. */
+function unboxed(value) {
+  for (let i = 0; i < BOXES.length; i++) {
+    const [Ctor, primitiveOf] = BOXES[i];
+    if (!isInstance(value, Ctor)) continue;
+    try {
+      return [primitiveOf(value)];
+    } catch {
+      // Inherits from the prototype without being one (Object.create(String.prototype)).
+    }
+  }
+  return [];
+}
+
+/** Sets an own data property, `__proto__` included (assigning that one sets the prototype). */
+function setOwn(object, key, value) {
+  if (key === "__proto__") {
+    defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+  } else object[key] = value;
+}
+
+/** A property as error constructors define `cause`: not enumerable. */
+const hidden = (value) => ({ value, writable: true, enumerable: false, configurable: true });
 
 /** Decodes what `encodeValue` made. */
 export function decodeValue(text) {
@@ -174,9 +238,12 @@ export function decodeValue(text) {
       case "n":
         return node[1] === "-0" ? -0 : Number(node[1]);
       case "d":
-        return hold(new DateCtor(node[1]));
+        // An invalid date's time is NaN, which JSON wrote as null.
+        return hold(new DateCtor(node[1] ?? NaN));
       case "r":
         return hold(new RegExpCtor(node[1], node[2]));
+      case "w":
+        return hold(ObjectCtor(build(node[1])));
       case "ab":
         return hold(unbase64(node[1]).buffer);
       case "t": {
@@ -187,9 +254,11 @@ export function decodeValue(text) {
         );
       }
       case "e": {
-        const error = new Error(node[2]);
-        error.name = node[1];
-        return hold(error);
+        const Known = ERRORS[node[1]];
+        const error = hold(new (Known ?? ErrorCtor)(node[2]));
+        if (Known === undefined) defineProperty(error, "name", hidden(node[1]));
+        if (node.length > 3) defineProperty(error, "cause", hidden(build(node[3])));
+        return error;
       }
       case "m": {
         const map = hold(new MapCtor());
@@ -206,9 +275,15 @@ export function decodeValue(text) {
         for (let i = 0; i < node[1].length; i++) array[i] = build(node[1][i]);
         return array;
       }
+      case "A": {
+        const array = hold([]);
+        array.length = node[1];
+        for (const [key, item] of node[2]) setOwn(array, key, build(item));
+        return array;
+      }
       default: {
         const object = hold(new ObjectCtor());
-        for (const [key, item] of node[1]) object[key] = build(item);
+        for (const [key, item] of node[1]) setOwn(object, key, build(item));
         return object;
       }
     }
