@@ -1,6 +1,6 @@
 import type { Declaration, Expression, Pattern, Program } from "acorn";
 import { parse } from "acorn";
-import { applyEdits, instrument, RESERVED_PREFIX } from "./instrument";
+import { applyEdits, byPosition, instrument, RESERVED_PREFIX } from "./instrument";
 
 /**
  * A top-level binding a session carries from one execution to the next: by value (cloned by the
@@ -296,10 +296,7 @@ function instrumentedDeclaration(source: string, name: string): string | undefin
   if (!declares) return undefined;
   const result = instrument(program);
   if (!("edits" in result)) return undefined;
-  return applyEdits(
-    source,
-    result.edits.sort((a, b) => a.start - b.start),
-  );
+  return applyEdits(source, result.edits.sort(byPosition));
 }
 
 /**

@@ -9,7 +9,15 @@ import {
   type SessionScope,
   sessionPrelude,
 } from "./carry";
-import { applyEdits, CHECK, type Edit, instrument, RESERVED_PREFIX, TICK } from "./instrument";
+import {
+  applyEdits,
+  byPosition,
+  CHECK,
+  type Edit,
+  instrument,
+  RESERVED_PREFIX,
+  TICK,
+} from "./instrument";
 import { decodeMappings, originalPosition } from "./source-map";
 
 export type Language = "javascript" | "typescript";
@@ -166,8 +174,8 @@ export function compile(
   if (!hasDefault) {
     const last = lastExpressionStatement(program.body);
     if (last) {
-      edits.push({ start: last.start, end: last.start, text: `${SLOTS}.l = (` });
-      edits.push({ start: last.end, end: last.end, text: ")" });
+      edits.push({ start: last.start, end: last.start, text: `${SLOTS}.l = (`, depth: 0.5 });
+      edits.push({ start: last.end, end: last.end, text: ")", depth: 0.5, close: true });
     }
   }
 
@@ -185,11 +193,10 @@ export function compile(
   }
   const prelude =
     [...carriedImports, ...imports].map((text) => `${text}\n`).join("") + PRELUDE_END + sessionCode;
-  // The prelude goes before any insertion at offset 0 and the epilogue after any at the end;
-  // the sort is stable, so edits at one offset keep the order they were made in.
+  // The prelude and the epilogue wrap everything else.
+  edits.sort(byPosition);
   edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });
   edits.push({ start: js.length, end: js.length, text: `${tail.join("")}${EPILOGUE}` });
-  edits.sort((a, b) => a.start - b.start);
   const source = applyEdits(js, edits);
   const sourceLines = lineStarts(source);
 

@@ -14,6 +14,23 @@ export interface Edit {
   text: string;
   /** Added text that stands for nothing in the code as sent. */
   opaque?: boolean;
+  /**
+   * How deep in the syntax tree the text is (the depth of the node it wraps, less a half), which
+   * orders insertions at one offset: text that closes a wrapper (`close`) before text that opens
+   * one, inner wrappers closed first and outer ones opened first.
+   */
+  depth?: number;
+  close?: true;
+}
+
+/** Sorts edits for `applyEdits`: by offset, then as `Edit.depth` says; otherwise stable. */
+export function byPosition(a: Edit, b: Edit): number {
+  return a.start - b.start || rank(a) - rank(b);
+}
+
+function rank(edit: Edit): number {
+  const depth = edit.depth ?? 0;
+  return edit.close ? -1e9 - depth : depth;
 }
 
 type AnyNode = Node & Record<string, unknown>;
@@ -29,15 +46,17 @@ export function instrument(program: Node): { edits: Edit[] } | { reservedAt: num
   let reservedAt: number | undefined;
   const atBlockStart = (block: AnyNode, call: string) =>
     edits.push({ start: block.start + 1, end: block.start + 1, text: `${call}();` });
-  const guard = (body: AnyNode) => {
+  /** Wraps `node` (at `depth`) in `open` and `close`. */
+  const wrap = (node: AnyNode, depth: number, open: string, close: string) => {
+    edits.push({ start: node.start, end: node.start, text: open, depth: depth - 0.5 });
+    edits.push({ start: node.end, end: node.end, text: close, depth: depth - 0.5, close: true });
+  };
+  const guard = (body: AnyNode, depth: number) => {
     if (body.type === "BlockStatement") atBlockStart(body, TICK);
-    else {
-      edits.push({ start: body.start, end: body.start, text: `{${TICK}();` });
-      edits.push({ start: body.end, end: body.end, text: "}" });
-    }
+    else wrap(body, depth, `{${TICK}();`, "}");
   };
 
-  const visit = (node: AnyNode) => {
+  const visit = (node: AnyNode, depth: number) => {
     switch (node.type) {
       case "Identifier":
         if (String(node.name).startsWith(RESERVED_PREFIX)) reservedAt ??= node.start;
@@ -47,17 +66,14 @@ export function instrument(program: Node): { edits: Edit[] } | { reservedAt: num
       case "ForStatement":
       case "ForInStatement":
       case "ForOfStatement":
-        guard(node.body as AnyNode);
+        guard(node.body as AnyNode, depth + 1);
         break;
       case "FunctionDeclaration":
       case "FunctionExpression":
       case "ArrowFunctionExpression": {
         const body = node.body as AnyNode;
         if (body.type === "BlockStatement") atBlockStart(body, TICK);
-        else {
-          edits.push({ start: body.start, end: body.start, text: `(${TICK}(), ` });
-          edits.push({ start: body.end, end: body.end, text: ")" });
-        }
+        else wrap(body, depth + 1, `(${TICK}(), `, ")");
         break;
       }
       case "CatchClause":
@@ -72,11 +88,11 @@ export function instrument(program: Node): { edits: Edit[] } | { reservedAt: num
     for (const key in node) {
       const value = node[key];
       if (Array.isArray(value)) {
-        for (const item of value) if (isNode(item)) visit(item);
-      } else if (isNode(value)) visit(value);
+        for (const item of value) if (isNode(item)) visit(item, depth + 1);
+      } else if (isNode(value)) visit(value, depth + 1);
     }
   };
-  visit(program as AnyNode);
+  visit(program as AnyNode, 0);
   return reservedAt === undefined ? { edits } : { reservedAt };
 }
 
