@@ -1,6 +1,6 @@
 import type { Declaration, Expression, Pattern, Program } from "acorn";
-import { parse } from "acorn";
 import { applyEdits, byPosition, instrument, RESERVED_PREFIX } from "./instrument";
+import { parseModule } from "./parse";
 
 /**
  * A top-level binding a session carries from one execution to the next: by value (cloned by the
@@ -277,7 +277,7 @@ function checkCarried(carried: Carried, seen: Set<string>): { code: string } | {
 function instrumentedDeclaration(source: string, name: string): string | undefined {
   let program: Program;
   try {
-    program = parse(source, { ecmaVersion: "latest", sourceType: "module" });
+    program = parseModule(source);
   } catch {
     return undefined;
   }
@@ -311,7 +311,7 @@ function checkedImport(
   if (!Array.isArray(item.locals)) return undefined;
   let program: Program;
   try {
-    program = parse(item.text, { ecmaVersion: "latest", sourceType: "module" });
+    program = parseModule(item.text);
   } catch {
     return undefined;
   }

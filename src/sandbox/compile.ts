@@ -1,5 +1,4 @@
 import type { ModuleDeclaration, Node, Program, Statement } from "acorn";
-import { parse } from "acorn";
 import { transform } from "sucrase";
 import {
   type CarriedImport,
@@ -18,6 +17,7 @@ import {
   RESERVED_PREFIX,
   TICK,
 } from "./instrument";
+import { parseModule } from "./parse";
 import { decodeMappings, originalPosition } from "./source-map";
 
 export type Language = "javascript" | "typescript";
@@ -97,7 +97,7 @@ export function compile(
 
   let program: Program;
   try {
-    program = parse(js, { ecmaVersion: "latest", sourceType: "module", preserveParens: true });
+    program = parseModule(js, { preserveParens: true });
   } catch (err) {
     return syntaxError(err, js, (line, column) => (mapTs ? mapTs(line, column) : { line, column }));
   }
