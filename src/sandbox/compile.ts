@@ -1,4 +1,4 @@
-import type { ModuleDeclaration, Node, Program, Statement } from "acorn";
+import type { Node, Program } from "acorn";
 import { transform } from "sucrase";
 import {
   type CarriedImport,
@@ -8,6 +8,7 @@ import {
   type SessionScope,
   sessionPrelude,
 } from "./carry";
+import { completionEdits } from "./completion";
 import {
   applyEdits,
   byPosition,
@@ -53,18 +54,21 @@ export interface CompileError {
 
 /** Name of the per-run object through which the wrapped module hands back its results. */
 export const SLOTS = RESERVED_PREFIX;
+/** The completion value of the top-level statements so far (src/sandbox/completion.ts). */
+const COMPLETION = `${RESERVED_PREFIX}v`;
 
 // Arrow functions, so the code cannot reach the slots object as `arguments[0]` (nor the wrapper as
 // `arguments.callee`) and `this` is the module's own, undefined.
-const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => {\n`;
-const EPILOGUE = "\n})();\n";
+const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => { let ${COMPLETION};\n`;
+/** On a line of its own: the code may end in a line comment. */
+const EPILOGUE_END = "\n})();\n";
 
 /**
  * Compiles JavaScript or TypeScript into a module the harness can run again and again.
  *
  * Types are stripped (not checked), the module is parsed, and its top level is wrapped in an
- * async function so each run starts from fresh bindings; the default export and the value of the
- * last top-level expression statement are handed back through the slots object.
+ * async function so each run starts from fresh bindings; the default export, or else the
+ * completion value of the top-level statements, is handed back through the slots object.
  */
 export function compile(
   code: string,
@@ -171,12 +175,10 @@ export function compile(
         break;
     }
   }
+  // With no default export, the result is the completion value, as in a REPL.
   if (!hasDefault) {
-    const last = lastExpressionStatement(program.body);
-    if (last) {
-      edits.push({ start: last.start, end: last.start, text: `${SLOTS}.l = (`, depth: 0.5 });
-      edits.push({ start: last.end, end: last.end, text: ")", depth: 0.5, close: true });
-    }
+    edits.push(...completionEdits(program.body, COMPLETION, `${RESERVED_PREFIX}s`));
+    tail.push(`${SLOTS}.l = ${COMPLETION};`);
   }
 
   const found = declarations(program, js);
@@ -196,7 +198,7 @@ export function compile(
   // The prelude and the epilogue wrap everything else.
   edits.sort(byPosition);
   edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });
-  edits.push({ start: js.length, end: js.length, text: `${tail.join("")}${EPILOGUE}` });
+  edits.push({ start: js.length, end: js.length, text: `\n${tail.join("")}${EPILOGUE_END}` });
   const source = applyEdits(js, edits);
   const sourceLines = lineStarts(source);
 
@@ -229,14 +231,6 @@ function nameOf(node: { type: string; name?: string; value?: unknown }): string 
 
 function blank(node: Node): Edit {
   return { start: node.start, end: node.end, text: "" };
-}
-
-function lastExpressionStatement(body: (Statement | ModuleDeclaration)[]) {
-  for (let i = body.length - 1; i >= 0; i--) {
-    const node = body[i];
-    if (node?.type === "ExpressionStatement") return node.expression;
-  }
-  return undefined;
 }
 
 /** Maps an offset in the edited text back to the text before the edits. */

@@ -151,7 +151,10 @@ function preludeOf(module: CompiledModule) {
   for (const statement of body.body) {
     if (statement.type === "VariableDeclaration") {
       for (const d of statement.declarations) {
-        if (d.id.type === "Identifier") declared.push(d.id.name);
+        // The compiler's own bookkeeping (the completion value) is not a binding of the session.
+        if (d.id.type === "Identifier" && !d.id.name.startsWith("__cordon$")) {
+          declared.push(d.id.name);
+        }
       }
     } else if (statement.type === "FunctionDeclaration" || statement.type === "ClassDeclaration") {
       if (statement.id) declared.push(statement.id.name);

@@ -6,4 +6,13 @@ describe("the compiler", () => {
     const r = await run({ code: "let f;\nlet i = 0;\nwhile (i++ < 1) f = () => 41\nf() + 1" });
     expect(r).toMatchObject({ status: "ok", result: 42 });
   });
+
+  it("keeps the result of code that ends in a line comment", async () => {
+    const named = await run({
+      code: "function f() { return 7 }\nexport { f as default } // the answer",
+    });
+    expect(named).toMatchObject({ status: "ok", result: 7 });
+    const completion = await run({ code: "if (true) { 8 } // the answer" });
+    expect(completion).toMatchObject({ status: "ok", result: 8 });
+  });
 });
