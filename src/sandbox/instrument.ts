@@ -85,14 +85,26 @@ export function instrument(program: Node): { edits: Edit[] } | { reservedAt: num
       default:
         break;
     }
+  };
+  // A walk with its own stack, in the same order as recursion would take: a chain of member
+  // accesses or calls, which the parser reads in a loop, can be deeper than the call stack.
+  const nodes: AnyNode[] = [program as AnyNode];
+  const depths: number[] = [0];
+  const children: AnyNode[] = [];
+  for (let node = nodes.pop(); node !== undefined; node = nodes.pop()) {
+    const depth = depths.pop() ?? 0;
+    visit(node, depth);
     for (const key in node) {
       const value = node[key];
       if (Array.isArray(value)) {
-        for (const item of value) if (isNode(item)) visit(item, depth + 1);
-      } else if (isNode(value)) visit(value, depth + 1);
+        for (const item of value) if (isNode(item)) children.push(item);
+      } else if (isNode(value)) children.push(value);
     }
-  };
-  visit(program as AnyNode, 0);
+    while (children.length > 0) {
+      nodes.push(children.pop() as AnyNode);
+      depths.push(depth + 1);
+    }
+  }
   return reservedAt === undefined ? { edits } : { reservedAt };
 }
 

@@ -15,4 +15,12 @@ describe("the compiler", () => {
     const completion = await run({ code: "if (true) { 8 } // the answer" });
     expect(completion).toMatchObject({ status: "ok", result: 8 });
   });
+
+  it("compiles a member chain deeper than any stack (the parser reads it in a loop)", async () => {
+    const r = await run({ code: `const x = { n: 1 };\nx.a = x;\nx${".a".repeat(300_000)}.n` });
+    // The engine may refuse to compile the chain itself; the answer is the run's, never a 500.
+    expect(String(r.status === "ok" ? r.result : r.error?.name)).toMatch(
+      /^(1|RangeError|SyntaxError)$/,
+    );
+  });
 });
