@@ -4,7 +4,11 @@
 // Both compilers run in this Node process; the compiled code runs here too, with the harness's
 // deadline checks stood in for by plain functions.
 //
-//   node bench/compile.mjs [baseline-ref] [current-ref]    (default: HEAD~1 against the work tree)
+// Third, what a cached compile keeps alive: the heap before and after holding on to a few
+// compiles of unique code (needs --expose-gc; skipped without it).
+//
+//   node --expose-gc bench/compile.mjs [baseline-ref] [current-ref]
+//   (default: HEAD~1 against the work tree; BENCH_PARTS=compile,loops,memory picks parts)
 import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -138,13 +142,14 @@ async function timeLoops(compileA, compileB, code, rounds = 9) {
   return times.map(median);
 }
 
+const parts = new Set((process.env.BENCH_PARTS ?? "compile,loops,memory").split(","));
 const baseline = await compilerAt(baselineRef);
 const current = await compilerAt(currentRef);
 const label = currentRef ?? "work tree";
 console.log(`compile time of ~1 MiB, median of 3: ${baselineRef} vs ${label}\n`);
 console.log("| shape | baseline ms | current ms | ratio | output bytes (current) |");
 console.log("| --- | ---: | ---: | ---: | ---: |");
-for (const [name, [language, code]] of Object.entries(SHAPES)) {
+for (const [name, [language, code]] of Object.entries(parts.has("compile") ? SHAPES : {})) {
   const before = timeCompile(baseline, language, code);
   const after = timeCompile(current, language, code);
   const ratio = (after.ms / before.ms).toFixed(2);
@@ -158,10 +163,64 @@ console.log(
 );
 console.log("| loop | baseline ms | current ms | ratio |");
 console.log("| --- | ---: | ---: | ---: |");
-for (const [name, code] of Object.entries(LOOPS)) {
+for (const [name, code] of Object.entries(parts.has("loops") ? LOOPS : {})) {
   const [before, after] = await timeLoops(baseline, current, code);
   console.log(
     `| ${name} | ${before.toFixed(0)} | ${after.toFixed(0)} | ${(after / before).toFixed(2)} |`,
   );
 }
+
+/** Heap bytes that `count` compiles of unique code of `size` characters keep alive, per compile. */
+function retained(compile, size, count) {
+  const codes = Array.from({ length: count }, (_, n) =>
+    fill((i) => `let v${n}_${i} = ${i};\nif (v${n}_${i}) { f(v${n}_${i}) }\n`).slice(0, size),
+  ).map((code) => code.slice(0, code.lastIndexOf("\n") + 1));
+  const held = [];
+  const settle = () => {
+    for (let i = 0; i < 4; i++) globalThis.gc();
+    return process.memoryUsage().heapUsed;
+  };
+  const before = settle();
+  for (const code of codes) {
+    const made = compile(code, "typescript");
+    // What the control plane caches: the module, keyed by the code it came from.
+    held.push([`typescript\u0000${code}`, made]);
+  }
+  // Not counted: what sucrase keeps of its last parse until its next (a compiler may let it go).
+  compile("", "typescript");
+  const after = settle();
+  if (held.length !== count) throw new Error("lost");
+  return (after - before) / count;
+}
+
+/** What the compiler says a module keeps alive (`bytes`), plus its cache key, if it says. */
+function estimated(compile, size) {
+  const code = fill((i) => `let w_${i} = ${i};\nif (w_${i}) { f(w_${i}) }\n`).slice(0, size);
+  const made = compile(code.slice(0, code.lastIndexOf("\n") + 1), "typescript");
+  return made.ok && typeof made.bytes === "number" ? made.bytes + 2 * code.length : undefined;
+}
+
+if (!parts.has("memory")) {
+  // not asked for
+} else if (typeof globalThis.gc === "function") {
+  console.log(
+    "\nheap a cached compile keeps alive (TypeScript, the code itself included), per compile\n",
+  );
+  console.log("| code | baseline | current | ratio |");
+  console.log("| --- | ---: | ---: | ---: |");
+  for (const [size, count] of [
+    [64 * 1024, 8],
+    [MiB, 4],
+  ]) {
+    const before = retained(baseline, size, count);
+    const after = retained(current, size, count);
+    const mb = (bytes) => `${(bytes / MiB).toFixed(1)} MB`;
+    console.log(
+      `| ${size / 1024} KiB | ${mb(before)} | ${mb(after)} | ${(after / before).toFixed(2)} |`,
+    );
+    const estimate = estimated(current, size);
+    if (estimate !== undefined)
+      console.log(`|  (current's own estimate, with its key) | | ${mb(estimate)} | |`);
+  }
+} else console.log("\n(run with --expose-gc to measure what a cached compile keeps alive)");
 rmSync(work, { recursive: true, force: true });

@@ -44,6 +44,8 @@ export interface CompiledModule {
   refused: Prelude["refused"];
   /** What was refused, one entry each, for the run's warn log. */
   warnings: string[];
+  /** About how many bytes of memory the module keeps alive (its source included). */
+  bytes: number;
 }
 
 /** Code that cannot run: a syntax error or a forbidden import, located in the code as sent. */
@@ -76,7 +78,7 @@ export function compile(
   scope?: SessionScope,
 ): CompiledModule | CompileError {
   let js = code;
-  let mapTs: ((line: number, column: number) => { line: number; column: number }) | undefined;
+  let mappings: string | undefined;
   if (language === "typescript") {
     try {
       const out = transform(code, {
@@ -86,16 +88,19 @@ export function compile(
         filePath: "user.ts",
       });
       js = out.code;
-      const lines = decodeMappings(out.sourceMap?.mappings ?? "");
-      mapTs = (line, column) => originalPosition(lines, line, column);
+      mappings = out.sourceMap?.mappings ?? "";
     } catch (err) {
-      return syntaxError(err, code, (line, column) => ({ line, column }));
+      return syntaxError(err, code, undefined);
+    } finally {
+      // sucrase keeps its last parse (tokens and scopes) in module state: 60 MB after 1 MiB of
+      // code, held until the next transform. An empty one lets it go.
+      transform("", { transforms: ["typescript"] });
     }
   }
-  const jsLines = lineStarts(js);
+  const jsLines = Int32Array.from(lineStarts(js));
   const toCode = (offset: number): SourcePosition => {
     const { line, column } = positionOf(jsLines, offset);
-    const original = mapTs ? mapTs(line, column) : { line, column };
+    const original = mappings === undefined ? { line, column } : fromTs(mappings, line, column);
     return { line: original.line + 1, column: original.column + 1 };
   };
 
@@ -103,7 +108,7 @@ export function compile(
   try {
     program = parseModule(js, { preserveParens: true });
   } catch (err) {
-    return syntaxError(err, js, (line, column) => (mapTs ? mapTs(line, column) : { line, column }));
+    return syntaxError(err, js, mappings);
   }
 
   const instrumented = instrument(program);
@@ -200,7 +205,7 @@ export function compile(
   edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });
   edits.push({ start: js.length, end: js.length, text: `\n${tail.join("")}${EPILOGUE_END}` });
   const source = applyEdits(js, edits);
-  const sourceLines = lineStarts(source);
+  const spans = editSpans(edits);
 
   return {
     ok: true,
@@ -209,13 +214,27 @@ export function compile(
     imports: found.imports,
     refused,
     warnings,
+    // Tables of a few bytes per edit and line, and the mapping text: a cached module keeps only
+    // these alive, and a position is looked up only when a run throws.
     toOriginal(line, column) {
-      const offset = offsetOf(sourceLines, line - 1, column - 1);
+      const offset = offsetOf(Int32Array.from(lineStarts(source)), line - 1, column - 1);
       if (offset === undefined) return undefined;
-      const jsOffset = mapBack(edits, offset);
+      const jsOffset = mapBack(spans, offset);
       return jsOffset === undefined ? undefined : toCode(jsOffset);
     },
+    bytes:
+      2 * (source.length + (language === "typescript" ? js.length : 0) + (mappings?.length ?? 0)) +
+      spans.byteLength +
+      jsLines.byteLength +
+      found.declared.reduce((n, d) => n + 2 * (d.name.length + (d.source?.length ?? 0)) + 64, 0) +
+      found.imports.reduce((n, i) => n + 2 * i.text.length + 64, 0) +
+      1024,
   };
+}
+
+/** An original position in the TypeScript code from a position in the JavaScript sucrase made. */
+function fromTs(mappings: string, line: number, column: number): SourcePosition {
+  return originalPosition(decodeMappings(mappings), line, column);
 }
 
 function isAllowedImport(specifier: string): boolean {
@@ -233,16 +252,34 @@ function blank(node: Node): Edit {
   return { start: node.start, end: node.end, text: "" };
 }
 
-/** Maps an offset in the edited text back to the text before the edits. */
-function mapBack(edits: Edit[], offset: number): number | undefined {
+/**
+ * The edits as they are applied, three numbers each: where in the text before, how much text it
+ * adds (-1 less that for added text that stands for nothing in the code as sent) and how much it
+ * removes.
+ */
+function editSpans(edits: Edit[]): Int32Array {
+  const spans = new Int32Array(3 * edits.length);
+  edits.forEach((edit, i) => {
+    spans[3 * i] = edit.start;
+    spans[3 * i + 1] = edit.opaque ? -edit.text.length - 1 : edit.text.length;
+    spans[3 * i + 2] = edit.end - edit.start;
+  });
+  return spans;
+}
+
+/** Maps an offset in the edited text back to the text before the edits (`editSpans`). */
+function mapBack(spans: Int32Array, offset: number): number | undefined {
   let delta = 0;
-  for (const edit of edits) {
-    const genStart = edit.start + delta;
+  for (let i = 0; i < spans.length; i += 3) {
+    const start = spans[i] as number;
+    const added = spans[i + 1] as number;
+    const length = added < 0 ? -added - 1 : added;
+    const genStart = start + delta;
     if (offset < genStart) break;
     // Inside added text: the position of the code it was added for, unless the text is code of
     // its own (carried declarations), which has no position in what the client sent.
-    if (offset < genStart + edit.text.length) return edit.opaque ? undefined : edit.start;
-    delta += edit.text.length - (edit.end - edit.start);
+    if (offset < genStart + length) return added < 0 ? undefined : start;
+    delta += length - (spans[i + 2] as number);
   }
   const original = offset - delta;
   return original >= 0 ? original : undefined;
@@ -254,7 +291,7 @@ function lineStarts(text: string): number[] {
   return starts;
 }
 
-function positionOf(starts: number[], offset: number): { line: number; column: number } {
+function positionOf(starts: ArrayLike<number>, offset: number): { line: number; column: number } {
   let lo = 0;
   let hi = starts.length - 1;
   while (lo < hi) {
@@ -265,20 +302,17 @@ function positionOf(starts: number[], offset: number): { line: number; column: n
   return { line: lo, column: offset - (starts[lo] ?? 0) };
 }
 
-function offsetOf(starts: number[], line: number, column: number): number | undefined {
+function offsetOf(starts: ArrayLike<number>, line: number, column: number): number | undefined {
   const start = starts[line];
   return start === undefined ? undefined : start + column;
 }
 
-function syntaxError(
-  err: unknown,
-  text: string,
-  map: (line: number, column: number) => { line: number; column: number },
-): CompileError {
+/** A syntax error at `err.pos` in `text`, which `mappings` (if any) maps back to TypeScript. */
+function syntaxError(err: unknown, text: string, mappings: string | undefined): CompileError {
   const message = err instanceof Error ? err.message.replace(/ \(\d+:\d+\)$/, "") : String(err);
   const pos = (err as { pos?: unknown }).pos;
   if (typeof pos !== "number") return { ok: false, error: { name: "SyntaxError", message } };
   const at = positionOf(lineStarts(text), pos);
-  const { line, column } = map(at.line, at.column);
+  const { line, column } = mappings === undefined ? at : fromTs(mappings, at.line, at.column);
   return { ok: false, error: { name: "SyntaxError", message, line: line + 1, column: column + 1 } };
 }

@@ -15,6 +15,7 @@ import {
   type RunMeta,
   withDeadline,
 } from "./backend";
+import { compileCostMs } from "./compile-job";
 import type { GuestJob, LogReceiver } from "./guest";
 
 export { EGRESS_HEADERS };
@@ -47,6 +48,48 @@ const STALL_MS = 100;
 const RETRY_MS = 25;
 
 /**
+ * Turns for runs whose runner compiles their code first (large code, hundreds of milliseconds
+ * of a runner's only thread): at most all runners but one hold one, so one runner stays free of
+ * them for everyone else's runs. Turns are handed out in arrival order.
+ */
+class Turns {
+  #taken = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  /** Resolves true once the caller holds a turn, false if `ms` pass or `signal` aborts first. */
+  take(limit: number, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#taken < limit && this.#waiting.length === 0) {
+      this.#taken++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const settle = (granted: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", giveUp);
+        resolve(granted);
+      };
+      const grant = () => settle(true);
+      const giveUp = () => {
+        const at = this.#waiting.indexOf(grant);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        settle(false);
+      };
+      const timer = setTimeout(giveUp, ms);
+      signal?.addEventListener("abort", giveUp);
+      this.#waiting.push(grant);
+    });
+  }
+
+  /** Ends a turn: the next waiting caller gets it. */
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#taken--;
+  }
+}
+const compileTurns = new Turns();
+
+/**
  * Runs guests in separate runner processes (the self-hosted runtime). A runner that does not
  * answer by the deadline plus a grace period is hung by code that never yields: the supervisor
  * restarts it and its runs end as `killed`, while other runners carry on.
@@ -67,9 +110,31 @@ export class RunnerPool implements Backend {
     sink: LogReceiver,
     signal?: AbortSignal,
   ): Promise<Outcome> {
+    if (!job.compile) return this.#run(job, meta, sink, signal);
+    const limit = Math.max(1, this.#runners.length - 1);
+    const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * compileCostMs(job.compile);
+    if (!(await compileTurns.take(limit, waitMs, signal))) {
+      return signal?.aborted ? CANCELLED : { kind: "timeout" };
+    }
+    try {
+      return await this.#run(job, meta, sink, signal);
+    } finally {
+      compileTurns.give();
+    }
+  }
+
+  async #run(
+    job: GuestJob,
+    meta: RunMeta,
+    sink: LogReceiver,
+    signal?: AbortSignal,
+  ): Promise<Outcome> {
     const body = JSON.stringify({ job, ...meta } satisfies RunRequest);
-    const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS;
-    const cost = seen.get(job.hash) ? WARM_COST : FRESH_COST;
+    // A runner that compiles the code first (large code) needs that long more; four times the
+    // estimate, so only a runner that is truly stuck counts as hung.
+    const compiling = compileCostMs(job.compile);
+    const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS + 4 * compiling;
+    const cost = (seen.get(job.hash) ? WARM_COST : FRESH_COST) + compiling;
     seen.set(job.hash, true);
     while (Date.now() < deadline && !signal?.aborted) {
       const index = this.#pick(cost);
@@ -197,19 +262,24 @@ async function readLines(
     if (!response.body) return undefined;
     const reader = response.body.getReader();
     const decoder = new TextDecoder();
-    let buffer = "";
+    // A line can be megabytes (a session's variables): each chunk is searched once, and the
+    // parts of a line are joined once, when it ends.
+    let line: string[] = [];
     for (;;) {
       const { done, value } = await reader.read();
       state.quietSince = Date.now();
       if (done) return undefined;
-      buffer += decoder.decode(value, { stream: true });
-      let newline = buffer.indexOf("\n");
+      let text = decoder.decode(value, { stream: true });
+      let newline = text.indexOf("\n");
       while (newline >= 0) {
-        const outcome = final(JSON.parse(buffer.slice(0, newline)) as RunLine, sink);
+        line.push(text.slice(0, newline));
+        const outcome = final(JSON.parse(line.join("")) as RunLine, sink);
         if (outcome) return outcome;
-        buffer = buffer.slice(newline + 1);
-        newline = buffer.indexOf("\n");
+        line = [];
+        text = text.slice(newline + 1);
+        newline = text.indexOf("\n");
       }
+      line.push(text);
     }
   } catch {
     return undefined;
