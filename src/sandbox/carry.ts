@@ -440,11 +440,29 @@ export function nextVariables(
   const keptImports = before.scope.imports.filter(
     (i) => !i.locals.some((l) => importLocals.has(l) || declaredByName.has(l)),
   );
-  return {
-    scope: { carried, imports: [...keptImports, ...imports] },
-    values,
-    warnings,
-  };
+  const scope = { carried, imports: [...keptImports, ...imports] };
+  // Every later run compiles what the session carries, and the session stores it again.
+  let size = compiledSize(scope);
+  let first = 0;
+  while (size > SCOPE_CHARS && first < carried.length) {
+    const oldest = carried[first++] as Carried;
+    size -= oldest.name.length + (oldest.how === "source" ? oldest.source.length : 0);
+    delete values[oldest.name];
+    warnings.push(
+      `${oldest.name} (a session carries at most 1 MiB of code and names; the oldest go first)`,
+    );
+  }
+  return { scope: { ...scope, carried: carried.slice(first) }, values, warnings };
+}
+
+/** The most a session carries: names, carried sources and import declarations, in characters. */
+export const SCOPE_CHARS = 1024 * 1024;
+
+function compiledSize(scope: SessionScope): number {
+  let size = 0;
+  for (const c of scope.carried) size += c.name.length + (c.how === "source" ? c.source.length : 0);
+  for (const i of scope.imports) size += i.text.length;
+  return size;
 }
 
 /** What the harness reported for one binding, if it has one of the shapes the harness makes. */

@@ -141,3 +141,19 @@ seen`,
     expect(next).toMatchObject({ status: "ok", result: SECRET_INPUT });
   });
 });
+
+describe("how much a session carries", () => {
+  it("carries at most 1 MiB of code and names: past that the oldest bindings go, named in a warning", async () => {
+    const { sessionId } = await createSession();
+    const big = (name: string) =>
+      `function ${name}() { return "${"x".repeat(600 * 1024)}".length }`;
+    await exec(sessionId, { code: `${big("first")}\nconst small = 1;` });
+    const second = await exec(sessionId, { code: big("second") });
+    expect(second.logs).toContainEqual({
+      level: "warn",
+      message: expect.stringContaining("first (a session carries at most 1 MiB of code and names"),
+    });
+    const r = await exec(sessionId, { code: "[typeof first, second(), small]" });
+    expect(r).toMatchObject({ status: "ok", result: ["undefined", 600 * 1024, 1] });
+  });
+});
