@@ -18,8 +18,9 @@ export type CompiledInfo = Pick<CompiledModule, "declared" | "imports" | "refuse
 /** How much code a compilation reads: the code, and the session's carried sources and imports. */
 export function compileSize(code: string, scope: SessionScope | undefined): number {
   let size = code.length;
-  for (const c of scope?.carried ?? []) size += c.how === "source" ? String(c.source).length : 0;
-  for (const i of scope?.imports ?? []) size += String(i.text).length;
+  // The scope comes from storage and is checked when it is compiled: nothing of it is assumed.
+  for (const c of scope?.carried ?? []) size += c?.how === "source" ? String(c.source).length : 0;
+  for (const i of scope?.imports ?? []) size += String(i?.text).length;
   return size;
 }
 

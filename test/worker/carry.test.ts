@@ -108,6 +108,13 @@ seen`,
       );
       state.storage.sql.exec(
         "INSERT INTO variables (name, position, carried, value) VALUES (?, ?, ?, ?)",
+        "broken",
+        4,
+        "null",
+        null,
+      );
+      state.storage.sql.exec(
+        "INSERT INTO variables (name, position, carried, value) VALUES (?, ?, ?, ?)",
         "f",
         3,
         JSON.stringify({
