@@ -217,17 +217,19 @@ export function compile(
     // Tables of a few bytes per edit and line, and the mapping text: a cached module keeps only
     // these alive, and a position is looked up only when a run throws.
     toOriginal(line, column) {
-      const offset = offsetOf(Int32Array.from(lineStarts(source)), line - 1, column - 1);
+      const offset = offsetOf(lineStarts(source), line - 1, column - 1);
       if (offset === undefined) return undefined;
       const jsOffset = mapBack(spans, offset);
       return jsOffset === undefined ? undefined : toCode(jsOffset);
     },
     bytes:
-      2 * (source.length + (language === "typescript" ? js.length : 0) + (mappings?.length ?? 0)) +
+      // Strings at two bytes a character; the JavaScript sucrase made stays alive through the
+      // declarations' sources, which are slices of it.
+      2 * (source.length + (js === code ? 0 : js.length) + (mappings?.length ?? 0)) +
       spans.byteLength +
       jsLines.byteLength +
-      found.declared.reduce((n, d) => n + 2 * (d.name.length + (d.source?.length ?? 0)) + 64, 0) +
-      found.imports.reduce((n, i) => n + 2 * i.text.length + 64, 0) +
+      found.declared.reduce((n, d) => n + 2 * d.name.length + 64, 0) +
+      found.imports.length * 64 +
       1024,
   };
 }
