@@ -1,12 +1,24 @@
 // Small per-isolate caches: the control plane keeps copies of what Durable Objects said, briefly.
 
-/** A small least-recently-used map. */
+/** Bounds a cache by the memory its entries keep alive, as `bytes` estimates it. */
+export interface ByteBound<K, V> {
+  maxBytes: number;
+  /** Entries over this are not kept at all. */
+  maxEntryBytes: number;
+  bytes(key: K, value: V): number;
+}
+
+/** A small least-recently-used map, bounded by its number of entries and optionally by bytes. */
 export class Lru<K, V> {
   readonly #max: number;
   readonly #map = new Map<K, V>();
+  readonly #bound: ByteBound<K, V> | undefined;
+  readonly #sizes = new Map<K, number>();
+  #bytes = 0;
 
-  constructor(max: number) {
+  constructor(max: number, bound?: ByteBound<K, V>) {
     this.#max = max;
+    this.#bound = bound;
   }
 
   get(key: K): V | undefined {
@@ -20,6 +32,8 @@ export class Lru<K, V> {
 
   delete(key: K): void {
     this.#map.delete(key);
+    this.#bytes -= this.#sizes.get(key) ?? 0;
+    this.#sizes.delete(key);
   }
 
   /** Every entry, oldest first. */
@@ -27,12 +41,27 @@ export class Lru<K, V> {
     return this.#map.entries();
   }
 
+  /** The estimated bytes of the entries held (0 without a byte bound). */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
   set(key: K, value: V): void {
-    this.#map.delete(key);
+    this.delete(key);
+    if (this.#bound) {
+      const size = this.#bound.bytes(key, value);
+      if (size > this.#bound.maxEntryBytes) return;
+      this.#sizes.set(key, size);
+      this.#bytes += size;
+    }
     this.#map.set(key, value);
-    if (this.#map.size > this.#max) {
+    while (
+      this.#map.size > this.#max ||
+      (this.#bound !== undefined && this.#bytes > this.#bound.maxBytes)
+    ) {
       const oldest = this.#map.keys().next().value;
-      if (oldest !== undefined) this.#map.delete(oldest);
+      if (oldest === undefined) break;
+      this.delete(oldest);
     }
   }
 }

@@ -42,7 +42,7 @@ const pathArg = z
 
 const ExecuteArgs = ExecutionRequest.extend({
   code: ExecutionRequest.shape.code.describe(
-    "JavaScript or TypeScript, an ES module with top-level await. The result is the default export (a function is called with `input`) or else the value of the last expression statement.",
+    "JavaScript or TypeScript, an ES module with top-level await. The result is the default export (a function is called with `input`) or else the completion value of the top-level statements, as in a REPL.",
   ),
   input: ExecutionRequest.shape.input.describe("Any JSON value; the code reads it as `input`."),
   sessionId: sessionIdArg

@@ -1,4 +1,5 @@
 import type { Captured } from "./carry";
+import type { CompiledInfo } from "./compile-job";
 import type { WorkspaceChanges } from "./executor";
 import type { GuestJob } from "./guest";
 import { type LogReceiver, runGuest } from "./guest";
@@ -13,6 +14,8 @@ export interface Envelope {
   dropped: number;
   vars?: Record<string, Captured>;
   files?: WorkspaceChanges;
+  /** For a job compiled where it ran (`GuestJob.compile`): what the compiler found. */
+  compiled?: CompiledInfo;
 }
 
 /** How a run ended, as seen from the control plane. */

@@ -1,6 +1,6 @@
 import type { Declaration, Expression, Pattern, Program } from "acorn";
-import { parse } from "acorn";
-import { instrument } from "./instrument";
+import { applyEdits, byPosition, instrument, RESERVED_PREFIX } from "./instrument";
+import { parseModule } from "./parse";
 
 /**
  * A top-level binding a session carries from one execution to the next: by value (cloned by the
@@ -10,6 +10,9 @@ import { instrument } from "./instrument";
 export type Carried =
   | { name: string; how: "value"; kind: "const" | "let" | "var" }
   | { name: string; how: "source"; source: string };
+
+/** Binding initialisers a session carries by source (`const f = (x) => …`). */
+const BY_SOURCE = /^(Arrow)?Function(Expression)?$|^ClassExpression$/;
 
 /** A top-level binding the code declares, as the compiler saw it. */
 export interface Declared {
@@ -45,9 +48,7 @@ export function declarations(
         if (node.kind !== "const" && node.kind !== "let" && node.kind !== "var") break;
         for (const { id, init } of node.declarations) {
           const byFunction =
-            id.type === "Identifier" &&
-            init != null &&
-            /^(Arrow)?Function(Expression)?$|^ClassExpression$/.test(unwrap(init).type);
+            id.type === "Identifier" && init != null && BY_SOURCE.test(unwrap(init).type);
           for (const name of patternNames(id)) {
             declared.push(
               byFunction && init
@@ -97,46 +98,231 @@ export function declarations(
   return { declared, imports };
 }
 
+/** A binding name generated code may declare: an identifier, written without escapes. */
+const IDENTIFIER = /^[\p{ID_Start}$_][\p{ID_Continue}$\u200C\u200D]*$/u;
+
+/** Words that are not binding names in a strict-mode async function inside a module. */
+const RESERVED_WORDS = new Set(
+  (
+    "break case catch class const continue debugger default delete do else enum export extends " +
+    "false finally for function if import in instanceof new null return super switch this throw " +
+    "true try typeof var void while with yield await let static implements interface package " +
+    "private protected public arguments eval"
+  ).split(" "),
+);
+
+/**
+ * Why a session may not carry a binding of this name, or undefined if it may. Names are pasted
+ * into the code of later executions, so anything but a plain identifier is refused here; `input`
+ * is each execution's own.
+ */
+export function nameProblem(name: unknown): string | undefined {
+  if (
+    typeof name !== "string" ||
+    !IDENTIFIER.test(name) ||
+    RESERVED_WORDS.has(name) ||
+    name.startsWith(RESERVED_PREFIX)
+  ) {
+    return "not a variable name";
+  }
+  if (name === "input") return "each execution has its own input";
+  // Assigning it to an object sets the object's prototype instead of a property.
+  if (name === "__proto__") return "a name objects treat specially";
+  return undefined;
+}
+
+/**
+ * A name for a log line: as it is if it is an identifier, else cut short and quoted as a JSON
+ * string in printable ASCII, so no line break, control or bidirectional character of it reaches
+ * whoever reads the log.
+ */
+export function describeName(name: unknown): string {
+  const text = String(name);
+  if (IDENTIFIER.test(text)) return text;
+  const cut = text.slice(0, QUOTED_CHARS);
+  const quoted = JSON.stringify(cut).replace(
+    /[^\x20-\x7e]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+  return `${quoted}${cut.length < text.length ? "…" : ""}`;
+}
+
+const QUOTED_CHARS = 120;
+
+/** Whether a kind is one a carried value may be declared with. */
+function isValueKind(kind: unknown): kind is "const" | "let" | "var" {
+  return kind === "const" || kind === "let" || kind === "var";
+}
+
+/**
+ * The names the prelude makes getters for, so the harness can read them after the run: the
+ * carried bindings the code does not declare again, and the code's own top-level bindings.
+ * `carried` must have passed the prelude's checks.
+ */
+export function captureNames(carried: Carried[], declared: Declared[]): string[] {
+  const redeclared = new Set(declared.map((d) => d.name));
+  const names = new Set<string>();
+  for (const c of carried) if (!redeclared.has(c.name)) names.add(c.name);
+  for (const d of declared) {
+    if (d.kind !== "import" && nameProblem(d.name) === undefined) names.add(d.name);
+  }
+  return [...names];
+}
+
+/** What `sessionPrelude` makes of a session's scope. */
+export interface Prelude {
+  /** Carried import declarations, for the top of the module. */
+  imports: string[];
+  /** Code for the start of the run's function: carried bindings, then the getters. */
+  prelude: string;
+  /** Positions of scope entries that failed the checks: never emitted, to be dropped. */
+  refused: { carried: number[]; imports: number[] };
+  /** One entry per refused binding or import, for the run's warn log. */
+  warnings: string[];
+}
+
 /**
  * The code that re-creates carried bindings the new code does not declare again, instrumented
  * like user code, and the line that lets the harness read every binding afterwards.
+ *
+ * The scope comes from storage, so nothing of it is trusted: a name must be an identifier, a kind
+ * one of const/let/var, a carried source exactly one declaration of its name, a carried import
+ * exactly one import declaration of a module `allowImport` accepts, binding the locals recorded
+ * for it. Whatever fails is refused and named in `warnings`. Values never enter the code: they
+ * are read from the slots object.
  */
 export function sessionPrelude(
   scope: SessionScope,
   declared: Declared[],
   slots: string,
-): { imports: string[]; prelude: string } {
+  allowImport: (specifier: string) => boolean,
+): Prelude {
   const redeclared = new Set(declared.map((d) => d.name));
-  const kept = scope.carried.filter((c) => !redeclared.has(c.name));
-  const values = kept
-    .filter((c) => c.how === "value")
-    .map((c) => `${c.kind} ${c.name} = ${slots}.in[${JSON.stringify(c.name)}];`);
-  const sources = kept.flatMap((c) => (c.how === "source" ? [c.source] : []));
-  let sourceText = sources.join("\n");
-  if (sourceText !== "") {
-    const program = parse(sourceText, { ecmaVersion: "latest", sourceType: "module" });
-    const result = instrument(program);
-    if ("edits" in result) {
-      let out = "";
-      let at = 0;
-      for (const edit of result.edits.sort((a, b) => a.start - b.start)) {
-        out += sourceText.slice(at, edit.start) + edit.text;
-        at = edit.end;
-      }
-      sourceText = out + sourceText.slice(at);
+  const refused: Prelude["refused"] = { carried: [], imports: [] };
+  const warnings: string[] = [];
+
+  const imports: string[] = [];
+  const importLocals = new Set<string>();
+  scope.imports.forEach((item, index) => {
+    const locals = checkedImport(item, allowImport);
+    if (!locals || locals.some((local) => importLocals.has(local))) {
+      refused.imports.push(index);
+      warnings.push(`import ${describeName(item?.text)} (not an import of a built-in module)`);
+      return;
     }
+    for (const local of locals) importLocals.add(local);
+    if (!locals.some((local) => redeclared.has(local))) imports.push(item.text);
+  });
+
+  const kept: Carried[] = [];
+  const seen = new Set<string>();
+  const values: string[] = [];
+  const sources: string[] = [];
+  scope.carried.forEach((carried, index) => {
+    const checked = checkCarried(carried, seen);
+    if ("problem" in checked) {
+      refused.carried.push(index);
+      warnings.push(`${describeName(carried?.name)} (${checked.problem})`);
+      return;
+    }
+    seen.add(carried.name);
+    if (redeclared.has(carried.name)) return;
+    kept.push(carried);
+    if (carried.how === "value") {
+      values.push(
+        `${carried.kind} ${carried.name} = ${slots}.in[${JSON.stringify(carried.name)}];`,
+      );
+    } else {
+      sources.push(checked.code);
+    }
+  });
+
+  const getters = captureNames(kept, declared).map(
+    (name) => `[${JSON.stringify(name)}]: () => ${name}`,
+  );
+  const capture = `${slots}.v = {__proto__: null, ${getters.join(", ")}};`;
+  return {
+    imports,
+    prelude: `${values.join("")}\n${sources.join("\n")}\n${capture}\n`,
+    refused,
+    warnings,
+  };
+}
+
+/**
+ * Checks a stored carried binding; answers the code that re-declares it if it is carried by
+ * source (instrumented like user code), or why it may not go into code.
+ */
+function checkCarried(carried: Carried, seen: Set<string>): { code: string } | { problem: string } {
+  if (typeof carried !== "object" || carried === null) return { problem: "not a binding" };
+  const problem = nameProblem(carried.name);
+  if (problem !== undefined) return { problem };
+  if (seen.has(carried.name)) return { problem: "carried twice" };
+  if (carried.how === "value") {
+    return isValueKind(carried.kind) ? { code: "" } : { problem: "not a value kind" };
   }
-  const names = [
-    ...new Set([
-      ...kept.map((c) => c.name),
-      ...declared.filter((d) => d.kind !== "import").map((d) => d.name),
-    ]),
-  ];
-  const capture = `${slots}.v = {${names.map((n) => `${JSON.stringify(n)}: () => ${n}`).join(", ")}};`;
-  const imports = scope.imports
-    .filter((i) => !i.locals.some((local) => redeclared.has(local)))
-    .map((i) => i.text);
-  return { imports, prelude: `${values.join("")}\n${sourceText}\n${capture}\n` };
+  if (carried.how !== "source") return { problem: "not a binding" };
+  const code =
+    typeof carried.source === "string"
+      ? instrumentedDeclaration(carried.source, carried.name)
+      : undefined;
+  return code === undefined ? { problem: "its source is not one declaration of it" } : { code };
+}
+
+/**
+ * A carried source instrumented like user code, if it is exactly one declaration of `name`: a
+ * function or class declaration, or one `const`/`let`/`var` binding of `name` to a function or
+ * class expression (what `declarations` records). Anything else is undefined.
+ */
+function instrumentedDeclaration(source: string, name: string): string | undefined {
+  let program: Program;
+  try {
+    program = parseModule(source);
+  } catch {
+    return undefined;
+  }
+  const node = program.body.length === 1 ? program.body[0] : undefined;
+  const declarator = node?.type === "VariableDeclaration" ? node.declarations[0] : undefined;
+  const declares =
+    ((node?.type === "FunctionDeclaration" || node?.type === "ClassDeclaration") &&
+      node.id?.name === name) ||
+    (node?.type === "VariableDeclaration" &&
+      isValueKind(node.kind) &&
+      node.declarations.length === 1 &&
+      declarator?.id.type === "Identifier" &&
+      declarator.id.name === name &&
+      declarator.init != null &&
+      BY_SOURCE.test(unwrap(declarator.init).type));
+  if (!declares) return undefined;
+  const result = instrument(program);
+  if (!("edits" in result)) return undefined;
+  return applyEdits(source, result.edits.sort(byPosition));
+}
+
+/**
+ * The local names a stored import binds, if its text is exactly one import declaration of a
+ * module `allowImport` accepts, binding those locals and nothing else.
+ */
+function checkedImport(
+  item: CarriedImport,
+  allowImport: (specifier: string) => boolean,
+): string[] | undefined {
+  if (typeof item !== "object" || item === null || typeof item.text !== "string") return undefined;
+  if (!Array.isArray(item.locals)) return undefined;
+  let program: Program;
+  try {
+    program = parseModule(item.text);
+  } catch {
+    return undefined;
+  }
+  const node = program.body.length === 1 ? program.body[0] : undefined;
+  if (node?.type !== "ImportDeclaration" || !allowImport(String(node.source.value))) {
+    return undefined;
+  }
+  const locals = node.specifiers.map((s) => s.local.name);
+  const same =
+    locals.length === item.locals.length && locals.every((local, i) => local === item.locals[i]);
+  return same ? locals : undefined;
 }
 
 function unwrap(node: Expression): Expression {
@@ -173,38 +359,71 @@ export interface SessionVariables {
 }
 
 /**
+ * The variables without the scope entries a compilation refused (`Prelude.refused`): what failed
+ * the checks is dropped from the session the first time it is read.
+ */
+export function withoutRefused(
+  variables: SessionVariables,
+  refused: Prelude["refused"],
+): SessionVariables {
+  if (refused.carried.length === 0 && refused.imports.length === 0) return variables;
+  const carried = new Set(refused.carried);
+  const imports = new Set(refused.imports);
+  return {
+    scope: {
+      carried: variables.scope.carried.filter((_, i) => !carried.has(i)),
+      imports: variables.scope.imports.filter((_, i) => !imports.has(i)),
+    },
+    values: variables.values,
+  };
+}
+
+/**
  * The variables after a run: every binding the run left, carried by value or by source; what
  * cannot be carried is named in `warnings`. A binding the run never initialised keeps its old
  * state.
+ *
+ * `before` must be the scope the run was compiled with, less what the compilation refused.
+ * `captured` comes from inside the guest: only the names the prelude made getters for are taken,
+ * a kind comes from the compiler or the scope (never from the guest), and a source only from the
+ * compiler's own slices of the code this session ran.
  */
 export function nextVariables(
   before: SessionVariables,
   declared: Declared[],
   imports: CarriedImport[],
-  captured: Record<string, Captured>,
+  captured: Readonly<Record<string, unknown>>,
 ): SessionVariables & { warnings: string[] } {
   const declaredByName = new Map(declared.map((d) => [d.name, d]));
   const previous = new Map(before.scope.carried.map((c) => [c.name, c]));
+  const getters = new Set(captureNames(before.scope.carried, declared));
   const carried: Carried[] = [];
   const values: Record<string, string> = {};
   const warnings: string[] = [];
+  for (const d of declared) {
+    const problem = d.kind === "import" ? undefined : nameProblem(d.name);
+    if (problem !== undefined) warnings.push(`${describeName(d.name)} (${problem})`);
+  }
   const keepOld = (name: string) => {
     const old = previous.get(name);
     if (!old) return;
     carried.push(old);
-    const value = before.values[name];
-    if (old.how === "value" && value !== undefined) values[name] = value;
+    const value = Object.hasOwn(before.values, name) ? before.values[name] : undefined;
+    if (old.how === "value" && typeof value === "string") values[name] = value;
   };
-  for (const [name, what] of Object.entries(captured)) {
+  for (const [name, reported] of Object.entries(captured)) {
+    if (!getters.has(name)) {
+      warnings.push(`${describeName(name)} (not a binding of this execution)`);
+      continue;
+    }
+    const what = capturedOf(reported);
     const now = declaredByName.get(name);
     const old = previous.get(name);
-    if ("v" in what) {
+    if (what === undefined) {
+      warnings.push(`${name} (the sandbox reported it in a form it does not know)`);
+    } else if ("v" in what) {
       const kind =
-        now?.kind === "const" || now?.kind === "let" || now?.kind === "var"
-          ? now.kind
-          : old?.how === "value"
-            ? old.kind
-            : "let";
+        now && isValueKind(now.kind) ? now.kind : old?.how === "value" ? old.kind : "let";
       carried.push({ name, how: "value", kind });
       values[name] = what.v;
     } else if ("f" in what) {
@@ -221,9 +440,37 @@ export function nextVariables(
   const keptImports = before.scope.imports.filter(
     (i) => !i.locals.some((l) => importLocals.has(l) || declaredByName.has(l)),
   );
-  return {
-    scope: { carried, imports: [...keptImports, ...imports] },
-    values,
-    warnings,
-  };
+  const scope = { carried, imports: [...keptImports, ...imports] };
+  // Every later run compiles what the session carries, and the session stores it again.
+  let size = compiledSize(scope);
+  let first = 0;
+  while (size > SCOPE_CHARS && first < carried.length) {
+    const oldest = carried[first++] as Carried;
+    size -= oldest.name.length + (oldest.how === "source" ? oldest.source.length : 0);
+    delete values[oldest.name];
+    warnings.push(
+      `${oldest.name} (a session carries at most 1 MiB of code and names; the oldest go first)`,
+    );
+  }
+  return { scope: { ...scope, carried: carried.slice(first) }, values, warnings };
+}
+
+/** The most a session carries: names, carried sources and import declarations, in characters. */
+export const SCOPE_CHARS = 1024 * 1024;
+
+function compiledSize(scope: SessionScope): number {
+  let size = 0;
+  for (const c of scope.carried) size += c.name.length + (c.how === "source" ? c.source.length : 0);
+  for (const i of scope.imports) size += i.text.length;
+  return size;
+}
+
+/** What the harness reported for one binding, if it has one of the shapes the harness makes. */
+function capturedOf(reported: unknown): Captured | undefined {
+  if (typeof reported !== "object" || reported === null) return undefined;
+  const { v, f, x } = reported as { v?: unknown; f?: unknown; x?: unknown };
+  if (typeof v === "string") return { v };
+  if (f === 1) return { f: 1 };
+  if (typeof x === "string") return { x };
+  return undefined;
 }

@@ -1,14 +1,24 @@
-import type { ModuleDeclaration, Node, Program, Statement } from "acorn";
-import { parse } from "acorn";
+import type { Node, Program } from "acorn";
 import { transform } from "sucrase";
 import {
   type CarriedImport,
   type Declared,
   declarations,
+  type Prelude,
   type SessionScope,
   sessionPrelude,
 } from "./carry";
-import { CHECK, type Edit, instrument, RESERVED_PREFIX, TICK } from "./instrument";
+import { completionEdits } from "./completion";
+import {
+  applyEdits,
+  byPosition,
+  CHECK,
+  type Edit,
+  instrument,
+  RESERVED_PREFIX,
+  TICK,
+} from "./instrument";
+import { parseModule } from "./parse";
 import { guestImports } from "./shims";
 import { decodeMappings, originalPosition } from "./source-map";
 
@@ -31,6 +41,12 @@ export interface CompiledModule {
   declared: Declared[];
   /** The code's import declarations (a session keeps them for later executions). */
   imports: CarriedImport[];
+  /** Entries of the session scope that failed its checks: left out of the code, to be dropped. */
+  refused: Prelude["refused"];
+  /** What was refused, one entry each, for the run's warn log. */
+  warnings: string[];
+  /** About how many bytes of memory the module keeps alive (its source included). */
+  bytes: number;
 }
 
 /** Code that cannot run: a syntax error or a forbidden import, located in the code as sent. */
@@ -41,16 +57,21 @@ export interface CompileError {
 
 /** Name of the per-run object through which the wrapped module hands back its results. */
 export const SLOTS = RESERVED_PREFIX;
+/** The completion value of the top-level statements so far (src/sandbox/completion.ts). */
+const COMPLETION = `${RESERVED_PREFIX}v`;
 
-const PRELUDE_END = `export default function (${SLOTS}, input, ${TICK}, ${CHECK}) { return (async () => {\n`;
-const EPILOGUE = "\n})(); }\n";
+// Arrow functions, so the code cannot reach the slots object as `arguments[0]` (nor the wrapper as
+// `arguments.callee`) and `this` is the module's own, undefined.
+const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => { let ${COMPLETION};\n`;
+/** On a line of its own: the code may end in a line comment. */
+const EPILOGUE_END = "\n})();\n";
 
 /**
  * Compiles JavaScript or TypeScript into a module the harness can run again and again.
  *
  * Types are stripped (not checked), the module is parsed, and its top level is wrapped in an
- * async function so each run starts from fresh bindings; the default export and the value of the
- * last top-level expression statement are handed back through the slots object.
+ * async function so each run starts from fresh bindings; the default export, or else the
+ * completion value of the top-level statements, is handed back through the slots object.
  */
 export function compile(
   code: string,
@@ -58,7 +79,7 @@ export function compile(
   scope?: SessionScope,
 ): CompiledModule | CompileError {
   let js = code;
-  let mapTs: ((line: number, column: number) => { line: number; column: number }) | undefined;
+  let mappings: string | undefined;
   if (language === "typescript") {
     try {
       const out = transform(code, {
@@ -68,24 +89,27 @@ export function compile(
         filePath: "user.ts",
       });
       js = out.code;
-      const lines = decodeMappings(out.sourceMap?.mappings ?? "");
-      mapTs = (line, column) => originalPosition(lines, line, column);
+      mappings = out.sourceMap?.mappings ?? "";
     } catch (err) {
-      return syntaxError(err, code, (line, column) => ({ line, column }));
+      return syntaxError(err, code, undefined);
+    } finally {
+      // sucrase keeps its last parse (tokens and scopes) in module state: 60 MB after 1 MiB of
+      // code, held until the next transform. An empty one lets it go.
+      transform("", { transforms: ["typescript"] });
     }
   }
-  const jsLines = lineStarts(js);
+  const jsLines = Int32Array.from(lineStarts(js));
   const toCode = (offset: number): SourcePosition => {
     const { line, column } = positionOf(jsLines, offset);
-    const original = mapTs ? mapTs(line, column) : { line, column };
+    const original = mappings === undefined ? { line, column } : fromTs(mappings, line, column);
     return { line: original.line + 1, column: original.column + 1 };
   };
 
   let program: Program;
   try {
-    program = parse(js, { ecmaVersion: "latest", sourceType: "module", preserveParens: true });
+    program = parseModule(js, { preserveParens: true });
   } catch (err) {
-    return syntaxError(err, js, (line, column) => (mapTs ? mapTs(line, column) : { line, column }));
+    return syntaxError(err, js, mappings);
   }
 
   const instrumented = instrument(program);
@@ -157,43 +181,62 @@ export function compile(
         break;
     }
   }
+  // With no default export, the result is the completion value, as in a REPL.
   if (!hasDefault) {
-    const last = lastExpressionStatement(program.body);
-    if (last) {
-      edits.push({ start: last.start, end: last.start, text: `${SLOTS}.l = (` });
-      edits.push({ start: last.end, end: last.end, text: ")" });
-    }
+    edits.push(...completionEdits(program.body, COMPLETION, `${RESERVED_PREFIX}s`));
+    tail.push(`${SLOTS}.l = ${COMPLETION};`);
   }
 
   const found = declarations(program, js);
   let carriedImports: string[] = [];
   let sessionCode = "";
+  let refused: Prelude["refused"] = { carried: [], imports: [] };
+  let warnings: string[] = [];
   if (scope) {
-    const made = sessionPrelude(scope, found.declared, SLOTS);
+    const made = sessionPrelude(scope, found.declared, SLOTS, isAllowedImport);
     carriedImports = made.imports;
     sessionCode = made.prelude;
+    refused = made.refused;
+    warnings = made.warnings;
   }
   const prelude = guestImports([...carriedImports, ...imports]) + PRELUDE_END + sessionCode;
-  // The prelude goes before any insertion at offset 0 and the epilogue after any at the end;
-  // the sort is stable, so edits at one offset keep the order they were made in.
+  // The prelude and the epilogue wrap everything else.
+  edits.sort(byPosition);
   edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });
-  edits.push({ start: js.length, end: js.length, text: `${tail.join("")}${EPILOGUE}` });
-  edits.sort((a, b) => a.start - b.start);
+  edits.push({ start: js.length, end: js.length, text: `\n${tail.join("")}${EPILOGUE_END}` });
   const source = applyEdits(js, edits);
-  const sourceLines = lineStarts(source);
+  const spans = editSpans(edits);
 
   return {
     ok: true,
     source,
     declared: found.declared,
     imports: found.imports,
+    refused,
+    warnings,
+    // Tables of a few bytes per edit and line, and the mapping text: a cached module keeps only
+    // these alive, and a position is looked up only when a run throws.
     toOriginal(line, column) {
-      const offset = offsetOf(sourceLines, line - 1, column - 1);
+      const offset = offsetOf(lineStarts(source), line - 1, column - 1);
       if (offset === undefined) return undefined;
-      const jsOffset = mapBack(edits, offset);
+      const jsOffset = mapBack(spans, offset);
       return jsOffset === undefined ? undefined : toCode(jsOffset);
     },
+    bytes:
+      // Strings at two bytes a character; the JavaScript sucrase made stays alive through the
+      // declarations' sources, which are slices of it.
+      2 * (source.length + (js === code ? 0 : js.length) + (mappings?.length ?? 0)) +
+      spans.byteLength +
+      jsLines.byteLength +
+      found.declared.reduce((n, d) => n + 2 * d.name.length + 64, 0) +
+      found.imports.length * 64 +
+      1024,
   };
+}
+
+/** An original position in the TypeScript code from a position in the JavaScript sucrase made. */
+function fromTs(mappings: string, line: number, column: number): SourcePosition {
+  return originalPosition(decodeMappings(mappings), line, column);
 }
 
 function isAllowedImport(specifier: string): boolean {
@@ -211,34 +254,34 @@ function blank(node: Node): Edit {
   return { start: node.start, end: node.end, text: "" };
 }
 
-function lastExpressionStatement(body: (Statement | ModuleDeclaration)[]) {
-  for (let i = body.length - 1; i >= 0; i--) {
-    const node = body[i];
-    if (node?.type === "ExpressionStatement") return node.expression;
-  }
-  return undefined;
+/**
+ * The edits as they are applied, three numbers each: where in the text before, how much text it
+ * adds (-1 less that for added text that stands for nothing in the code as sent) and how much it
+ * removes.
+ */
+function editSpans(edits: Edit[]): Int32Array {
+  const spans = new Int32Array(3 * edits.length);
+  edits.forEach((edit, i) => {
+    spans[3 * i] = edit.start;
+    spans[3 * i + 1] = edit.opaque ? -edit.text.length - 1 : edit.text.length;
+    spans[3 * i + 2] = edit.end - edit.start;
+  });
+  return spans;
 }
 
-function applyEdits(text: string, edits: Edit[]): string {
-  let out = "";
-  let at = 0;
-  for (const edit of edits) {
-    out += text.slice(at, edit.start) + edit.text;
-    at = edit.end;
-  }
-  return out + text.slice(at);
-}
-
-/** Maps an offset in the edited text back to the text before the edits. */
-function mapBack(edits: Edit[], offset: number): number | undefined {
+/** Maps an offset in the edited text back to the text before the edits (`editSpans`). */
+function mapBack(spans: Int32Array, offset: number): number | undefined {
   let delta = 0;
-  for (const edit of edits) {
-    const genStart = edit.start + delta;
+  for (let i = 0; i < spans.length; i += 3) {
+    const start = spans[i] as number;
+    const added = spans[i + 1] as number;
+    const length = added < 0 ? -added - 1 : added;
+    const genStart = start + delta;
     if (offset < genStart) break;
     // Inside added text: the position of the code it was added for, unless the text is code of
     // its own (carried declarations), which has no position in what the client sent.
-    if (offset < genStart + edit.text.length) return edit.opaque ? undefined : edit.start;
-    delta += edit.text.length - (edit.end - edit.start);
+    if (offset < genStart + length) return added < 0 ? undefined : start;
+    delta += length - (spans[i + 2] as number);
   }
   const original = offset - delta;
   return original >= 0 ? original : undefined;
@@ -250,7 +293,7 @@ function lineStarts(text: string): number[] {
   return starts;
 }
 
-function positionOf(starts: number[], offset: number): { line: number; column: number } {
+function positionOf(starts: ArrayLike<number>, offset: number): { line: number; column: number } {
   let lo = 0;
   let hi = starts.length - 1;
   while (lo < hi) {
@@ -261,20 +304,17 @@ function positionOf(starts: number[], offset: number): { line: number; column: n
   return { line: lo, column: offset - (starts[lo] ?? 0) };
 }
 
-function offsetOf(starts: number[], line: number, column: number): number | undefined {
+function offsetOf(starts: ArrayLike<number>, line: number, column: number): number | undefined {
   const start = starts[line];
   return start === undefined ? undefined : start + column;
 }
 
-function syntaxError(
-  err: unknown,
-  text: string,
-  map: (line: number, column: number) => { line: number; column: number },
-): CompileError {
+/** A syntax error at `err.pos` in `text`, which `mappings` (if any) maps back to TypeScript. */
+function syntaxError(err: unknown, text: string, mappings: string | undefined): CompileError {
   const message = err instanceof Error ? err.message.replace(/ \(\d+:\d+\)$/, "") : String(err);
   const pos = (err as { pos?: unknown }).pos;
   if (typeof pos !== "number") return { ok: false, error: { name: "SyntaxError", message } };
   const at = positionOf(lineStarts(text), pos);
-  const { line, column } = map(at.line, at.column);
+  const { line, column } = mappings === undefined ? at : fromTs(mappings, at.line, at.column);
   return { ok: false, error: { name: "SyntaxError", message, line: line + 1, column: column + 1 } };
 }

@@ -11,8 +11,9 @@ import { LIMITS } from "../limits";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend";
-import { nextVariables, type SessionVariables } from "./carry";
+import { nextVariables, type SessionVariables, withoutRefused } from "./carry";
 import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
+import { type CompileRequest, compileSize, readCompiledInfo } from "./compile-job";
 import type { GuestSession, HarnessLimits } from "./guest";
 import { type LogEntry, LogSink } from "./logs";
 
@@ -77,14 +78,43 @@ interface CompiledRun extends CompiledModule {
   hash: string;
   mayUseFs: boolean;
   mayUseTimers: boolean;
+  /** The code, to be compiled where it runs (`source` is then empty). */
+  compile?: CompileRequest;
 }
+
+const MiB = 1024 * 1024;
+
+/**
+ * Code that, with its session's carried code, is larger than this is compiled by the runtime
+ * that runs it (a runner process, self-hosted), not here: compiling takes up to ~2 µs a
+ * character, and every tenant's requests wait while the control plane compiles (docs/isolates.md).
+ */
+const LOCAL_COMPILE_CHARS = 64 * 1024;
 
 /**
  * Compiled modules by language, code and session scope, with the hash of their source and
- * whether the code may reach node:fs or a timer global.
+ * whether the code may reach node:fs or a timer global. Bounded by what the entries keep alive
+ * (key and module, strings counted at two bytes a character).
  */
-const compiled = new Lru<string, CompiledRun | CompileError>(512);
+const compiled = new Lru<string, CompiledRun | CompileError>(512, {
+  maxBytes: 32 * MiB,
+  maxEntryBytes: 4 * MiB,
+  bytes: (key, module) => 2 * key.length + (module.ok ? module.bytes : 1024),
+});
 const encoder = new TextEncoder();
+
+/** Where a module compiled where it ran stands until its envelope says what the compiler found. */
+const COMPILED_THERE = {
+  ok: true,
+  source: "",
+  declared: [],
+  imports: [],
+  refused: { carried: [], imports: [] },
+  warnings: [],
+  bytes: 0,
+  // The runtime that compiled it located the run's error in the code as sent already.
+  toOriginal: (line, column) => ({ line, column }),
+} satisfies CompiledModule;
 
 /** What a caller may watch or control of one execution. */
 export interface ExecuteOptions {
@@ -129,18 +159,30 @@ export async function execute(
 
   const scope = session?.variables.scope;
   const key = `${request.language}\u0000${request.code}\u0000${scope ? JSON.stringify(scope) : ""}`;
-  let module = compiled.get(key);
-  if (!module) {
-    const made = compile(request.code, request.language, scope);
-    module = made.ok
-      ? {
-          ...made,
-          hash: await sha256(made.source),
-          mayUseFs: MAY_USE_FS.test(request.code),
-          mayUseTimers: MAY_USE_TIMERS.test(request.code),
-        }
-      : made;
-    compiled.set(key, module);
+  let module: CompiledRun | CompileError | undefined;
+  if (compileSize(request.code, scope) > LOCAL_COMPILE_CHARS) {
+    module = {
+      ...COMPILED_THERE,
+      // Compiling is deterministic: the same code and scope make the same module.
+      hash: `c${await sha256(key)}`,
+      mayUseFs: MAY_USE_FS.test(request.code),
+      mayUseTimers: MAY_USE_TIMERS.test(request.code),
+      compile: { code: request.code, language: request.language, ...(scope ? { scope } : {}) },
+    };
+  } else {
+    module = compiled.get(key);
+    if (!module) {
+      const made = compile(request.code, request.language, scope);
+      module = made.ok
+        ? {
+            ...made,
+            hash: await sha256(made.source),
+            mayUseFs: MAY_USE_FS.test(request.code),
+            mayUseTimers: MAY_USE_TIMERS.test(request.code),
+          }
+        : made;
+      compiled.set(key, module);
+    }
   }
   if (!module.ok) return finish("error", { error: module.error, logs: [] });
 
@@ -170,6 +212,7 @@ export async function execute(
     // isolate's process.env is fixed when it is made).
     hash: `${runtime.tenant}-${session ? "s" : webTimers ? "w" : "o"}-${module.hash}${await envKey(env)}`,
     source: module.source,
+    ...(module.compile ? { compile: module.compile } : {}),
     input: request.input,
     limits,
     session: session && { values: session.variables.values, files: session.files },
@@ -193,11 +236,18 @@ export async function execute(
     closeAudit(executionId);
   }
   const { result, envelope } = ended;
+  const found = module.compile ? readCompiledInfo(envelope?.compiled) : module;
+  if (found.warnings.length > 0) {
+    result.logs.push({
+      level: "warn",
+      message: `dropped from the session (they cannot be declared safely): ${found.warnings.join(", ")}`,
+    });
+  }
   if (session && envelope?.vars && envelope.files) {
     const variables = nextVariables(
-      session.variables,
-      module.declared,
-      module.imports,
+      withoutRefused(session.variables, found.refused),
+      found.declared,
+      found.imports,
       envelope.vars,
     );
     session.after = { variables, files: envelope.files };

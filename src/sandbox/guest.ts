@@ -1,4 +1,5 @@
 import { RpcTarget } from "cloudflare:workers";
+import { type CompileRequest, compileThenRun } from "./compile-job";
 import builtinsSource from "./guest/builtins.guest.js";
 import contextSource from "./guest/context.guest.js";
 import freezeSource from "./guest/freeze.guest.js";
@@ -46,7 +47,10 @@ export interface GuestSession {
 export interface GuestJob {
   /** Cache key of the isolate: a hash of the tenant and the compiled source. */
   hash: string;
+  /** The compiled module; ignored when `compile` is there. */
   source: string;
+  /** Code this runtime compiles before it runs it (large code: src/sandbox/compile-job.ts). */
+  compile?: CompileRequest;
   input: unknown;
   limits: HarnessLimits;
   /** Present for executions in a session. */
@@ -122,8 +126,9 @@ const GUEST_MODULES = {
 
 /**
  * Loads the job's code into a guest isolate (warm and cached if it has been seen before, else
- * one-off) and runs it once. Resolves with the harness's JSON envelope; rejects only when the
- * isolate could not start (for example a module that does not exist).
+ * one-off) and runs it once, compiling it first if the job asks. Resolves with the harness's JSON
+ * envelope; rejects only when the isolate could not start (for example a module that does not
+ * exist).
  */
 export function runGuest(
   loader: WorkerLoader,
@@ -133,6 +138,12 @@ export function runGuest(
   denyAll: () => Fetcher,
   sink: LogReceiver,
 ): Promise<string> {
+  if (job.compile) {
+    const { compile: request, ...compiled } = job;
+    return compileThenRun(request, (source) =>
+      runGuest(loader, maxWarm, { ...compiled, source }, egress, denyAll, sink),
+    );
+  }
   policy ??= new IsolatePolicy(maxWarm);
   const warm = policy.warm(job.hash);
   // Built only when an isolate is made: a warm isolate already has its code.

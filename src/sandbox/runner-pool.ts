@@ -18,6 +18,7 @@ import {
   type RunMeta,
   withDeadline,
 } from "./backend";
+import { compileCostMs } from "./compile-job";
 import type { GuestJob, LogReceiver } from "./guest";
 
 export { EGRESS_HEADERS };
@@ -93,8 +94,11 @@ const INNOCENCE_MS = 2.5 * HEARTBEAT_MS;
 const MEMORY_SAMPLE_MS = 50;
 /** Memory a runner process may grow by besides its runs' limits: its own work for them. */
 const MEMORY_SLACK_MB = 32;
-/** What a warm isolate made during a run keeps after it (about 2 MB measured), counted high. */
-const WARM_ISOLATE_MB = 4;
+/**
+ * What a warm isolate made during a run keeps after it, counted high: about 7.4 MB measured
+ * since reused isolates are sealed (docs/isolates.md).
+ */
+const WARM_ISOLATE_MB = 10;
 /** A run's memory limit when the job names none (Cloudflare's per-isolate figure). */
 const DEFAULT_MEMORY_MB = 128;
 /** How long a broken stream waits for the supervisor to confirm its runner's exit. */
@@ -107,6 +111,48 @@ type Try =
   | { kind: "unreachable" }
   | { kind: "lost"; loss: Loss; stay: Stay }
   | { kind: "broken" };
+
+/**
+ * Turns for runs whose runner compiles their code first (large code, hundreds of milliseconds
+ * of a runner's only thread): at most all runners but one hold one, so one runner stays free of
+ * them for everyone else's runs. Turns are handed out in arrival order.
+ */
+class Turns {
+  #taken = 0;
+  readonly #waiting: (() => void)[] = [];
+
+  /** Resolves true once the caller holds a turn, false if `ms` pass or `signal` aborts first. */
+  take(limit: number, ms: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.#taken < limit && this.#waiting.length === 0) {
+      this.#taken++;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const settle = (granted: boolean) => {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", giveUp);
+        resolve(granted);
+      };
+      const grant = () => settle(true);
+      const giveUp = () => {
+        const at = this.#waiting.indexOf(grant);
+        if (at >= 0) this.#waiting.splice(at, 1);
+        settle(false);
+      };
+      const timer = setTimeout(giveUp, ms);
+      signal?.addEventListener("abort", giveUp);
+      this.#waiting.push(grant);
+    });
+  }
+
+  /** Ends a turn: the next waiting caller gets it. */
+  give(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#taken--;
+  }
+}
+const compileTurns = new Turns();
 
 /**
  * Runs guests in separate runner processes (the self-hosted runtime). A runner that does not
@@ -143,9 +189,31 @@ export class RunnerPool implements Backend {
     sink: LogReceiver,
     signal?: AbortSignal,
   ): Promise<Outcome> {
-    const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS;
+    if (!job.compile) return this.#run(job, meta, sink, signal);
+    const limit = Math.max(1, this.#runners.length - 1);
+    const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * compileCostMs(job.compile);
+    if (!(await compileTurns.take(limit, waitMs, signal))) {
+      return signal?.aborted ? CANCELLED : { kind: "timeout" };
+    }
+    try {
+      return await this.#run(job, meta, sink, signal);
+    } finally {
+      compileTurns.give();
+    }
+  }
+
+  async #run(
+    job: GuestJob,
+    meta: RunMeta,
+    sink: LogReceiver,
+    signal?: AbortSignal,
+  ): Promise<Outcome> {
+    // A runner that compiles the code first (large code) needs that long more; four times the
+    // estimate, so only a runner that is truly stuck counts as hung.
+    const compiling = compileCostMs(job.compile);
+    const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS + 4 * compiling;
     const warm = seen.get(job.hash) === true;
-    const cost = warm ? WARM_COST : FRESH_COST;
+    const cost = (warm ? WARM_COST : FRESH_COST) + compiling;
     seen.set(job.hash, true);
     let alone = false;
     let again = false;

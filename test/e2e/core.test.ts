@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { E2E_KEY, type Server, startServer } from "./server";
+import { childrenOf, E2E_KEY, type Server, startServer } from "./server";
 
 let server: Server;
 beforeAll(async () => {
@@ -118,26 +118,6 @@ describe("npm start", () => {
     expect(server.output()).not.toContain(E2E_KEY);
   });
 });
-
-/** Processes whose parent is `pid`, as pid → command line. */
-function childrenOf(pid: number): Map<number, string> {
-  const found = new Map<number, string>();
-  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      if (parent === pid) {
-        found.set(
-          Number(entry),
-          readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " "),
-        );
-      }
-    } catch {
-      // The process ended while it was read.
-    }
-  }
-  return found;
-}
 
 function alive(pid: number): boolean {
   try {

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -122,4 +122,24 @@ export async function startServer(
       return code;
     },
   };
+}
+
+/** Processes whose parent is `pid`, as pid → command line. */
+export function childrenOf(pid: number): Map<number, string> {
+  const found = new Map<number, string>();
+  for (const entry of readdirSync("/proc").filter((e) => /^\d+$/.test(e))) {
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const parent = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (parent === pid) {
+        found.set(
+          Number(entry),
+          readFileSync(`/proc/${entry}/cmdline`, "utf8").replaceAll("\0", " "),
+        );
+      }
+    } catch {
+      // The process ended while it was read.
+    }
+  }
+  return found;
 }

@@ -64,9 +64,32 @@ const BigIntCtor = BigInt;
 const isNaNNumber = Number.isNaN;
 const objectIs = Object.is;
 const getPrototypeOf = Object.getPrototypeOf;
+const defineProperty = Object.defineProperty;
+const hasOwn = Object.hasOwn;
 const objectPrototype = Object.prototype;
+const NumberCtor = Number;
+const BooleanCtor = Boolean;
+/** The primitive inside a String, Number, Boolean or BigInt object (structuredClone keeps them). */
+const BOXES = [
+  [StringCtor, uncurry(String.prototype.valueOf)],
+  [NumberCtor, uncurry(Number.prototype.valueOf)],
+  [BooleanCtor, uncurry(Boolean.prototype.valueOf)],
+  [BigIntCtor, uncurry(BigInt.prototype.valueOf)],
+];
+/** The error types structuredClone recreates as themselves; other errors become `Error`. */
+const ERRORS = {
+  __proto__: null,
+  Error,
+  EvalError,
+  RangeError,
+  ReferenceError,
+  SyntaxError,
+  TypeError,
+  URIError,
+};
 const TYPED = {
   __proto__: null,
+  DataView,
   Int8Array,
   Uint8Array,
   Uint8ClampedArray,
@@ -121,7 +144,9 @@ export function encodeValue(value) {
     const index = add(null);
     mapSet(seen, v, index);
     let node;
-    if (isInstance(v, DateCtor)) node = `["d",${dataJson(dateGetTime(v))}]`;
+    const boxed = unboxed(v);
+    if (boxed.length === 1) node = `["w",${visit(boxed[0])}]`;
+    else if (isInstance(v, DateCtor)) node = `["d",${dataJson(dateGetTime(v))}]`;
     else if (isInstance(v, RegExpCtor)) {
       node = `["r",${quote(StringCtor(v.source))},${quote(StringCtor(v.flags))}]`;
     } else if (isInstance(v, MapCtor)) {
@@ -144,11 +169,24 @@ export function encodeValue(value) {
       const bytes = base64(new Uint8ArrayCtor(v.buffer, v.byteOffset, v.byteLength));
       node = `["t",${quote(StringCtor(v[Symbol.toStringTag]))},${quote(bytes)}]`;
     } else if (isArray(v)) {
-      let items = "";
-      for (let i = 0; i < v.length; i++) items += `${i === 0 ? "" : ","}${visit(v[i])}`;
-      node = `["a",[${items}]]`;
+      const keys = objectKeys(v);
+      const length = v.length;
+      if (keys.length === length && (length === 0 || keys[length - 1] === StringCtor(length - 1))) {
+        let items = "";
+        for (let i = 0; i < length; i++) items += `${i === 0 ? "" : ","}${visit(v[i])}`;
+        node = `["a",[${items}]]`;
+      } else {
+        // Holes and properties besides the elements: only what is there, so a sparse array
+        // costs what it holds, not its length.
+        let entries = "";
+        for (let i = 0; i < keys.length; i++) {
+          entries += `${i === 0 ? "" : ","}[${quote(keys[i])},${visit(v[keys[i]])}]`;
+        }
+        node = `["A",${dataJson(length)},[${entries}]]`;
+      }
     } else if (isInstance(v, ErrorCtor)) {
-      node = `["e",${quote(StringCtor(v.name))},${quote(StringCtor(v.message))}]`;
+      const cause = hasOwn(v, "cause") ? `,${visit(v.cause)}` : "";
+      node = `["e",${quote(StringCtor(v.name))},${quote(StringCtor(v.message))}${cause}]`;
     } else {
       let entries = "";
       const keys = objectKeys(v);
@@ -165,6 +203,30 @@ export function encodeValue(value) {
   for (let i = 0; i < size; i++) nodes += `${i === 0 ? "" : ","}${table[i]}`;
   return `[${root},[${nodes}]]`;
 }
+
+/** `[primitive]` if `value` is a String, Number, Boolean or BigInt object, else `[]`. */
+function unboxed(value) {
+  for (let i = 0; i < BOXES.length; i++) {
+    const [Ctor, primitiveOf] = BOXES[i];
+    if (!isInstance(value, Ctor)) continue;
+    try {
+      return [primitiveOf(value)];
+    } catch {
+      // Inherits from the prototype without being one (Object.create(String.prototype)).
+    }
+  }
+  return [];
+}
+
+/** Sets an own data property, `__proto__` included (assigning that one sets the prototype). */
+function setOwn(object, key, value) {
+  if (key === "__proto__") {
+    defineProperty(object, key, { value, writable: true, enumerable: true, configurable: true });
+  } else object[key] = value;
+}
+
+/** A property as error constructors define `cause`: not enumerable. */
+const hidden = (value) => ({ value, writable: true, enumerable: false, configurable: true });
 
 /** Decodes what `encodeValue` made. */
 export function decodeValue(text) {
@@ -188,9 +250,12 @@ export function decodeValue(text) {
       case "n":
         return node[1] === "-0" ? -0 : Number(node[1]);
       case "d":
-        return hold(new DateCtor(node[1]));
+        // An invalid date's time is NaN, which JSON wrote as null.
+        return hold(new DateCtor(node[1] ?? NaN));
       case "r":
         return hold(new RegExpCtor(node[1], node[2]));
+      case "w":
+        return hold(ObjectCtor(build(node[1])));
       case "ab":
         return hold(unbase64(node[1]).buffer);
       case "t": {
@@ -201,9 +266,11 @@ export function decodeValue(text) {
         );
       }
       case "e": {
-        const error = new Error(node[2]);
-        error.name = node[1];
-        return hold(error);
+        const Known = ERRORS[node[1]];
+        const error = hold(new (Known ?? ErrorCtor)(node[2]));
+        if (Known === undefined) defineProperty(error, "name", hidden(node[1]));
+        if (node.length > 3) defineProperty(error, "cause", hidden(build(node[3])));
+        return error;
       }
       case "m": {
         const map = hold(new MapCtor());
@@ -220,9 +287,15 @@ export function decodeValue(text) {
         for (let i = 0; i < node[1].length; i++) array[i] = build(node[1][i]);
         return array;
       }
+      case "A": {
+        const array = hold([]);
+        array.length = node[1];
+        for (const [key, item] of node[2]) setOwn(array, key, build(item));
+        return array;
+      }
       default: {
         const object = hold(new ObjectCtor());
-        for (const [key, item] of node[1]) object[key] = build(item);
+        for (const [key, item] of node[1]) setOwn(object, key, build(item));
         return object;
       }
     }
