@@ -368,7 +368,8 @@ export class Session extends DurableObject<Env> {
         carried.name,
         position,
         JSON.stringify(carried),
-        values[carried.name] ?? null,
+        // Own keys only: a variable may be named `constructor`.
+        Object.hasOwn(values, carried.name) ? values[carried.name] : null,
       );
     });
     this.#sql.exec("DELETE FROM imports");

@@ -398,6 +398,7 @@ export function nextVariables(
   const previous = new Map(before.scope.carried.map((c) => [c.name, c]));
   const getters = new Set(captureNames(before.scope.carried, declared));
   const carried: Carried[] = [];
+  // A plain object (it travels over RPC): read it by own keys only, as `constructor` is a name.
   const values: Record<string, string> = {};
   const warnings: string[] = [];
   for (const d of declared) {
