@@ -1,4 +1,11 @@
-import type { BlockStatement, ModuleDeclaration, Node, Statement, TryStatement } from "acorn";
+import type {
+  BlockStatement,
+  LabeledStatement,
+  ModuleDeclaration,
+  Node,
+  Statement,
+  TryStatement,
+} from "acorn";
 import type { Edit } from "./instrument";
 
 type TopLevel = Statement | ModuleDeclaration;
@@ -73,6 +80,8 @@ export function completionEdits(body: TopLevel[], target: string, save: string):
         block(node, depth);
         break;
       case "LabeledStatement":
+        // V8 parses `L: break L;` (a break out of its own labels) as an empty statement.
+        if (breaksItsOwnLabel(node)) break;
         // A label makes the statement a target of `break`.
         breakableScope(true, () => statement(node.body, depth + 1, site));
         break;
@@ -149,4 +158,15 @@ export function completionEdits(body: TopLevel[], target: string, save: string):
 
   list(body, 1);
   return edits;
+}
+
+/** Whether a labelled statement is only a `break` to one of its own labels (`a: b: break a;`). */
+function breaksItsOwnLabel(node: LabeledStatement): boolean {
+  const labels = new Set<string>();
+  let body: Statement = node;
+  while (body.type === "LabeledStatement") {
+    labels.add(body.label.name);
+    body = body.body;
+  }
+  return body.type === "BreakStatement" && body.label != null && labels.has(body.label.name);
 }

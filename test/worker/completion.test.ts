@@ -46,6 +46,9 @@ const SCRIPT_CASES: [string, unknown][] = [
   ["while (true) { try { 1 } finally { 3; break } }", 3],
   ["const a = 1; a + 1; const b = 2;", 2],
   ["label: 5", 5],
+  // V8 parses a break out of its own label as an empty statement.
+  ["1; L: break L;", 1],
+  ["for (let i = 0; i < 2; i++) try { try { 2 } finally {} } finally { L: break L; }", 2],
   ["if (true) { 1 } else { 2 } var z = 3;", 1],
   ["function g() { 5 } g()", null],
   ["class K { static { 1 } } 2", 2],

@@ -48,7 +48,7 @@ describe("the compiler's parser", () => {
             outcome(() => parse(code, { ecmaVersion: "latest", sourceType })),
           );
         }),
-        { numRuns: 3000 },
+        { seed: 20261206, numRuns: 3000 },
       );
     }
   });

@@ -725,7 +725,7 @@ describe("SecretScrubber (streams)", () => {
         expect(out).toBe(scrubSecrets(text, [value]));
         expect(out).toContain(MARK);
       }),
-      { numRuns: 300 },
+      { seed: 20261206, numRuns: 300 },
     );
   });
 
