@@ -238,9 +238,9 @@ async function runInSession(
   hash: string,
   options: ExecuteOptions,
 ) {
-  const turn = crypto.randomUUID();
-  const begun = await sessionStub(c, id).begin(turn, body.timeoutMs);
-  if (!begun.state) {
+  const begun = await sessionStub(c, id).begin(crypto.randomUUID(), body.timeoutMs);
+  const turn = begun.turn;
+  if (!begun.state || !turn) {
     if (begun.refused === "gone") throw noSession(id);
     throw new Problem(
       409,
@@ -260,7 +260,7 @@ async function runInSession(
     // one session (one token) cannot take all of its tenant's slots.
     result = await withExecutionSlot(c, () => run(c, body, hash, { ...options, session }));
   } catch (err) {
-    await onSession(c, id, (stub) => stub.abandon(turn));
+    await onSession(c, id, (stub) => stub.abandon(turn.executionId));
     throw err;
   }
   const history = {
