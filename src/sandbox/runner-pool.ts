@@ -270,8 +270,7 @@ export class RunnerPool implements Backend {
     if (state.inFlight === 0) state.quietSince = now;
     state.inFlight++;
     state.load += run.cost;
-    const watching = new AbortController();
-    const watch = this.#watchMemory(index, generation, watching.signal);
+    const stopWatching = this.#watchMemory(index, generation);
     try {
       // The deadline covers the whole exchange: a runner frozen by its guest may not even send
       // the answer's headers.
@@ -297,8 +296,7 @@ export class RunnerPool implements Backend {
       }
       return exchanged;
     } finally {
-      watching.abort();
-      await watch;
+      await stopWatching();
       state.inFlight--;
       state.load -= run.cost;
       generation.stays.delete(stay);
@@ -410,38 +408,58 @@ export class RunnerPool implements Backend {
    * time, whichever of its runs is due) how much the process grew since its oldest run in
    * flight started, against the sum of its runs' limits; past it, the runner is restarted.
    */
-  async #watchMemory(index: number, generation: Generation, stop: AbortSignal): Promise<void> {
+  /**
+   * Checks the runner's memory every MEMORY_SAMPLE_MS while the run lasts (one timer, armed only
+   * once the run has lasted that long: most runs end first and cost nothing more); answers the
+   * function that stops it, which waits for a check under way.
+   */
+  #watchMemory(index: number, generation: Generation): () => Promise<void> {
     const state = states[index] as RunnerState;
-    for (;;) {
-      await sleep(MEMORY_SAMPLE_MS, stop);
-      if (stop.aborted || generation.loss) return;
+    let stopped = false;
+    let checking: Promise<void> | undefined;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const check = async () => {
+      if (stopped || generation.loss) return;
       const now = Date.now();
-      if (now - state.sampledAt < MEMORY_SAMPLE_MS) continue;
-      state.sampledAt = now;
-      const stays = [...generation.stays];
-      const since = Math.min(...stays.map((s) => s.dispatchedAt));
-      let allowedMb = MEMORY_SLACK_MB;
-      for (const s of stays) allowedMb += s.memoryMb;
-      let warmed = 0;
-      for (const at of generation.warmed.values()) if (at >= since) warmed++;
-      allowedMb += WARM_ISOLATE_MB * Math.min(warmed, this.#maxWarm);
-      const grownMb = await this.#growth(index, since, stop);
-      if (grownMb === undefined || generation.loss || grownMb <= allowedMb) continue;
-      await this.#restart(index, generation, {
-        cause: "memory",
-        detail: `grew by ${Math.round(grownMb)} MB while ${stays.length === 1 ? "its execution" : `its ${stays.length} executions`} may use ${allowedMb} MB`,
-        grownMb,
-      });
-      return;
-    }
+      if (now - state.sampledAt >= MEMORY_SAMPLE_MS) {
+        state.sampledAt = now;
+        const stays = [...generation.stays];
+        const since = Math.min(...stays.map((s) => s.dispatchedAt));
+        let allowedMb = MEMORY_SLACK_MB;
+        for (const s of stays) allowedMb += s.memoryMb;
+        let warmed = 0;
+        for (const at of generation.warmed.values()) if (at >= since) warmed++;
+        allowedMb += WARM_ISOLATE_MB * Math.min(warmed, this.#maxWarm);
+        const grownMb = await this.#growth(index, since);
+        if (stopped || grownMb === undefined || generation.loss) return;
+        if (grownMb > allowedMb) {
+          await this.#restart(index, generation, {
+            cause: "memory",
+            detail: `grew by ${Math.round(grownMb)} MB while ${stays.length === 1 ? "its execution" : `its ${stays.length} executions`} may use ${allowedMb} MB`,
+            grownMb,
+          });
+          return;
+        }
+      }
+      if (!stopped) timer = setTimeout(tick, MEMORY_SAMPLE_MS);
+    };
+    const tick = () => {
+      checking = check();
+    };
+    timer = setTimeout(tick, MEMORY_SAMPLE_MS);
+    return async () => {
+      stopped = true;
+      clearTimeout(timer);
+      await checking;
+    };
   }
 
   /** How much runner `index` grew, in MB, since `since` (the supervisor's samples). */
-  async #growth(index: number, since: number, stop: AbortSignal): Promise<number | undefined> {
+  async #growth(index: number, since: number): Promise<number | undefined> {
     try {
       const res = await this.#supervisor.fetch(
         `http://supervisor/runners/${index}/memory?since=${since}`,
-        { signal: AbortSignal.any([stop, AbortSignal.timeout(1_000)]) },
+        { signal: AbortSignal.timeout(1_000) },
       );
       const sample = (await res.json()) as { rss: number; least: number } | null;
       return sample ? (sample.rss - sample.least) / MiB : undefined;
@@ -617,18 +635,9 @@ const BROKEN: Outcome = {
   reason: "the connection to the runner hosting this execution broke before it answered",
 };
 
-/** Waits `ms`, or less if `signal` aborts. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal?.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", done);
-  });
+/** Waits `ms`. */
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
