@@ -37,7 +37,7 @@ export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVar
   const body = c.req.valid("json");
   const hash = await admit(c, body);
   // Taken once the body has been read and checked: a slow client holds no slot while it sends.
-  const lease = await acquireExecutionLease(c);
+  const lease = await acquireExecutionLease(c, body.timeoutMs);
   return respond(
     c,
     (options) => idempotent(c, "execute", body, () => run(c, body, hash, options)),

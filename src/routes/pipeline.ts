@@ -146,8 +146,12 @@ const EGRESS_RELAY_MS = 20;
  * Holds one of the tenant's execution slots while `work` runs (a 429 problem when none is free),
  * and charges its wall time.
  */
-export async function withExecutionSlot<T>(c: Ctx, work: () => Promise<T>): Promise<T> {
-  const lease = await acquireExecutionLease(c);
+export async function withExecutionSlot<T>(
+  c: Ctx,
+  timeoutMs: number,
+  work: () => Promise<T>,
+): Promise<T> {
+  const lease = await acquireExecutionLease(c, timeoutMs);
   const started = Date.now();
   try {
     return await work();

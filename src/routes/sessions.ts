@@ -258,7 +258,9 @@ async function runInSession(
   try {
     // The slot is taken when the turn begins: executions waiting for their turn hold none, so
     // one session (one token) cannot take all of its tenant's slots.
-    result = await withExecutionSlot(c, () => run(c, body, hash, { ...options, session }));
+    result = await withExecutionSlot(c, body.timeoutMs, () =>
+      run(c, body, hash, { ...options, session }),
+    );
   } catch (err) {
     await onSession(c, id, (stub) => stub.abandon(turn.executionId));
     throw err;

@@ -359,10 +359,14 @@ describe("slot rows of an isolate", () => {
 
   it("are renewed while a long execution runs, so its slot stays counted", async () => {
     const tenant = await createTenant("renewed", { limits: { concurrency: 1 } });
-    const long = executeAs(
-      tenant.apiKey,
-      "await new Promise((resolve) => setTimeout(resolve, 6_000)); 'done'",
-    );
+    // A timeout longer than a row lives: a shorter execution ends before its row could lapse.
+    const long = asTenant(tenant.apiKey, "/v1/execute", {
+      method: "POST",
+      body: JSON.stringify({
+        code: "await new Promise((resolve) => setTimeout(resolve, 6_000)); 'done'",
+        timeoutMs: 20_000,
+      }),
+    });
     await new Promise((r) => setTimeout(r, 5_500));
     // 10 s later the row made when the execution started has lapsed; a renewed one has not.
     await advanceLimiterClock(tenant.id, 10_000);

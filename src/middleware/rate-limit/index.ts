@@ -45,6 +45,13 @@ const RENEW_MS = 5_000;
  * an execution that started up to `HOLD_MS` after the sync) never let a running slot lapse.
  */
 const ROW_TTL_MS = 3 * RENEW_MS;
+/**
+ * The longest timeout an execution may have and still need no renewal: started at most
+ * `HOLD_MS` after its isolate's last sync, it ends (timeout, grace, the kill path, a large
+ * compile: 3 s allowed for those) before the row lapses. Most executions (10 s by default) run
+ * without a renewal timer of their own.
+ */
+const UNRENEWED_MAX_MS = ROW_TTL_MS - HOLD_MS - 3_000;
 /** Past this many tenants, buckets and slot pools no request is using are dropped. */
 const MAX_TENANTS = 10_000;
 
@@ -149,9 +156,13 @@ let holderId: string | undefined;
 
 /**
  * Takes one of the tenant's `concurrency` execution slots, or throws a 429 problem at once when
- * all are taken or the minute's wall-time budget is spent.
+ * all are taken or the minute's wall-time budget is spent. `timeoutMs` is the execution's: a long
+ * one has its isolate's row renewed while it runs.
  */
-export async function acquireExecutionLease(c: Context<RateLimitEnv>): Promise<ExecutionLease> {
+export async function acquireExecutionLease(
+  c: Context<RateLimitEnv>,
+  timeoutMs: number,
+): Promise<ExecutionLease> {
   if (c.env.CORDON_RATE_LIMIT === "off") return { release: async () => {} };
   const tenant = c.get("tenant");
   if (!tenant) throw new Error("an execution slot needs a tenant id");
@@ -183,13 +194,16 @@ export async function acquireExecutionLease(c: Context<RateLimitEnv>): Promise<E
   pool.inFlight += 1;
 
   // A timer of this request: it lives as long as the execution does, and no longer.
-  const renewal = setInterval(() => {
-    if (pool.sync || Date.now() < pool.syncedAt + RENEW_MS) return;
-    // Nobody awaits a renewal: it only moves the row's expiry, and a failure is logged.
-    void syncSlots(env, tenant, pool, limits, 0).catch((err: unknown) => {
-      console.error(`renewing the execution slots of tenant ${tenant} failed:`, err);
-    });
-  }, RENEW_MS);
+  const renewal =
+    timeoutMs > UNRENEWED_MAX_MS
+      ? setInterval(() => {
+          if (pool.sync || Date.now() < pool.syncedAt + RENEW_MS) return;
+          // Nobody awaits a renewal: it only moves the row's expiry, and a failure is logged.
+          void syncSlots(env, tenant, pool, limits, 0).catch((err: unknown) => {
+            console.error(`renewing the execution slots of tenant ${tenant} failed:`, err);
+          });
+        }, RENEW_MS)
+      : undefined;
   let released = false;
   return {
     async release(wallMs) {
