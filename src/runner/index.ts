@@ -1,6 +1,6 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
 import type { Env } from "../env";
-import { failure, withDeadline } from "../sandbox/backend";
+import { failure } from "../sandbox/backend";
 import { LogReceiver, runGuest } from "../sandbox/guest";
 import {
   EGRESS_HEADERS,
@@ -137,10 +137,6 @@ export async function runnerFetch(
       });
   };
   const sink = new StreamSink(write);
-  // Every run that lasts streams a heartbeat: without output, only a periodic write finds out
-  // that the caller went away, and the control plane tells a frozen runner from a live one by
-  // it (a runner silent since before a run arrived was frozen by another run).
-  const heartbeat = setInterval(() => write({ k: 1 }), HEARTBEAT_MS);
   if (job.limits.cancellable) open();
   const egress = (props: EgressProps) => ctx.exports.RunnerEgress({ props });
   const maxWarm = Number(env.CORDON_WARM_ISOLATES ?? 64);
@@ -160,9 +156,25 @@ export async function runnerFetch(
       return outcome.kind === "failed" ? { f: outcome.message, n: outcome.name } : { t: 1 };
     },
   );
+  const deadline = Date.now() + job.limits.timeoutMs;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const ended = new Promise<Final>((resolve) => {
+    // One timer per run for two jobs. Every run that lasts streams a heartbeat: without output,
+    // only a periodic write finds out that the caller went away, and the control plane tells a
+    // frozen runner from a live one by it (a runner silent since before a run arrived was frozen
+    // by another run). And a run still waiting at its deadline is answered `{t: 1}`.
+    const tick = () => {
+      const left = deadline - Date.now();
+      if (left <= 0) return resolve({ t: 1 });
+      write({ k: 1 });
+      timer = setTimeout(tick, Math.min(HEARTBEAT_MS, left));
+    };
+    timer = setTimeout(tick, Math.min(HEARTBEAT_MS, job.limits.timeoutMs));
+    void running.then(resolve);
+  });
   ctx.waitUntil(
-    withDeadline(running, job.limits.timeoutMs, (): Final => ({ t: 1 })).then(async (line) => {
-      clearInterval(heartbeat);
+    ended.then(async (line) => {
+      clearTimeout(timer);
       sink.ended();
       if (!writer) {
         closed = true;
