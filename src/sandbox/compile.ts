@@ -20,7 +20,7 @@ import {
 } from "./instrument";
 import { parseModule } from "./parse";
 import { guestImports } from "./shims";
-import { decodeMappings, originalPosition } from "./source-map";
+import { originalPosition } from "./source-map";
 
 export type Language = "javascript" | "typescript";
 
@@ -236,7 +236,7 @@ export function compile(
 
 /** An original position in the TypeScript code from a position in the JavaScript sucrase made. */
 function fromTs(mappings: string, line: number, column: number): SourcePosition {
-  return originalPosition(decodeMappings(mappings), line, column);
+  return originalPosition(mappings, line, column);
 }
 
 function isAllowedImport(specifier: string): boolean {
