@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import type { Env } from "../src/env";
-import type { SessionVariables } from "../src/sandbox/carry";
 import type { WorkspaceChanges } from "../src/sandbox/executor";
+import type { SessionVariables } from "../src/sandbox/runtimes/types";
 import type {
   EgressAttemptBody,
   EgressPolicyBody,

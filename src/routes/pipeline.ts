@@ -11,8 +11,8 @@ import {
   type ExecutionLease,
   wantsEventStream,
 } from "../middleware/rate-limit";
+import { backendFor } from "../sandbox/backends";
 import { type ExecuteOptions, execute } from "../sandbox/executor";
-import { backendFor } from "../sandbox/runtime";
 import type {
   EgressAttemptBody,
   ExecutionRequestBody,
@@ -62,8 +62,8 @@ export async function run(
   });
   return execute(
     {
-      backend: backendFor(c.env, (executionId, isolate) =>
-        c.executionCtx.exports.Gateway({ props: { executionId, isolate } }),
+      backend: backendFor(c.env, (isolate) =>
+        c.executionCtx.exports.Gateway({ props: { isolate } }),
       ),
       tenant,
       egress,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_EGRESS_CAPS, type EgressSecret, execution } from "../../src/egress/audit";
-import type { Backend } from "../../src/sandbox/backend";
+import type { Backend } from "../../src/sandbox/backends";
 import { execute } from "../../src/sandbox/executor";
 
 describe("an execution's egress audit", () => {
