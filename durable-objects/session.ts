@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { fromBase64, toBase64 } from "../src/bytes";
 import type { Env } from "../src/env";
 import type { SessionVariables } from "../src/sandbox/carry";
 import type { WorkspaceChanges } from "../src/sandbox/executor";
@@ -582,19 +583,4 @@ function firstConflict(added: string[], all: string[]): FileRefusal | undefined 
     if (under !== undefined) return { reason: "conflict", path, other: under };
   }
   return undefined;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.byteLength; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array {
-  const binary = atob(text);
-  const out = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) out[i] = binary.charCodeAt(i);
-  return out;
 }

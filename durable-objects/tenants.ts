@@ -1,4 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
+import { sha256Hex, toBase64Url, toHex } from "../src/bytes";
 import type { EgressSecret } from "../src/egress/audit";
 import { placeholderFor } from "../src/egress/secrets";
 import type { Env } from "../src/env";
@@ -43,16 +44,11 @@ const encoder = new TextEncoder();
 
 /** Hex SHA-256 of an API key: what the registry stores and looks keys up by. */
 export async function hashApiKey(apiKey: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(apiKey));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256Hex(apiKey);
 }
 
 function randomToken(bytes: number): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
+  return toBase64Url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /**
@@ -244,7 +240,7 @@ export class Tenants extends DurableObject<Env> {
     const secrets: EgressSecret[] = [];
     for (const row of rows) {
       const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}\u0000${row.name}`));
-      const hex = [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
+      const hex = toHex(mac);
       secrets.push({
         name: row.name,
         value: row.value,

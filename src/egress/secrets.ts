@@ -2,7 +2,8 @@
  * Secret placeholders: the guest holds `process.env.NAME` as a placeholder, and the gateway swaps
  * in the real value only on requests to the hosts the secret is bound to, in the places it names.
  */
-import { matcherFor, toBinary } from "../redact/scan";
+import { toBinary } from "../bytes";
+import { matcherFor } from "../redact/scan";
 import type { EgressSecret } from "./audit";
 import { decideFetch } from "./policy";
 import { notBoundReason, type Place, placementReason, valueReason } from "./reasons";

@@ -11,6 +11,7 @@ import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import type { Context } from "hono";
 import { SESSION_LIMITS } from "../../durable-objects/session";
+import { fromBase64, toBase64 } from "../bytes";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
 import { countedElsewhere } from "../middleware/rate-limit";
@@ -255,9 +256,11 @@ function buildServer(call: Call): McpServer {
     async ({ sessionId, path, content, encoding }) => {
       let bytes: Uint8Array;
       if (encoding === "base64") {
-        const decoded = fromBase64(content);
-        if (!decoded) return textError("content is not valid base64");
-        bytes = decoded;
+        try {
+          bytes = fromBase64(content.replace(/\s+/g, ""));
+        } catch {
+          return textError("content is not valid base64");
+        }
       } else {
         bytes = new TextEncoder().encode(content);
       }
@@ -315,23 +318,3 @@ function filePath(sessionId: string, rel: string): string {
 
 const badPath = (path: string) =>
   textError(`invalid workspace path ${JSON.stringify(path)}: it must stay inside /tmp/workspace`);
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array | null {
-  let binary: string;
-  try {
-    binary = atob(text.replace(/\s+/g, ""));
-  } catch {
-    return null;
-  }
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}

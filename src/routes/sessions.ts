@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { type FileRefusal, SESSION_LIMITS } from "../../durable-objects/session";
 import { badRequest, notFound, Problem, tooLarge } from "../api/problem";
+import { toBase64Url } from "../bytes";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
 import { signSessionToken } from "../middleware/auth/session-token";
@@ -36,9 +37,7 @@ const noSession = (id: string) => notFound(`no session ${id}`);
 
 function newSessionId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(15));
-  return `ses_${btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")}`;
+  return `ses_${toBase64Url(bytes)}`;
 }
 
 /**

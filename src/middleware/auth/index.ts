@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
 import { notFound, Problem, unauthorized, unavailable } from "../../api/problem";
+import { sha256 } from "../../bytes";
 import { ExpiringCache } from "../../cache";
 import type { Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
@@ -199,13 +200,8 @@ function misconfigured(detail: string): Problem {
   return new Problem(500, "server-misconfigured", "Server misconfigured", detail);
 }
 
-const encoder = new TextEncoder();
-
 /** Compares two secrets in time that does not depend on where they differ. */
 export async function sameSecret(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(given)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
+  const [a, b] = await Promise.all([sha256(given), sha256(expected)]);
   return crypto.subtle.timingSafeEqual(a, b);
 }
