@@ -1,8 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
+import { INCIDENTS_KEPT } from "../src/config";
 import type { Env } from "../src/env";
-
-/** The name of the one incidents instance. */
-export const INCIDENTS = "incidents";
 
 /** A hostile execution, as `GET /v1/admin/incidents` lists it. */
 export interface Incident {
@@ -13,9 +11,6 @@ export interface Incident {
   /** Until when (ISO time) this code is refused to this tenant, if it took a runtime down. */
   quarantinedUntil?: string;
 }
-
-/** How many incidents are kept; the oldest go first. */
-const KEEP = 1000;
 
 /**
  * The record of executions that had to be stopped, and the quarantine of code that took a
@@ -52,7 +47,10 @@ export class Incidents extends DurableObject<Env> {
       reason,
       until,
     );
-    this.#sql.exec("DELETE FROM incidents WHERE id <= (SELECT MAX(id) FROM incidents) - ?", KEEP);
+    this.#sql.exec(
+      "DELETE FROM incidents WHERE id <= (SELECT MAX(id) FROM incidents) - ?",
+      INCIDENTS_KEPT,
+    );
   }
 
   /** Every kept incident, oldest first. */

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { fromBase64, toBase64 } from "../src/bytes";
+import { SESSION_LIMITS } from "../src/config";
 import type { Env } from "../src/env";
 import type { SessionVariables } from "../src/sandbox/carry";
 import type { WorkspaceChanges } from "../src/sandbox/executor";
@@ -8,21 +9,6 @@ import type {
   EgressPolicyBody,
   ExecutionResultBody,
 } from "../src/schemas/execution";
-
-/** Limits of one session (DESIGN.md "Limits"). */
-export const SESSION_LIMITS = {
-  defaultTtlSeconds: 15 * 60,
-  maxLifetimeMs: 24 * 60 * 60 * 1000,
-  fileBytes: 10 * 1024 * 1024,
-  /** Files a session may hold: each one is written into every run's workspace before it starts. */
-  files: 1_000,
-  /** Executions kept in the history; the oldest go first. */
-  history: 100,
-  /** Executions that may wait for their turn; more get a 409 at once. */
-  maxWaiting: 16,
-  /** How long an execution may wait for its turn before it gets a 409. */
-  maxWaitMs: 30_000,
-} as const;
 
 /** A Durable Object row holds at most ~2 MB, so files are stored in chunks of this size. */
 const CHUNK_BYTES = 1024 * 1024;

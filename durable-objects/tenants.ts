@@ -12,9 +12,6 @@ import {
   type StoredSecret,
 } from "../src/schemas/policy";
 
-/** The name of the one registry instance. */
-export const REGISTRY = "registry";
-
 /** Tenant ids: a DNS label, so a tenant can have its own host name. */
 export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 

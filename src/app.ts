@@ -1,10 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { SESSION_LIMITS } from "../durable-objects/session";
 import { httpProblem, internalError, notFound, Problem, problemResponse } from "./api/problem";
+import { LIMITS, SESSION_LIMITS } from "./config";
 import type { Env } from "./env";
-import { LIMITS } from "./limits";
 import { mcpRoutes } from "./mcp";
 import { type AuthVariables, tenantAuth } from "./middleware/auth";
 import { limitBody } from "./middleware/body-limit";

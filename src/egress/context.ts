@@ -1,8 +1,8 @@
 /** Builds what the gateway needs for one execution: policy layers, secrets, caps. */
-import { REGISTRY } from "../../durable-objects/tenants";
 import { ExpiringCache } from "../cache";
+import { DEFAULT_EGRESS_CAPS, REGISTRY } from "../config";
 import type { Env } from "../env";
-import { DEFAULT_EGRESS_CAPS, type EgressSecret, type ExecutionEgress } from "./audit";
+import type { EgressSecret, ExecutionEgress } from "./audit";
 import type { EgressPolicy } from "./policy";
 
 /**

@@ -1,12 +1,12 @@
-import { INCIDENTS } from "../../durable-objects/incidents";
 import { Problem } from "../api/problem";
 import { sha256Hex } from "../bytes";
 import { Lru } from "../cache";
+import { DEFAULT_QUARANTINE_SECONDS, INCIDENTS } from "../config";
 import type { Env } from "../env";
 
-/** How long code that took a runtime down is refused (CORDON_QUARANTINE_SECONDS, default 10 min). */
+/** How long code that took a runtime down is refused (CORDON_QUARANTINE_SECONDS). */
 function quarantineMs(env: Env): number {
-  return Number(env.CORDON_QUARANTINE_SECONDS ?? 600) * 1000;
+  return Number(env.CORDON_QUARANTINE_SECONDS ?? DEFAULT_QUARANTINE_SECONDS) * 1000;
 }
 
 /**

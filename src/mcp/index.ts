@@ -10,8 +10,8 @@ import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
 import type { Context } from "hono";
-import { SESSION_LIMITS } from "../../durable-objects/session";
 import { fromBase64, toBase64 } from "../bytes";
+import { SESSION_LIMITS } from "../config";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
 import { countedElsewhere } from "../middleware/rate-limit";

@@ -1,8 +1,8 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { INCIDENTS } from "../../durable-objects/incidents";
 import { TENANT_ID } from "../../durable-objects/tenants";
 import { notFound, Problem } from "../api/problem";
+import { ADMIN_BODY_BYTES, INCIDENTS } from "../config";
 import { forgetTenantSecrets } from "../egress/context";
 import type { Env } from "../env";
 import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
@@ -11,9 +11,6 @@ import { jsonBody } from "../middleware/json-body";
 import { problemDoc } from "../schemas/execution";
 import { Policy, Secret, SecretName } from "../schemas/policy";
 import { validationHook } from "./validation";
-
-/** Admin bodies are a policy or a secret; nothing legitimate comes near this. */
-const ADMIN_BODY_BYTES = 1024 * 1024;
 
 const TenantId = z
   .string()

@@ -1,10 +1,9 @@
 import type { Context } from "hono";
-import { LEASE_MARGIN_MS } from "../../durable-objects/idempotency";
 import { badRequest, Problem, problemBody, tooLarge } from "../api/problem";
+import { LEASE_MARGIN_MS, LIMITS } from "../config";
 import { executionEgress } from "../egress/context";
 import type { Env } from "../env";
 import { codeHash, recordIncident, refuseQuarantined } from "../incidents";
-import { LIMITS } from "../limits";
 import type { AuthVariables } from "../middleware/auth";
 import {
   acquireExecutionLease,

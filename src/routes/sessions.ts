@@ -1,8 +1,9 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { type FileRefusal, SESSION_LIMITS } from "../../durable-objects/session";
+import type { FileRefusal } from "../../durable-objects/session";
 import { badRequest, notFound, Problem, tooLarge } from "../api/problem";
 import { toBase64Url } from "../bytes";
+import { SESSION_LIMITS } from "../config";
 import type { Env } from "../env";
 import type { AuthVariables } from "../middleware/auth";
 import { signSessionToken } from "../middleware/auth/session-token";

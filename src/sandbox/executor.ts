@@ -1,5 +1,6 @@
 import { sha256Hex } from "../bytes";
 import { Lru } from "../cache";
+import { LIMITS } from "../config";
 import {
   closeAudit,
   type EgressAttempt,
@@ -8,7 +9,6 @@ import {
   trackIsolate,
 } from "../egress/audit";
 import type { EgressPolicy } from "../egress/policy";
-import { LIMITS } from "../limits";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend";

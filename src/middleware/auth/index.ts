@@ -1,9 +1,10 @@
 import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
+import { hashApiKey, type ResolvedKey } from "../../../durable-objects/tenants";
 import { notFound, Problem, unauthorized, unavailable } from "../../api/problem";
 import { sha256 } from "../../bytes";
 import { ExpiringCache } from "../../cache";
+import { REGISTRY } from "../../config";
 import type { Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
 import { TOKEN_PREFIX, verifySessionToken } from "./session-token";
