@@ -1,16 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { INCIDENTS_KEPT } from "../src/config";
 import type { Env } from "../src/env";
-
-/** A hostile execution, as `GET /v1/admin/incidents` lists it. */
-export interface Incident {
-  at: string;
-  tenant: string;
-  codeHash: string;
-  reason: string;
-  /** Until when (ISO time) this code is refused to this tenant, if it took a runtime down. */
-  quarantinedUntil?: string;
-}
+import type { IncidentBody } from "../src/schemas/admin";
 
 /**
  * The record of executions that had to be stopped, and the quarantine of code that took a
@@ -54,7 +45,7 @@ export class Incidents extends DurableObject<Env> {
   }
 
   /** Every kept incident, oldest first. */
-  list(): Incident[] {
+  list(): IncidentBody[] {
     return this.#sql
       .exec<{
         at: string;

@@ -3,6 +3,7 @@ import { sha256Hex, toBase64Url, toHex } from "../src/bytes";
 import type { EgressSecret } from "../src/egress/audit";
 import { placeholderFor } from "../src/egress/secrets";
 import type { Env } from "../src/env";
+import { type KeyCreatedBody, TENANT_ID, type TenantBody } from "../src/schemas/admin";
 import {
   DEFAULT_SECRET_PLACES,
   type PolicyBody,
@@ -11,23 +12,6 @@ import {
   type SecretPlace,
   type StoredSecret,
 } from "../src/schemas/policy";
-
-/** Tenant ids: a DNS label, so a tenant can have its own host name. */
-export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** A tenant as the admin API shows it: never a key, never a secret value. */
-export interface TenantView {
-  id: string;
-  policy: PolicyBody;
-  keys: { keyId: string; createdAt: string }[];
-  secrets: string[];
-}
-
-/** A freshly made API key: the only time its value exists outside the caller's hands. */
-export interface NewKey {
-  keyId: string;
-  apiKey: string;
-}
 
 /** Who an API key belongs to. */
 export interface ResolvedKey {
@@ -95,7 +79,7 @@ export class Tenants extends DurableObject<Env> {
   }
 
   /** Creates a tenant with its first API key; `null` when the id is taken. */
-  async createTenant(id: string, policy: PolicyBody): Promise<NewKey | null> {
+  async createTenant(id: string, policy: PolicyBody): Promise<KeyCreatedBody | null> {
     assertTenantId(id);
     const key = await this.#newKey();
     return this.ctx.storage.transactionSync(() => {
@@ -112,7 +96,7 @@ export class Tenants extends DurableObject<Env> {
   }
 
   /** A tenant's policy, key ids and secret names; `null` when there is no such tenant. */
-  async getTenant(id: string): Promise<TenantView | null> {
+  async getTenant(id: string): Promise<TenantBody | null> {
     const row = this.#sql
       .exec<{ policy: string }>("SELECT policy FROM tenants WHERE id = ?", id)
       .toArray()[0];
@@ -142,7 +126,7 @@ export class Tenants extends DurableObject<Env> {
   }
 
   /** Adds an API key to a tenant; `null` when there is no such tenant. */
-  async addKey(id: string): Promise<NewKey | null> {
+  async addKey(id: string): Promise<KeyCreatedBody | null> {
     const key = await this.#newKey();
     return this.ctx.storage.transactionSync(() => {
       if (!this.#exists(id)) return null;
@@ -315,7 +299,7 @@ export class Tenants extends DurableObject<Env> {
     return this.#sql.exec("SELECT 1 FROM tenants WHERE id = ?", id).toArray().length > 0;
   }
 
-  async #newKey(): Promise<NewKey & { hash: string }> {
+  async #newKey(): Promise<KeyCreatedBody & { hash: string }> {
     const apiKey = `ck_${randomToken(32)}`;
     return { keyId: `key_${randomToken(12)}`, apiKey, hash: await hashApiKey(apiKey) };
   }

@@ -1,6 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { TENANT_ID } from "../../durable-objects/tenants";
 import { notFound, Problem } from "../api/problem";
 import { ADMIN_BODY_BYTES, INCIDENTS } from "../config";
 import { forgetTenantSecrets } from "../egress/context";
@@ -8,42 +7,18 @@ import type { Env } from "../env";
 import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
 import { limitBody } from "../middleware/body-limit";
 import { jsonBody } from "../middleware/json-body";
+import {
+  IncidentList,
+  KeyCreated,
+  KeyId,
+  NewTenant,
+  Tenant,
+  TenantCreated,
+  TenantId,
+} from "../schemas/admin";
 import { problemDoc } from "../schemas/execution";
 import { Policy, Secret, SecretName } from "../schemas/policy";
 import { validationHook } from "./validation";
-
-const TenantId = z
-  .string()
-  .regex(
-    TENANT_ID,
-    "must be 1-63 lowercase letters, digits or '-', starting with a letter or digit",
-  )
-  .openapi({ param: { name: "id", in: "path" }, example: "acme" });
-
-const KeyId = z
-  .string()
-  .regex(/^key_[A-Za-z0-9_-]{1,64}$/, "must be a key id such as key_AbC123")
-  .openapi({ param: { name: "keyId", in: "path" }, example: "key_3q2-7wEjvM5bXaQh" });
-
-const NewTenant = z
-  .object({ id: TenantId.openapi({ description: "The tenant id." }), policy: Policy.optional() })
-  .strict()
-  .openapi("NewTenant");
-
-const TenantCreated = z
-  .object({ id: z.string(), apiKey: z.string(), keyId: z.string() })
-  .openapi("TenantCreated");
-
-const KeyCreated = z.object({ keyId: z.string(), apiKey: z.string() }).openapi("KeyCreated");
-
-const Tenant = z
-  .object({
-    id: z.string(),
-    policy: Policy,
-    keys: z.array(z.object({ keyId: z.string(), createdAt: z.string() })),
-    secrets: z.array(z.string()).openapi({ description: "Secret names; values are never shown." }),
-  })
-  .openapi("Tenant");
 
 const guarded = {
   401: problemDoc("No valid admin token"),
@@ -167,20 +142,6 @@ function adminGuard(): MiddlewareHandler<{ Bindings: Env }> {
 const requireJson = jsonBody();
 
 const noSuchTenant = (id: string) => notFound(`there is no tenant ${JSON.stringify(id)}`);
-
-const IncidentList = z
-  .object({
-    incidents: z.array(
-      z.object({
-        at: z.string(),
-        tenant: z.string(),
-        codeHash: z.string(),
-        reason: z.string(),
-        quarantinedUntil: z.string().optional(),
-      }),
-    ),
-  })
-  .openapi("IncidentList");
 
 const listIncidentsRoute = createRoute({
   method: "get",
