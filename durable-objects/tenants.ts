@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { sha256Hex, toBase64Url, toHex } from "../src/bytes";
+import { hmacKey } from "../src/bytes";
 import type { EgressSecret } from "../src/egress/audit";
 import { placeholderFor } from "../src/egress/secrets";
 import type { Env } from "../src/env";
@@ -12,6 +12,7 @@ import {
   type SecretPlace,
   type StoredSecret,
 } from "../src/schemas/policy";
+import { hashApiKey, newApiKey, newKeyId, randomToken } from "../src/tenants/keys";
 
 /** Who an API key belongs to. */
 export interface ResolvedKey {
@@ -19,17 +20,6 @@ export interface ResolvedKey {
   policy: PolicyBody;
   /** Whether the tenant has secrets, so executions without any skip loading them. */
   hasSecrets: boolean;
-}
-
-const encoder = new TextEncoder();
-
-/** Hex SHA-256 of an API key: what the registry stores and looks keys up by. */
-export async function hashApiKey(apiKey: string): Promise<string> {
-  return sha256Hex(apiKey);
-}
-
-function randomToken(bytes: number): string {
-  return toBase64Url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
 /**
@@ -211,23 +201,15 @@ export class Tenants extends DurableObject<Env> {
       )
       .toArray();
     if (rows.length === 0) return [];
-    const key = await crypto.subtle.importKey(
-      "raw",
-      encoder.encode(this.#placeholderKey()),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
+    const key = await hmacKey(this.#placeholderKey());
     const secrets: EgressSecret[] = [];
     for (const row of rows) {
-      const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}\u0000${row.name}`));
-      const hex = toHex(mac);
       secrets.push({
         name: row.name,
         value: row.value,
         hosts: parseHosts(row.hosts),
         in: parsePlaces(row.placement),
-        placeholder: placeholderFor(row.name, hex.slice(0, 32)),
+        placeholder: await placeholderFor(key, id, row.name),
       });
     }
     return secrets;
@@ -257,7 +239,7 @@ export class Tenants extends DurableObject<Env> {
   ): Promise<"seeded" | "key-taken"> {
     const hash = await hashApiKey(apiKey);
     const fingerprint = await hashApiKey(JSON.stringify({ policy, secrets }));
-    const keyId = `key_${randomToken(12)}`;
+    const keyId = newKeyId();
     return this.ctx.storage.transactionSync(() => {
       const id = "dev";
       const owner = this.#sql
@@ -300,8 +282,8 @@ export class Tenants extends DurableObject<Env> {
   }
 
   async #newKey(): Promise<KeyCreatedBody & { hash: string }> {
-    const apiKey = `ck_${randomToken(32)}`;
-    return { keyId: `key_${randomToken(12)}`, apiKey, hash: await hashApiKey(apiKey) };
+    const apiKey = newApiKey();
+    return { keyId: newKeyId(), apiKey, hash: await hashApiKey(apiKey) };
   }
 
   #insertKey(tenant: string, keyId: string, hash: string, seeded: boolean): void {

@@ -61,3 +61,14 @@ export async function sha256(data: string | Uint8Array): Promise<Uint8Array> {
 export async function sha256Hex(data: string | Uint8Array): Promise<string> {
   return toHex(await sha256(data));
 }
+
+/** An HMAC-SHA-256 key made from a text secret, to sign and verify with. */
+export function hmacKey(secret: string): Promise<CryptoKey> {
+  return crypto.subtle.importKey(
+    "raw",
+    encoder.encode(secret),
+    { name: "HMAC", hash: "SHA-256" },
+    false,
+    ["sign", "verify"],
+  );
+}

@@ -2,9 +2,8 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
 import { notFound, Problem } from "../api/problem";
 import { ADMIN_BODY_BYTES, INCIDENTS } from "../config";
-import { forgetTenantSecrets } from "../egress/context";
 import type { Env } from "../env";
-import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
+import { forgetTenantKeys, sameSecret } from "../middleware/auth";
 import { limitBody } from "../middleware/body-limit";
 import { jsonBody } from "../middleware/json-body";
 import {
@@ -18,6 +17,7 @@ import {
 } from "../schemas/admin";
 import { problemDoc } from "../schemas/execution";
 import { Policy, Secret, SecretName } from "../schemas/policy";
+import { forgetTenantSecrets, registry } from "../tenants/registry";
 import { validationHook } from "./validation";
 
 const guarded = {

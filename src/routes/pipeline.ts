@@ -18,6 +18,7 @@ import type {
   ExecutionResultBody,
 } from "../schemas/execution";
 import { effectiveLimits } from "../schemas/policy";
+import { tenantSecrets } from "../tenants/registry";
 
 type Ctx = Context<{ Bindings: Env; Variables: AuthVariables }>;
 
@@ -52,12 +53,12 @@ export async function run(
 ): Promise<ExecutionResultBody> {
   const tenant = c.get("tenant");
   // Tenant ∩ session ∩ request: each a layer that must allow, so none can widen another.
-  const egress = await executionEgress(c.env, {
-    tenant,
+  const egress = executionEgress(c.env, {
     tenantPolicy: c.get("policy").egress,
     session: options.session?.egress,
     request: body.egress,
-    hasSecrets: c.get("hasSecrets"),
+    // A tenant known to have none spares the registry a call.
+    secrets: c.get("hasSecrets") === false ? [] : await tenantSecrets(c.env, tenant),
   });
   return execute(
     {

@@ -1,12 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { hashApiKey, type ResolvedKey } from "../../../durable-objects/tenants";
-import { notFound, Problem, unauthorized, unavailable } from "../../api/problem";
+import type { ResolvedKey } from "../../../durable-objects/tenants";
+import { notFound, Problem, unauthorized } from "../../api/problem";
 import { sha256 } from "../../bytes";
 import { ExpiringCache } from "../../cache";
-import { REGISTRY } from "../../config";
 import type { Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
+import { hashApiKey } from "../../tenants/keys";
+import { fromRegistry, registry } from "../../tenants/registry";
 import { TOKEN_PREFIX, verifySessionToken } from "./session-token";
 
 /** The tenant a request acts for and its policy, set by `tenantAuth`. */
@@ -15,7 +16,7 @@ export interface AuthVariables {
   policy: PolicyBody;
   /** Set when the request carries a session token: the one session it may act on. */
   sessionScope?: string;
-  /** False when the tenant is known to have no secrets (unknown: the gateway loads them). */
+  /** False when the tenant is known to have no secrets (unknown: its executions load them). */
   hasSecrets?: boolean;
 }
 
@@ -58,30 +59,6 @@ function tenantPolicy(env: Env, tenant: string): Promise<PolicyBody | null> {
     tenant,
     async () => (await fromRegistry(registry(env).getTenant(tenant)))?.policy ?? null,
   );
-}
-
-/** How soon a client may try again when the registry did not answer. */
-const REGISTRY_RETRY_SECONDS = 1;
-
-/**
- * What a registry call answers. When the registry cannot answer, the request gets a 503 with
- * `Retry-After`: nothing was checked, so it is neither refused (401) nor a bug (500).
- */
-export async function fromRegistry<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (err) {
-    console.error("the tenant registry did not answer:", err);
-    throw unavailable(
-      `the tenant registry did not answer; retry in ${REGISTRY_RETRY_SECONDS} s`,
-      REGISTRY_RETRY_SECONDS,
-    );
-  }
-}
-
-/** The registry's stub. */
-export function registry(env: Env) {
-  return env.TENANTS.getByName(REGISTRY);
 }
 
 /**

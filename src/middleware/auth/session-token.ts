@@ -1,6 +1,6 @@
-import { fromBase64Url, toBase64Url } from "../../bytes";
+import { fromBase64Url, hmacKey, toBase64Url } from "../../bytes";
 import type { Env } from "../../env";
-import { fromRegistry, registry } from ".";
+import { fromRegistry, registry } from "../../tenants/registry";
 
 /** What a session token grants: one session of one tenant, until it expires. */
 export interface SessionClaims {
@@ -18,15 +18,7 @@ let signingKey: Promise<CryptoKey> | undefined;
 
 function key(env: Env): Promise<CryptoKey> {
   signingKey ??= fromRegistry(registry(env).sessionSigningKey())
-    .then((secret) =>
-      crypto.subtle.importKey(
-        "raw",
-        encoder.encode(secret),
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign", "verify"],
-      ),
-    )
+    .then(hmacKey)
     .catch((err: unknown) => {
       signingKey = undefined;
       throw err;
