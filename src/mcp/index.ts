@@ -9,22 +9,19 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
-import type { Context } from "hono";
 import { SESSION_LIMITS } from "../../durable-objects/session";
-import type { Env } from "../env";
-import type { AuthVariables } from "../middleware/auth";
-import { countedElsewhere } from "../middleware/rate-limit";
+import type { AppContext, AppEnv, Env } from "../env";
+import { tenantAuth } from "../middleware/auth";
+import { jsonBody } from "../middleware/json-body";
+import { countedElsewhere, rateLimit } from "../middleware/rate-limit";
 import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
 import { FileList, NewSession, SessionCreated, SessionId } from "../schemas/session";
-
-type AppEnv = { Bindings: Env; Variables: AuthVariables };
-type Ctx = Context<AppEnv>;
 
 /** The worker's own `fetch`, through which every tool reaches the `/v1` routes. */
 export type AppFetch = (
   request: Request,
   env: Env,
-  ctx: Ctx["executionCtx"],
+  ctx: AppContext["executionCtx"],
 ) => Response | Promise<Response>;
 
 const SERVER_INFO = { name: "cordon", version: "1.0.0" };
@@ -68,7 +65,8 @@ const WriteFileArgs = SessionArgs.extend({
 /** The MCP endpoint; `app` is the whole worker app, so tools pass through all its middleware. */
 export function mcpRoutes(app: { fetch: AppFetch }) {
   const routes = new OpenAPIHono<AppEnv>();
-  routes.post("/mcp", async (c) => {
+  routes.use("/", tenantAuth(), rateLimit(), jsonBody());
+  routes.post("/", async (c) => {
     const server = buildServer(internalCaller(c, app.fetch));
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
@@ -85,7 +83,7 @@ export function mcpRoutes(app: { fetch: AppFetch }) {
   });
   routes.openAPIRegistry.registerPath({
     method: "post",
-    path: "/mcp",
+    path: "/",
     summary:
       "Model Context Protocol (Streamable HTTP, stateless): tools execute, create_session, list_files, read_file, write_file",
     security: [{ bearer: [] }],
@@ -135,7 +133,7 @@ type Call = (
 ) => Promise<Response>;
 
 /** Calls a `/v1` route of this worker as the MCP request's caller. */
-function internalCaller(c: Ctx, appFetch: AppFetch): Call {
+function internalCaller(c: AppContext, appFetch: AppFetch): Call {
   const authorization = c.req.header("authorization") ?? "";
   const base = new URL(c.req.url);
   return async (method, path, body, extra) => {

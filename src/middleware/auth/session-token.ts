@@ -1,5 +1,5 @@
 import type { Env } from "../../env";
-import { fromRegistry, registry } from ".";
+import { fromRegistry, registry } from "./registry";
 
 /** What a session token grants: one session of one tenant, until it expires. */
 export interface SessionClaims {
