@@ -2,7 +2,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { asProblem, notFound, Problem, problemResponse } from "./api/problem";
 import type { AppEnv } from "./env";
 import { LIMITS } from "./limits";
-import { mcpRoutes } from "./mcp";
+import { mcp } from "./mcp";
 import { tenantAuth } from "./middleware/auth";
 import { limitBody } from "./middleware/body-limit";
 import { rateLimit } from "./middleware/rate-limit";
@@ -30,7 +30,7 @@ export function createApp() {
   app.route("/v1/sessions", sessions);
   // The rest of /v1 is no route, but a tenant still needs a key to learn so, and pays for asking.
   app.use("/v1/*", tenantAuth(), rateLimit(), limitBody(LIMITS.requestBytes));
-  app.route("/mcp", mcpRoutes(app));
+  app.route("/mcp", mcp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",

@@ -58,18 +58,6 @@ export function limiterFor(env: Env, tenant: string) {
 }
 
 /**
- * Requests the worker sends to itself for a request it counted already (the `/v1` call an MCP
- * tool makes). The mark is the object itself, which no client can make or forge.
- */
-const countedAlready = new WeakSet<Request>();
-
-/** Marks `request`, made by the worker for a request it counted already, as not to count again. */
-export function countedElsewhere(request: Request): Request {
-  countedAlready.add(request);
-  return request;
-}
-
-/**
  * Counts each request of the scope it is mounted on against the tenant's `rate` and `burst`,
  * answers 429 past them, and puts `RateLimit` and `RateLimit-Policy` on every answer. Runs after
  * `tenantAuth`.
@@ -77,7 +65,6 @@ export function countedElsewhere(request: Request): Request {
 export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
     if (c.env.CORDON_RATE_LIMIT === "off") return next();
-    if (countedAlready.has(c.req.raw)) return next();
     const tenant = c.get("tenant");
     const limits = effectiveLimits(c.get("policy"));
     const verdict = await takeToken(c.env, tenant, limits);
