@@ -1,12 +1,12 @@
+import { sha256Hex } from "../bytes";
 import { Lru } from "../cache";
+import { LIMITS } from "../config";
 import { type EgressAttempt, type ExecutionEgress, InFlight, trackIsolate } from "../egress/audit";
 import type { EgressPolicy } from "../egress/policy";
-import { LIMITS } from "../limits";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import { type Backend, CANCELLED, type Outcome } from "./backends/backend";
 import { Execution } from "./capabilities";
-import { sha256Hex } from "./digest";
 import type { GuestJob, GuestSession, HarnessLimits } from "./guest";
 import { type LogEntry, LogSink } from "./logs";
 import { runtimeFor } from "./runtimes";

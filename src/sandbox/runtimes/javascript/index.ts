@@ -1,8 +1,9 @@
 // The JavaScript and TypeScript runtime: code is compiled on the control plane (or, when large,
 // where it runs) into a module that the harness (./guest, bundled by host/guest.mjs) runs in a
 // V8 isolate; a session carries top-level bindings by value or by source (./carry.ts).
+
+import { sha256Hex } from "../../../bytes";
 import { Lru } from "../../../cache";
-import { sha256Hex } from "../../digest";
 import type { CompileError, GuestRuntime, Prepared, PrepareRequest } from "../types";
 import coreOneShotSource from "./built/core-oneshot.guest.js";
 import coreReusedSource from "./built/core-reused.guest.js";
