@@ -10,7 +10,7 @@
 //   node --expose-gc bench/compile.mjs [baseline-ref] [current-ref]
 //   (default: HEAD~1 against the work tree; BENCH_PARTS=compile,loops,memory picks parts)
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -28,12 +28,16 @@ async function compilerAt(ref) {
   if (ref) {
     from = join(work, ref.replace(/[^\w.-]/g, "_"));
     mkdirSync(from, { recursive: true });
-    const archive = execFileSync("git", ["archive", ref, "src/sandbox"], { cwd: root });
+    const archive = execFileSync("git", ["archive", ref, "src"], { cwd: root });
     execFileSync("tar", ["-x", "-C", from], { input: archive });
   }
   const outfile = join(work, `${ref ?? "worktree"}.mjs`.replace(/[^\w.-]/g, "_"));
+  // The compiler moved under runtimes/ with the guest-runtime interface; older refs have it here.
+  const entry = ["src/sandbox/runtimes/javascript/compile.ts", "src/sandbox/compile.ts"]
+    .map((path) => join(from, path))
+    .find((path) => existsSync(path));
   esbuild.buildSync({
-    entryPoints: [join(from, "src/sandbox/compile.ts")],
+    entryPoints: [entry],
     bundle: true,
     format: "esm",
     platform: "node",

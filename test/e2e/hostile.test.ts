@@ -169,7 +169,7 @@ describe.each(cases)("hostile code: %s", (name, code, statuses) => {
 });
 
 describe("a runner frozen by code that ran warm before", () => {
-  // Warm runs gather in one runner (src/sandbox/runner-pool.ts); this one freezes it on one input.
+  // Warm runs gather in one runner (src/sandbox/backends/runner-pool.ts); this one freezes it on one input.
   it("gets no new work while frozen: neighbours' runs answer at once meanwhile", async () => {
     const code = "/(a+)+$/.test(input)";
     for (let i = 0; i < 3; i++) {
