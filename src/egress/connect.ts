@@ -86,6 +86,29 @@ async function within<T>(promise: Promise<T>, ms: number, signal?: AbortSignal):
 }
 
 /**
+ * Whether a plain TCP connection to `host:port` opens within `ms`: how the gateway tells the
+ * network failures workerd's fetch reports alike apart (no name resolution from a failed TLS
+ * handshake, a refused connection from one the server closed). Nothing is sent on it.
+ */
+export async function reachable(
+  host: string,
+  port: number,
+  ms: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  let probe: Socket | undefined;
+  try {
+    probe = connect({ hostname: host, port });
+    await within(probe.opened, ms, signal);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe?.close().catch(() => {});
+  }
+}
+
+/**
  * Serves one guest socket. `executionId` is null on the runners' ingress, where the runner's
  * preamble line names the execution (and proves it with the egress token).
  */
