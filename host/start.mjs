@@ -115,13 +115,18 @@ log(
 );
 
 let stopping = false;
-for (const signal of ["SIGTERM", "SIGINT"]) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    void supervisor.stop().then(() => process.exit(0));
-  });
-}
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  void supervisor.stop().then(() => process.exit(0));
+};
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, stop);
+// `npm start` execs this process, so npm's SIGTERM reaches it; a parent that dies without passing
+// a signal on (SIGKILL, a shell in between) orphans it instead: stop with the parent.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop();
+}, 1_000).unref();
 const code = await stopped;
 if (!stopping) {
   await supervisor.stop();
