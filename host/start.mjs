@@ -113,6 +113,12 @@ supervisor.watchMemory();
 log(
   `listening on http://${host}:${port} (${runners} runners, isolation: ${sandbox.length > 0 ? sandbox.join(", ") : isolation}, data in ${dataDir})`,
 );
+if (process.env.CORDON_DEV_API_KEY) {
+  // As notebook servers print theirs: the page stores the key and drops it from the address bar.
+  const key = encodeURIComponent(process.env.CORDON_DEV_API_KEY);
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  log(`playground for the dev tenant: http://${shown}:${port}/#key=${key}`);
+}
 
 let stopping = false;
 const stop = () => {

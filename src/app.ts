@@ -8,6 +8,7 @@ import { admin } from "./routes/admin";
 import { executions } from "./routes/executions";
 import { files } from "./routes/files";
 import { health } from "./routes/health";
+import { playground } from "./routes/playground";
 import { sessions } from "./routes/sessions";
 import { validationHook } from "./routes/validation";
 
@@ -26,6 +27,7 @@ export function createApp() {
     if (table.methods(c.req.path).length === 0) return unknownRoute(c);
     await next();
   });
+  app.route("/", playground);
   app.route("/healthz", health);
   app.route("/v1/admin", admin);
   app.route("/v1/execute", executions);

@@ -91,3 +91,22 @@ describe("the MCP server", () => {
     expect(JSON.stringify(tools)).not.toContain("starts_with");
   });
 });
+
+describe("the playground", () => {
+  it("is served at / without a key, loading nothing from other origins", async () => {
+    const page = await exports.default.fetch("http://cordon.test/");
+    expect(page.status).toBe(200);
+    expect(page.headers.get("content-type")).toBe("text/html; charset=utf-8");
+    const csp = page.headers.get("content-security-policy") ?? "";
+    expect(csp).toContain("default-src 'none'");
+    expect(csp).toContain("connect-src 'self'");
+    const html = await page.text();
+    expect(html).toContain('<script type="module" src="/playground.js"></script>');
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    const script = await exports.default.fetch("http://cordon.test/playground.js");
+    expect(script.headers.get("content-type")).toBe("text/javascript; charset=utf-8");
+    expect(await script.text()).toContain("cm-error-line");
+    const style = await exports.default.fetch("http://cordon.test/playground.css");
+    expect(style.headers.get("content-type")).toBe("text/css; charset=utf-8");
+  });
+});
