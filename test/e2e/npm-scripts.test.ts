@@ -70,6 +70,9 @@ async function startAndTerminate(script: string, args: string[], startMs: number
   try {
     const up = await within(startMs, () => answers(url));
     expect(up, `npm run ${script} did not answer on PORT ${port}:\n${output}`).toBe(true);
+    // The playground is part of the bundle in every way of running.
+    const page = await fetch(`http://127.0.0.1:${port}/`);
+    expect(await page.text()).toContain("<title>Cordon playground</title>");
     process.kill(group, "SIGTERM");
     const portFree = await within(10_000, async () => !(await answers(url)));
     const groupGone = await within(10_000, () => processGroup(group).size === 0);
