@@ -114,10 +114,16 @@ log(
   `listening on http://${host}:${port} (${runners} runners, isolation: ${sandbox.length > 0 ? sandbox.join(", ") : isolation}, data in ${dataDir})`,
 );
 if (process.env.CORDON_DEV_API_KEY) {
-  // As notebook servers print theirs: the page stores the key and drops it from the address bar.
-  const key = encodeURIComponent(process.env.CORDON_DEV_API_KEY);
   const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
-  log(`playground for the dev tenant: http://${shown}:${port}/#key=${key}`);
+  const page = `http://${shown}:${port}/`;
+  // As notebook servers print theirs, to the person at the terminal: the page stores the key and
+  // drops it from the address bar. Output that is not a terminal (a service manager's journal, a
+  // log file) is kept free of the key.
+  log(
+    process.stdout.isTTY
+      ? `playground for the dev tenant: ${page}#key=${encodeURIComponent(process.env.CORDON_DEV_API_KEY)}`
+      : `playground: ${page} (the link with the dev key is printed on a terminal only)`,
+  );
 }
 
 let stopping = false;

@@ -43,9 +43,14 @@ async function within(ms: number, check: () => boolean | Promise<boolean>): Prom
 
 /**
  * Runs `npm run <script>` in a process group of its own with PORT set, waits for /healthz, sends
- * SIGTERM to npm alone, and answers whether the port and the whole group were let go within 10 s.
+ * `signal` to npm alone, and answers whether the port and the whole group were let go within 10 s.
  */
-async function startAndTerminate(script: string, args: string[], startMs: number) {
+async function startAndTerminate(
+  script: string,
+  args: string[],
+  startMs: number,
+  signal: NodeJS.Signals = "SIGTERM",
+) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}/healthz`;
   let output = "";
@@ -73,7 +78,7 @@ async function startAndTerminate(script: string, args: string[], startMs: number
     // The playground is part of the bundle in every way of running.
     const page = await fetch(`http://127.0.0.1:${port}/`);
     expect(await page.text()).toContain("<title>Cordon playground</title>");
-    process.kill(group, "SIGTERM");
+    process.kill(group, signal);
     const portFree = await within(10_000, async () => !(await answers(url)));
     const groupGone = await within(10_000, () => processGroup(group).size === 0);
     return { portFree, groupGone, left: [...processGroup(group).values()], output };
@@ -86,6 +91,15 @@ async function startAndTerminate(script: string, args: string[], startMs: number
 describe("npm start", () => {
   it("stops the whole tree, workerd included, when npm itself gets SIGTERM", async () => {
     const stopped = await startAndTerminate("start", ["--no-build"], 30_000);
+    expect(stopped.portFree).toBe(true);
+    expect(stopped.left).toEqual([]);
+    expect(stopped.groupGone).toBe(true);
+  });
+});
+
+describe("npm start, its npm killed outright", () => {
+  it("stops the whole tree within seconds all the same", async () => {
+    const stopped = await startAndTerminate("start", ["--no-build"], 30_000, "SIGKILL");
     expect(stopped.portFree).toBe(true);
     expect(stopped.left).toEqual([]);
     expect(stopped.groupGone).toBe(true);
