@@ -298,7 +298,8 @@ function showResult(result: ExecutionResult) {
     item.textContent = `${redaction.kind} in ${redaction.where}`;
     ui.redactions.append(item);
   }
-  ui.usage.textContent = `wall time ${result.usage.wallMs} ms, ${result.usage.subrequests} outbound requests`;
+  const { wallMs, subrequests } = result.usage;
+  ui.usage.textContent = `wall time ${wallMs} ms, ${subrequests} outbound request${subrequests === 1 ? "" : "s"}`;
 }
 
 function problemText(err: unknown): string {

@@ -78,6 +78,34 @@ test.describe("the playground at GET /", () => {
     ]);
   });
 
+  test("lists an allowed fetch with its status and time, and narrows egress per run", async ({
+    page,
+    server,
+  }) => {
+    const code = `const r = await fetch("${server.upstream}/hello");\nawait r.text()`;
+    await page.goto(link(server, code));
+    await expect(page.locator("#status")).toHaveAttribute("data-status", "ok");
+    await expect(page.locator("#result")).toHaveText('"hello from upstream"');
+    const cells = page.locator("#egress-table tbody tr td");
+    await expect(cells.nth(2)).toHaveText("allowed");
+    await expect(cells.nth(3)).toHaveText(`allowed by rule ${server.upstream}`);
+    await expect(cells.nth(4)).toHaveText("200");
+    await expect(cells.nth(5)).toHaveText(/^\d+$/);
+    await expect(page.locator("#usage")).toHaveText(/^wall time \d+ ms, 1 outbound request$/);
+
+    // The run's own allowlist narrows the tenant's: another host only, so this fetch is denied.
+    await page.locator("#egress").fill("api.example.com");
+    await run(page, "error");
+    await expect(cells.nth(2)).toHaveText("denied");
+  });
+
+  test("shows what was redacted from the output", async ({ page, server }) => {
+    await page.goto(link(server, 'console.log("key:", "AKIA" + "ABCDEFGHIJKLMNOP")'));
+    await expect(page.locator("#status")).toHaveAttribute("data-status", "ok");
+    await expect(page.locator("#logs li")).toHaveText(["key: [REDACTED:aws-access-key-id]"]);
+    await expect(page.locator("#redactions li")).toHaveText(["aws-access-key-id in logs"]);
+  });
+
   test("highlights the line an error comes from", async ({ page, server }) => {
     await page.goto(link(server, "const a = 1;\nconst b = a + 1;\nnull.boom;\nb", "typescript"));
     await expect(page.locator("#status")).toHaveAttribute("data-status", "error");
