@@ -42,6 +42,11 @@ describe("the OpenAPI document", () => {
     for (const id of ids) expect(id).toMatch(/^[a-z][A-Za-z]+$/);
     expect(new Set(ids).size).toBe(ids.length);
     expect(doc.servers).toEqual([{ url: "http://cordon.test" }]);
+    const json = ["object", "array", "string", "number", "boolean", "null"];
+    const schemas = (JSON.parse(text) as { components: { schemas: Record<string, Schema> } })
+      .components.schemas;
+    expect(schemas.ExecutionRequest?.properties?.input?.type).toEqual(json);
+    expect(schemas.ExecutionResult?.properties?.result?.type).toEqual(json);
     const formats = new Set([...text.matchAll(/"format":"([^"]+)"/g)].map((m) => m[1]));
     for (const format of formats) expect(["binary", "int64", "date-time", "uri"]).toContain(format);
   });
@@ -70,6 +75,24 @@ async function rpc(method: string, params: Record<string, unknown> = {}) {
 
 type Schema = { type?: unknown; format?: string; properties?: Record<string, Schema> };
 
+/** Paths of the properties, at any depth, whose schema says nothing of their type. */
+function untyped(schema: unknown, path = "$"): string[] {
+  if (typeof schema !== "object" || schema === null) return [];
+  const node = schema as Record<string, unknown>;
+  const typed = ["type", "anyOf", "oneOf", "allOf", "$ref", "const", "enum"].some((k) => k in node);
+  const found = typed ? [] : [path];
+  for (const [name, child] of Object.entries(node.properties ?? {})) {
+    found.push(...untyped(child, `${path}.${name}`));
+  }
+  if (node.items) found.push(...untyped(node.items, `${path}[]`));
+  for (const key of ["anyOf", "oneOf", "allOf"]) {
+    for (const [i, child] of ((node[key] as unknown[]) ?? []).entries()) {
+      found.push(...untyped(child, `${path}|${i}`));
+    }
+  }
+  return found;
+}
+
 describe("the MCP server", () => {
   it("names the package's version in serverInfo", async () => {
     const result = await rpc("initialize", {
@@ -89,6 +112,10 @@ describe("the MCP server", () => {
     expect(execute?.inputSchema.properties?.input?.type).toEqual(json);
     expect(execute?.outputSchema?.properties?.result?.type).toEqual(json);
     expect(JSON.stringify(tools)).not.toContain("starts_with");
+    for (const tool of tools) {
+      expect(untyped(tool.inputSchema), tool.name).toEqual([]);
+      if (tool.outputSchema) expect(untyped(tool.outputSchema), tool.name).toEqual([]);
+    }
   });
 });
 
