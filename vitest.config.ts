@@ -1,5 +1,11 @@
 import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+// @ts-expect-error: the build script is plain ESM JavaScript without type declarations.
+import { buildPlayground } from "./host/build-playground.mjs";
+
+// The worker imports the playground's bundle (GET /), which wrangler builds before its own
+// bundles; worker tests run from the source, so they build it here and need no `npm run build`.
+buildPlayground();
 
 export const TEST_API_KEY = "test-dev-key-0123456789";
 export const TEST_ADMIN_TOKEN = "test-admin-token-0123456789";

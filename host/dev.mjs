@@ -20,9 +20,13 @@ const env = {
   WRANGLER_SEND_METRICS: "false",
   MINIFLARE_WORKERD_V8_FLAGS: "--enable-experimental-regexp-engine-on-excessive-backtracks",
 };
+// PORT and HOST mean what they mean to `npm start`; flags given on the command line win.
+const args = process.argv.slice(2);
+if (process.env.PORT && !args.includes("--port")) args.push("--port", process.env.PORT);
+if (process.env.HOST && !args.includes("--ip")) args.push("--ip", process.env.HOST);
 const wrangler = spawn(
   process.execPath,
-  [join(root, "node_modules/wrangler/bin/wrangler.js"), "dev", ...process.argv.slice(2)],
+  [join(root, "node_modules/wrangler/bin/wrangler.js"), "dev", ...args],
   { cwd: root, env, stdio: "inherit" },
 );
 for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, () => wrangler.kill(signal));

@@ -113,15 +113,32 @@ supervisor.watchMemory();
 log(
   `listening on http://${host}:${port} (${runners} runners, isolation: ${sandbox.length > 0 ? sandbox.join(", ") : isolation}, data in ${dataDir})`,
 );
+if (process.env.CORDON_DEV_API_KEY) {
+  const shown = host === "0.0.0.0" || host === "::" ? "127.0.0.1" : host;
+  const page = `http://${shown}:${port}/`;
+  // As notebook servers print theirs, to the person at the terminal: the page stores the key and
+  // drops it from the address bar. Output that is not a terminal (a service manager's journal, a
+  // log file) is kept free of the key.
+  log(
+    process.stdout.isTTY
+      ? `playground for the dev tenant: ${page}#key=${encodeURIComponent(process.env.CORDON_DEV_API_KEY)}`
+      : `playground: ${page} (the link with the dev key is printed on a terminal only)`,
+  );
+}
 
 let stopping = false;
-for (const signal of ["SIGTERM", "SIGINT"]) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    void supervisor.stop().then(() => process.exit(0));
-  });
-}
+const stop = () => {
+  if (stopping) return;
+  stopping = true;
+  void supervisor.stop().then(() => process.exit(0));
+};
+for (const signal of ["SIGTERM", "SIGINT"]) process.on(signal, stop);
+// `npm start` execs this process, so npm's SIGTERM reaches it; a parent that dies without passing
+// a signal on (SIGKILL, a shell in between) orphans it instead: stop with the parent.
+const parent = process.ppid;
+setInterval(() => {
+  if (process.ppid !== parent) stop();
+}, 1_000).unref();
 const code = await stopped;
 if (!stopping) {
   await supervisor.stop();

@@ -94,6 +94,29 @@ export interface GuestSocket {
 }
 
 /**
+ * Whether a plain TCP connection to `host:port` opens within `ms`: how the gateway tells the
+ * network failures workerd's fetch reports alike apart (no name resolution from a failed TLS
+ * handshake, a refused connection from one the server closed). Nothing is sent on it.
+ */
+export async function reachable(
+  host: string,
+  port: number,
+  ms: number,
+  signal: AbortSignal,
+): Promise<boolean> {
+  let probe: Socket | undefined;
+  try {
+    probe = connect({ hostname: host, port });
+    await within(probe.opened, ms, signal);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await probe?.close().catch(() => {});
+  }
+}
+
+/**
  * A runner's socket to the egress ingress: its first line names the execution and proves it with
  * the egress token (src/runner); then it is served as that execution's socket, or, for a token
  * that is not a running execution's, closed (and audited as a bypass when the runner names the

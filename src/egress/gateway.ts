@@ -4,7 +4,7 @@ import type { Env } from "../env";
 import { scrubSecrets } from "../redact/scan";
 import { EGRESS_HEADERS } from "../runner/protocol";
 import { type EgressAttempt, type InFlight, recordBypass, runnerEgress } from "./audit";
-import { refuseBypassConnect, serveRunnerConnect } from "./connect";
+import { reachable, refuseBypassConnect, serveRunnerConnect } from "./connect";
 import { decideFetch } from "./policy";
 import {
   BYPASS_REASON,
@@ -21,6 +21,9 @@ export interface GatewayProps {
   /** The guest isolate (its key) whose global outbound this is, to audit bypass attempts. */
   isolate: string;
 }
+
+/** How long the gateway waits to learn whether a host it failed to fetch from takes connections. */
+const PROBE_MS = 5_000;
 
 /** Header on a gateway answer that means "this fetch fails"; the harness throws a TypeError. */
 export const DENIED_HEADER = "cordon-egress-denied";
@@ -173,7 +176,7 @@ export async function handleEgress(
       });
     } catch (err) {
       entry.ms = Date.now() - started;
-      const why = requestError(err, caps.requestTimeoutMs, values);
+      const why = await requestError(err, injected.url, caps.requestTimeoutMs, run, values);
       entry.reason = `${entry.reason}; the request failed: ${why}`;
       return failure(`${hop.method} ${entry.url} failed: ${why}`);
     }
@@ -240,10 +243,37 @@ function nextHop(
   return { method, url, headers, body };
 }
 
-function requestError(err: unknown, timeoutMs: number, values: string[]): string {
+/**
+ * Why a request failed, as the guest and the audit show it. Workerd reports a name that does not
+ * resolve and a failed TLS handshake alike as "internal error; reference = …", and a refused
+ * connection like one the server closed ("Network connection lost."): a plain TCP connection to
+ * the same host and port, opened and closed, tells them apart.
+ */
+async function requestError(
+  err: unknown,
+  url: string,
+  timeoutMs: number,
+  run: InFlight,
+  values: string[],
+): Promise<string> {
   if (err instanceof Error && err.name === "TimeoutError") return `timed out after ${timeoutMs} ms`;
   const message = err instanceof Error ? err.message : String(err);
-  return scrubSecrets(message, values);
+  const hidden = /^internal error\b/.test(message);
+  const lost = /^Network connection lost/.test(message);
+  if (!hidden && !lost) return scrubSecrets(message, values);
+  const target = new URL(url);
+  const port = Number(target.port) || (target.protocol === "https:" ? 443 : 80);
+  const host = target.hostname.replace(/^\[(.*)\]$/, "$1");
+  const opens = await reachable(host, port, PROBE_MS, run.signal());
+  if (lost) {
+    return opens
+      ? "the server closed the connection without an answer"
+      : "the connection was refused";
+  }
+  if (!opens) return "the host name did not resolve (DNS), or no address of it can be reached";
+  return target.protocol === "https:"
+    ? "the TLS handshake failed"
+    : "the server's answer was not HTTP";
 }
 
 /**

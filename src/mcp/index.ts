@@ -10,6 +10,7 @@ import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
+import { version } from "../../package.json";
 import { asProblem, problemBody } from "../api/problem";
 import { fromBase64, toBase64 } from "../bytes";
 import { LIMITS, SESSION_LIMITS } from "../config";
@@ -21,10 +22,15 @@ import { jsonBody } from "../middleware/json-body";
 import { rateLimit } from "../middleware/rate-limit";
 import { listFiles, readFile, workspacePath, writeFile } from "../routes/files";
 import { createSession } from "../routes/sessions";
-import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
+import {
+  ExecutionRequest,
+  ExecutionResult,
+  JSON_TYPES,
+  ProblemDetails,
+} from "../schemas/execution";
 import { FileList, NewSession, SessionCreated, SessionId } from "../schemas/session";
 
-const SERVER_INFO = { name: "cordon", version: "1.0.0" };
+const SERVER_INFO = { name: "cordon", version };
 
 /** A file travels base64-encoded at worst: room for the session's whole file cap, and the JSON. */
 const MAX_MCP_BODY = Math.ceil((SESSION_LIMITS.fileBytes * 4) / 3) + 64 * 1024;
@@ -41,7 +47,10 @@ const ExecuteArgs = ExecutionRequest.extend({
   code: ExecutionRequest.shape.code.describe(
     "JavaScript or TypeScript, an ES module with top-level await. The result is the default export (a function is called with `input`) or else the completion value of the top-level statements, as in a REPL.",
   ),
-  input: ExecutionRequest.shape.input.describe("Any JSON value; the code reads it as `input`."),
+  input: ExecutionRequest.shape.input.meta({
+    type: JSON_TYPES,
+    description: "Any JSON value; the code reads it as `input`.",
+  }),
   sessionId: sessionIdArg
     .optional()
     .describe(
@@ -84,6 +93,7 @@ mcp.post("/", async (c) => {
 mcp.openAPIRegistry.registerPath({
   method: "post",
   path: "/",
+  operationId: "mcp",
   summary:
     "Model Context Protocol (Streamable HTTP, stateless): tools execute, create_session, list_files, read_file, write_file",
   security: [{ bearer: [] }],

@@ -34,6 +34,7 @@ const json = <T extends z.ZodType>(schema: T) => ({
 });
 
 const createTenantRoute = createRoute({
+  operationId: "createTenant",
   method: "post",
   path: "/tenants",
   summary: "Create a tenant and its first API key (shown once)",
@@ -52,6 +53,7 @@ const createTenantRoute = createRoute({
 });
 
 const getTenantRoute = createRoute({
+  operationId: "getTenant",
   method: "get",
   path: "/tenants/{id}",
   summary: "A tenant's policy, key ids and secret names",
@@ -65,6 +67,7 @@ const getTenantRoute = createRoute({
 });
 
 const setPolicyRoute = createRoute({
+  operationId: "setTenantPolicy",
   method: "put",
   path: "/tenants/{id}/policy",
   summary: "Replace a tenant's whole policy",
@@ -79,6 +82,7 @@ const setPolicyRoute = createRoute({
 });
 
 const addKeyRoute = createRoute({
+  operationId: "createTenantKey",
   method: "post",
   path: "/tenants/{id}/keys",
   summary: "Add an API key to a tenant (shown once)",
@@ -95,6 +99,7 @@ const addKeyRoute = createRoute({
 });
 
 const revokeKeyRoute = createRoute({
+  operationId: "revokeTenantKey",
   method: "delete",
   path: "/tenants/{id}/keys/{keyId}",
   summary: "Revoke an API key; it stops working at once",
@@ -108,6 +113,7 @@ const revokeKeyRoute = createRoute({
 });
 
 const setSecretRoute = createRoute({
+  operationId: "setTenantSecret",
   method: "put",
   path: "/tenants/{id}/secrets/{name}",
   summary: "Set a secret: code sees a placeholder, the named hosts get the value",
@@ -124,6 +130,7 @@ const setSecretRoute = createRoute({
 const noSuchTenant = (id: string) => notFound(`there is no tenant ${JSON.stringify(id)}`);
 
 const listIncidentsRoute = createRoute({
+  operationId: "listIncidents",
   method: "get",
   path: "/incidents",
   summary: "Hostile executions that were stopped, capped or killed (oldest first)",

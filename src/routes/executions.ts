@@ -12,6 +12,7 @@ import { bearer, unmatched } from "./shared";
 import { validationHook } from "./validation";
 
 const executeRoute = createRoute({
+  operationId: "execute",
   method: "post",
   path: "/",
   summary: "Run code once in a fresh isolate",

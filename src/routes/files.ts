@@ -62,6 +62,7 @@ function fileRefused(refusal: FileRefusal): Problem {
 }
 
 const listFilesRoute = createRoute({
+  operationId: "listFiles",
   method: "get",
   path: "/",
   summary: "List the session's workspace files",
@@ -123,6 +124,7 @@ for (const method of ["put", "get", "delete"] as const) {
   files.openAPIRegistry.registerPath({
     method,
     path: "/{path}",
+    operationId: { put: "putFile", get: "getFile", delete: "deleteFile" }[method],
     summary:
       method === "put"
         ? "Store a workspace file (raw bytes); 413 past the session's 10 MiB or 1,000 files, 409 for a path that clashes with a file"

@@ -2,6 +2,7 @@ import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
 import type { AppEnv } from "../env";
 
 const healthRoute = createRoute({
+  operationId: "health",
   method: "get",
   path: "/",
   summary: "Liveness",

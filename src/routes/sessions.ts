@@ -32,6 +32,7 @@ function newSessionId(): string {
 }
 
 const createRoute_ = createRoute({
+  operationId: "createSession",
   method: "post",
   path: "/",
   summary: "Create a session (variables and files persist between its executions)",
@@ -49,6 +50,7 @@ const createRoute_ = createRoute({
 });
 
 const infoRoute = createRoute({
+  operationId: "getSession",
   method: "get",
   path: "/{id}",
   summary: "Describe a session",
@@ -62,6 +64,7 @@ const infoRoute = createRoute({
 });
 
 const deleteRoute = createRoute({
+  operationId: "deleteSession",
   method: "delete",
   path: "/{id}",
   summary: "Delete a session and all of its data",
@@ -75,6 +78,7 @@ const deleteRoute = createRoute({
 });
 
 const historyRoute = createRoute({
+  operationId: "listSessionExecutions",
   method: "get",
   path: "/{id}/executions",
   summary: "The session's executions, newest last",
@@ -91,6 +95,7 @@ const historyRoute = createRoute({
 });
 
 const executeRoute = createRoute({
+  operationId: "executeInSession",
   method: "post",
   path: "/{id}/execute",
   summary: "Run code in a session: its variables and files carry over",

@@ -3,6 +3,12 @@ import { LIMITS } from "../config";
 import { ruleErrors } from "../egress/policy";
 import { nestsDeeperThan } from "./depth";
 
+/**
+ * Any JSON value, its type spelled out: some MCP clients and code generators refuse a property
+ * schema without a `type`.
+ */
+export const JSON_TYPES = ["object", "array", "string", "number", "boolean", "null"];
+
 /** An egress rule: a host pattern string, or an object narrowing scheme, port, methods and paths. */
 export const EgressRule = z
   .union([
@@ -13,7 +19,8 @@ export const EgressRule = z
         scheme: z.enum(["http", "https"]).optional(),
         port: z.number().int().min(1).max(65535).optional(),
         methods: z.array(z.string().min(1).max(16)).max(16).optional(),
-        paths: z.array(z.string().startsWith("/").max(1000)).max(64).optional(),
+        // A pattern rather than startsWith, which JSON Schema would spell as a format of zod's own.
+        paths: z.array(z.string().regex(/^\//, "must start with /").max(1000)).max(64).optional(),
       })
       .strict(),
   ])
@@ -39,7 +46,8 @@ export const ExecutionRequest = z
         message: `must nest arrays and objects at most ${LIMITS.inputDepth} levels deep`,
       })
       .optional()
-      .openapi({
+      .meta({
+        type: JSON_TYPES,
         description: `Any JSON value, at most ${LIMITS.inputDepth} levels deep; the global \`input\`.`,
       }),
     timeoutMs: z.number().int().min(1).max(LIMITS.maxTimeoutMs).default(LIMITS.timeoutMs),
@@ -76,7 +84,10 @@ export const ExecutionResult = z
   .object({
     executionId: z.string(),
     status: z.enum(["ok", "error", "timeout", "killed"]),
-    result: z.unknown().optional().openapi({ description: "The result (status ok), as JSON." }),
+    result: z
+      .unknown()
+      .optional()
+      .meta({ type: JSON_TYPES, description: "The result (status ok), as JSON." }),
     error: z
       .object({
         name: z.string(),

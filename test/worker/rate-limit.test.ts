@@ -11,7 +11,8 @@ import {
 } from "./tenant-helpers";
 
 /** A route that needs a tenant key and then answers 404: it costs a token and nothing else. */
-const AUTHED_404 = "/v1/no-such-route";
+/** A route that answers 404 once the key is checked (and the request counted). */
+const AUTHED_404 = "/v1/sessions/ses_nosuchsession0000";
 
 async function problem(res: Response) {
   expect(res.headers.get("content-type")).toBe("application/problem+json");

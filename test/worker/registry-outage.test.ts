@@ -65,10 +65,12 @@ describe("a tenant registry that cannot answer", () => {
     const tenant = await createTenant("outage");
     await whileRegistryDown(["tenants"], async () => {
       await expectUnavailable(
-        await call("/v1/no-such-route", { headers: { authorization: `Bearer ${tenant.apiKey}` } }),
+        await call("/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaa", {
+          headers: { authorization: `Bearer ${tenant.apiKey}` },
+        }),
       );
     });
-    const back = await call("/v1/no-such-route", {
+    const back = await call("/v1/sessions/ses_aaaaaaaaaaaaaaaaaaaa", {
       headers: { authorization: `Bearer ${tenant.apiKey}` },
     });
     expect(back.status).toBe(404);

@@ -9,7 +9,7 @@ function remaining(res: Response): number {
 }
 
 describe("a resource's routes", () => {
-  it("count a request none of them answers once, as any other request", async () => {
+  it("count a wrong method once, as any other request; a path none of them has counts nothing", async () => {
     const tenant = await createTenant("scoped", { limits: { rate: 0.001, burst: 6 } });
     const session = "ses_nosuchsession0000";
     const answers = [
@@ -21,7 +21,8 @@ describe("a resource's routes", () => {
       await asTenant(tenant.apiKey, "/v1/no-such-route"),
     ];
     expect(answers.map((res) => res.status)).toEqual([405, 404, 405, 404, 405, 404]);
-    expect(answers.map(remaining)).toEqual([5, 4, 3, 2, 1, 0]);
+    // A path no route has answers 404 before auth, so no tenant is known to count it against.
+    expect(answers.map(remaining)).toEqual([5, Number.NaN, 4, Number.NaN, 3, Number.NaN]);
   });
 
   it("answer the admin token on an admin path they lack with 404 or 405, never a tenant 401", async () => {
@@ -62,7 +63,7 @@ describe("a session token on its session's files", () => {
     expect(((await elsewhere.json()) as { detail: string }).detail).toBe(
       `no session ${other.sessionId}`,
     );
-    const outside = await call("/v1/no-such-route", { headers: withToken });
+    const outside = await call("/v1/sessions", { method: "POST", headers: withToken });
     expect(outside.status).toBe(401);
   });
 });

@@ -25,7 +25,8 @@ async function problem(res: Response): Promise<ProblemBody> {
 }
 
 /** A route that needs a tenant key and then answers 404: auth is the only thing it tests. */
-const AUTHED_404 = "/v1/no-such-route";
+/** A route that answers 404 once the key is checked (and the request counted). */
+const AUTHED_404 = "/v1/sessions/ses_nosuchsession0000";
 
 describe("tenant registry", () => {
   it("creates a tenant with a high-entropy key that is shown once and works at once", async () => {
