@@ -5,11 +5,21 @@ import type { SessionVariables } from "../../src/sandbox/carry";
 import type { WorkspaceChanges } from "../../src/sandbox/executor";
 import type { EgressPolicyBody } from "../../src/schemas/execution";
 import { History, type HistoryEntry } from "./history";
+import {
+  type Cursor,
+  type Rows,
+  SNAPSHOT_TABLES,
+  type SnapshotInfo,
+  type SnapshotRefusal,
+  Snapshots,
+  STAGED_ID,
+} from "./snapshots";
 import { type BeginResult, type SessionState, type Turn, TurnQueue } from "./turns";
 import { Variables } from "./variables";
 import { type FileInfo, type FileRefusal, Workspace } from "./workspace";
 
 export type { HistoryEntry } from "./history";
+export type { Cursor, Rows, SnapshotInfo, SnapshotRefusal } from "./snapshots";
 export type { BeginResult, SessionState, Turn } from "./turns";
 export type { FileInfo, FileRefusal } from "./workspace";
 
@@ -48,10 +58,40 @@ const MIGRATIONS = [
   // How many commits were stored: a turn granted before an object restart commits only if no
   // other commit came first (see `commit`). Counted in the commit's own write, not per turn.
   "ALTER TABLE meta ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
+  // Snapshots: copies of the live state's tables, one set of rows per snapshot (see snapshots.ts),
+  // and the history entry a restore adds.
+  `CREATE TABLE snapshots (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL,
+     egress TEXT, kind TEXT NOT NULL);
+   CREATE TABLE snapshot_variables (snapshot TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
+     carried TEXT NOT NULL, value TEXT, PRIMARY KEY (snapshot, name));
+   CREATE TABLE snapshot_imports (snapshot TEXT NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL,
+     locals TEXT NOT NULL, PRIMARY KEY (snapshot, position));
+   CREATE TABLE snapshot_files (snapshot TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL, PRIMARY KEY (snapshot, path));
+   CREATE TABLE snapshot_file_chunks (snapshot TEXT NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL,
+     data BLOB NOT NULL, PRIMARY KEY (snapshot, path, idx));
+   ALTER TABLE executions ADD COLUMN restored_from TEXT;`,
 ];
 
 /** Every table a session keeps rows in. */
-const TABLES = ["meta", "variables", "imports", "files", "file_chunks", "executions"];
+const TABLES = [
+  "meta",
+  "variables",
+  "imports",
+  "files",
+  "file_chunks",
+  "executions",
+  ...SNAPSHOT_TABLES,
+];
+
+/**
+ * How long a fork's staged rows wait for the fork to complete before the object's alarm erases
+ * them: a fork that stopped midway leaves no session, and soon no rows.
+ */
+const STAGED_KEPT_MS = 5 * 60_000;
+
+/** Work done between runs (a snapshot, a restore) when the session's turn comes; or why not. */
+type BetweenRuns<T> = T | "gone" | "busy";
 
 /**
  * One session: carried variables, workspace files, execution history, TTL. Executions take
@@ -66,6 +106,7 @@ export class Session extends DurableObject<Env> {
   readonly #variables: Variables;
   readonly #workspace: Workspace;
   readonly #history: History;
+  readonly #snapshots: Snapshots;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,6 +115,7 @@ export class Session extends DurableObject<Env> {
     this.#variables = new Variables(this.#sql);
     this.#workspace = new Workspace(ctx.storage);
     this.#history = new History(this.#sql);
+    this.#snapshots = new Snapshots(ctx.storage);
     void ctx.blockConcurrencyWhile(async () => {
       // Gates the first call only; the schema is current before any method runs.
       this.#migrate();
@@ -135,17 +177,35 @@ export class Session extends DurableObject<Env> {
     ttlSeconds: number,
     egress: EgressPolicyBody | undefined,
   ): Promise<{ createdAt: string; expiresAt: string }> {
-    const now = Date.now();
-    const expiresAt = Math.min(now + ttlSeconds * 1000, now + SESSION_LIMITS.maxLifetimeMs);
-    this.#sql.exec(
-      "INSERT INTO meta (id, tenant, session_id, created_at, expires_at, ttl_seconds, egress) VALUES (1, ?, ?, ?, ?, ?, ?)",
+    return this.#start(
       tenant,
       sessionId,
-      now,
-      expiresAt,
       ttlSeconds,
       egress === undefined ? null : JSON.stringify(egress),
     );
+  }
+
+  async #start(
+    tenant: string,
+    sessionId: string,
+    ttlSeconds: number,
+    egress: string | null,
+    before?: () => void,
+  ): Promise<{ createdAt: string; expiresAt: string }> {
+    const now = Date.now();
+    const expiresAt = Math.min(now + ttlSeconds * 1000, now + SESSION_LIMITS.maxLifetimeMs);
+    this.ctx.storage.transactionSync(() => {
+      before?.();
+      this.#sql.exec(
+        "INSERT INTO meta (id, tenant, session_id, created_at, expires_at, ttl_seconds, egress) VALUES (1, ?, ?, ?, ?, ?, ?)",
+        tenant,
+        sessionId,
+        now,
+        expiresAt,
+        ttlSeconds,
+        egress,
+      );
+    });
     await this.ctx.storage.setAlarm(expiresAt);
     return { createdAt: new Date(now).toISOString(), expiresAt: new Date(expiresAt).toISOString() };
   }
@@ -264,10 +324,137 @@ export class Session extends DurableObject<Env> {
     return this.#workspace.delete(path);
   }
 
+  /**
+   * Runs `work` when the session's turn comes, as an execution would run: after the runs that
+   * arrived before it, and before any that arrive after. `work` is synchronous, so it never
+   * holds the turn for long.
+   */
+  async #betweenRuns<T>(work: (meta: { egress: string | null }) => T): Promise<BetweenRuns<T>> {
+    if (!this.#live()) return "gone";
+    const id = `between-runs:${crypto.randomUUID()}`;
+    const begun = await this.#turns.wait(id, 0, () =>
+      this.#live() ? { turn: { executionId: id, generation: 0 } } : { refused: "gone" },
+    );
+    if (!begun.turn) return begun.refused ?? "gone";
+    try {
+      const meta = this.#live();
+      return meta ? work(meta) : "gone";
+    } finally {
+      this.#turns.release(id);
+    }
+  }
+
+  /** Saves the session's variables, files and egress narrowing as a snapshot, between runs. */
+  snapshot(snapshotId: string): Promise<BetweenRuns<SnapshotInfo | SnapshotRefusal>> {
+    return this.#betweenRuns((meta) => this.#snapshots.take(snapshotId, meta.egress));
+  }
+
+  listSnapshots(): SnapshotInfo[] | null {
+    if (!this.#live()) return null;
+    return this.#snapshots.list();
+  }
+
+  deleteSnapshot(snapshotId: string): "ok" | "gone" | "missing" {
+    if (!this.#live()) return "gone";
+    if (!this.#snapshots.has(snapshotId)) return "missing";
+    this.#snapshots.drop(snapshotId);
+    return "ok";
+  }
+
+  /**
+   * Rolls the session back to a snapshot, between runs; the history gets an entry saying so. A
+   * run that lost its turn meanwhile cannot commit over it (the restore counts as a commit).
+   */
+  restore(snapshotId: string): Promise<BetweenRuns<"ok" | "missing">> {
+    return this.#betweenRuns(() => {
+      const saved = this.#snapshots.has(snapshotId) && this.#snapshots.egressOf(snapshotId);
+      if (!saved) return "missing";
+      this.ctx.storage.transactionSync(() => {
+        this.#snapshots.restore(snapshotId);
+        this.#sql.exec("UPDATE meta SET generation = generation + 1, egress = ?", saved.egress);
+        this.#history.record({
+          executionId: crypto.randomUUID(),
+          at: new Date().toISOString(),
+          status: "ok",
+          usage: { wallMs: 0, subrequests: 0 },
+          egress: [],
+          restoredFrom: snapshotId,
+        });
+      });
+      return "ok";
+    });
+  }
+
+  /**
+   * Opens a snapshot for a fork to copy with `exportPage`: the user's snapshot `snapshotId`, or,
+   * without one, a copy of the state now, taken between runs, which `endExport` drops.
+   */
+  async exportSnapshot(
+    snapshotId?: string,
+  ): Promise<BetweenRuns<{ snapshotId: string } | "missing">> {
+    if (snapshotId !== undefined) {
+      if (!this.#live()) return "gone";
+      return this.#snapshots.has(snapshotId) ? { snapshotId } : "missing";
+    }
+    const id = `export:${crypto.randomUUID()}`;
+    return this.#betweenRuns((meta) => {
+      this.#snapshots.takeForExport(id, meta.egress);
+      return { snapshotId: id };
+    });
+  }
+
+  /** One page of a snapshot's rows for a fork; "missing" when it (or the session) is gone. */
+  exportPage(snapshotId: string, cursor: Cursor | null) {
+    const saved = this.#live() && this.#snapshots.egressOf(snapshotId);
+    if (!saved) return "missing" as const;
+    return { ...this.#snapshots.page(snapshotId, cursor), egress: saved.egress };
+  }
+
+  /** Drops the copy `exportSnapshot` made for a fork (never a snapshot of the user's). */
+  endExport(snapshotId: string): void {
+    this.#snapshots.dropExport(snapshotId);
+  }
+
+  /**
+   * Stages a page of a fork's rows in this new session's object. Nothing of the session exists
+   * until `completeFork`; if that never comes, the alarm set here erases the rows.
+   */
+  async importPage(rows: Rows): Promise<void> {
+    if (this.#meta()) throw new Error("a fork's rows go to a new session only");
+    const first = !this.#snapshots.egressOf(STAGED_ID);
+    this.#snapshots.stage(rows);
+    if (first) await this.ctx.storage.setAlarm(Date.now() + STAGED_KEPT_MS);
+  }
+
+  /**
+   * Creates the fork's session from its staged rows, in one transaction: the session starts out
+   * with all of them, or does not exist.
+   */
+  completeFork(
+    tenant: string,
+    sessionId: string,
+    ttlSeconds: number,
+    egress: string | null,
+  ): Promise<{ createdAt: string; expiresAt: string }> {
+    if (this.#meta()) throw new Error("a fork completes a new session only");
+    return this.#start(tenant, sessionId, ttlSeconds, egress, () => {
+      this.#snapshots.restore(STAGED_ID);
+      this.#snapshots.drop(STAGED_ID);
+    });
+  }
+
+  /** Drops a fork's staged rows (the fork failed); a live session is left alone. */
+  async discardFork(): Promise<void> {
+    if (this.#meta()) return;
+    this.#erase();
+    await this.ctx.storage.deleteAlarm();
+  }
+
   /** Expires the session at `expiresAt`; re-armed if an execution extended it meanwhile. */
   override async alarm(): Promise<void> {
     const meta = this.#meta();
-    if (!meta) return;
+    // No session: what is left are the staged rows of a fork that never completed.
+    if (!meta) return this.#erase();
     if (meta.expires_at <= Date.now()) this.#erase();
     else await this.ctx.storage.setAlarm(meta.expires_at);
   }
