@@ -485,3 +485,62 @@ describe("forks", () => {
     });
   });
 });
+
+/** Calls an MCP tool with the API key; answers its result's text and `isError`. */
+async function tool(name: string, args: Record<string, unknown>) {
+  const res = await call("/mcp", {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json, text/event-stream" },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name, arguments: args },
+    }),
+  });
+  expect(res.status).toBe(200);
+  const { result } = (await res.json()) as {
+    result: { isError?: boolean; content: { text: string }[] };
+  };
+  return { isError: result.isError, text: result.content.map((c) => c.text).join("") };
+}
+
+describe("MCP tools", () => {
+  it("snapshot_session, fork_session and restore_session do what their routes do", async () => {
+    const { sessionId } = await createSession();
+    await exec(sessionId, "let x = 'saved';");
+    const taken = await tool("snapshot_session", { sessionId });
+    expect(taken.isError).toBeFalsy();
+    const { snapshotId } = JSON.parse(taken.text) as Snapshot;
+    expect(snapshotId).toMatch(/^snp_/);
+    await exec(sessionId, "x = 'changed';");
+
+    const forked = await tool("fork_session", { sessionId, snapshotId });
+    expect(forked.isError).toBeFalsy();
+    const fork = JSON.parse(forked.text) as Created;
+    expect((await exec(fork.sessionId, "x")).result).toBe("saved");
+    const now = JSON.parse((await tool("fork_session", { sessionId })).text) as Created;
+    expect((await exec(now.sessionId, "x")).result).toBe("changed");
+
+    const restored = await tool("restore_session", { sessionId, snapshotId });
+    expect(restored.isError).toBeFalsy();
+    expect(JSON.parse(restored.text)).toMatchObject({ sessionId, variables: ["x"] });
+    expect((await exec(sessionId, "x")).result).toBe("saved");
+  });
+
+  it("answer the route's problem for another session's snapshot or a missing session", async () => {
+    const a = await createSession();
+    const b = await createSession();
+    const { snapshotId } = await snapshot(b.sessionId);
+    const crossed = await tool("restore_session", { sessionId: a.sessionId, snapshotId });
+    expect(crossed.isError).toBe(true);
+    expect(JSON.parse(crossed.text)).toMatchObject({
+      status: 404,
+      instance: `/v1/sessions/${a.sessionId}/restore`,
+    });
+    const missing = await tool("snapshot_session", { sessionId: "ses_nosuchsession0000" });
+    expect(JSON.parse(missing.text)).toMatchObject({ status: 404 });
+    const fork = await tool("fork_session", { sessionId: "ses_nosuchsession0000" });
+    expect(JSON.parse(fork.text)).toMatchObject({ status: 404, instance: "/v1/sessions" });
+  });
+});
