@@ -12,7 +12,6 @@ import {
   type SnapshotInfo,
   type SnapshotRefusal,
   Snapshots,
-  STAGED_ID,
 } from "./snapshots";
 import { type BeginResult, type SessionState, type Turn, TurnQueue } from "./turns";
 import { Variables } from "./variables";
@@ -58,9 +57,18 @@ const MIGRATIONS = [
   // How many commits were stored: a turn granted before an object restart commits only if no
   // other commit came first (see `commit`). Counted in the commit's own write, not per turn.
   "ALTER TABLE meta ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
-  // Snapshots: copies of the live state's tables, one set of rows per snapshot (see snapshots.ts),
-  // and the history entry a restore adds.
-  `CREATE TABLE snapshots (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL,
+  // Snapshots (see snapshots.ts). File contents move to `chunks`, written once and never changed,
+  // which the live files and every snapshot reference: a snapshot or a restore copies
+  // references, not bytes. A restore adds a history entry that names its snapshot.
+  `CREATE TABLE chunks (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+   INSERT INTO chunks (id, data) SELECT rowid, data FROM file_chunks;
+   CREATE TABLE file_chunks_by_ref (path TEXT NOT NULL, idx INTEGER NOT NULL, chunk INTEGER NOT NULL,
+     PRIMARY KEY (path, idx));
+   INSERT INTO file_chunks_by_ref (path, idx, chunk) SELECT path, idx, rowid FROM file_chunks;
+   DROP TABLE file_chunks;
+   ALTER TABLE file_chunks_by_ref RENAME TO file_chunks;
+   CREATE INDEX file_chunks_chunk ON file_chunks (chunk);
+   CREATE TABLE snapshots (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL,
      egress TEXT, kind TEXT NOT NULL);
    CREATE TABLE snapshot_variables (snapshot TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
      carried TEXT NOT NULL, value TEXT, PRIMARY KEY (snapshot, name));
@@ -69,7 +77,8 @@ const MIGRATIONS = [
    CREATE TABLE snapshot_files (snapshot TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
      updated_at INTEGER NOT NULL, PRIMARY KEY (snapshot, path));
    CREATE TABLE snapshot_file_chunks (snapshot TEXT NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL,
-     data BLOB NOT NULL, PRIMARY KEY (snapshot, path, idx));
+     chunk INTEGER NOT NULL, PRIMARY KEY (snapshot, path, idx));
+   CREATE INDEX snapshot_file_chunks_chunk ON snapshot_file_chunks (chunk);
    ALTER TABLE executions ADD COLUMN restored_from TEXT;`,
 ];
 
@@ -80,15 +89,10 @@ const TABLES = [
   "imports",
   "files",
   "file_chunks",
+  "chunks",
   "executions",
   ...SNAPSHOT_TABLES,
 ];
-
-/**
- * How long a fork's staged rows wait for the fork to complete before the object's alarm erases
- * them: a fork that stopped midway leaves no session, and soon no rows.
- */
-const STAGED_KEPT_MS = 5 * 60_000;
 
 /** Work done between runs (a snapshot, a restore) when the session's turn comes; or why not. */
 type BetweenRuns<T> = T | "gone" | "busy";
@@ -185,6 +189,7 @@ export class Session extends DurableObject<Env> {
     );
   }
 
+  /** Writes the session's metadata (after `before`'s rows, in the same transaction). */
   async #start(
     tenant: string,
     sessionId: string,
@@ -416,45 +421,40 @@ export class Session extends DurableObject<Env> {
   }
 
   /**
-   * Stages a page of a fork's rows in this new session's object. Nothing of the session exists
-   * until `completeFork`; if that never comes, the alarm set here erases the rows.
+   * Creates this object's session as a fork: copies the snapshot `snapshotId` of the session
+   * object `source` page by page (an RPC message is capped, a session's state is not), then
+   * writes every row and the session's metadata in one transaction, so the fork exists whole or
+   * not at all. "missing": the source (or its snapshot) went away during the copy.
    */
-  async importPage(rows: Rows): Promise<void> {
-    if (this.#meta()) throw new Error("a fork's rows go to a new session only");
-    const first = !this.#snapshots.egressOf(STAGED_ID);
-    this.#snapshots.stage(rows);
-    if (first) await this.ctx.storage.setAlarm(Date.now() + STAGED_KEPT_MS);
-  }
-
-  /**
-   * Creates the fork's session from its staged rows, in one transaction: the session starts out
-   * with all of them, or does not exist.
-   */
-  completeFork(
+  async forkFrom(
+    source: string,
+    snapshotId: string,
     tenant: string,
     sessionId: string,
     ttlSeconds: number,
-    egress: string | null,
-  ): Promise<{ createdAt: string; expiresAt: string }> {
-    if (this.#meta()) throw new Error("a fork completes a new session only");
+  ): Promise<{ createdAt: string; expiresAt: string } | "missing"> {
+    if (this.#meta()) throw new Error("a fork is a new session");
+    const stub = this.env.SESSION.getByName(source);
+    const pages: Rows[] = [];
+    // Read all, then write once: a write between two reads would wait for its commit.
+    let page = await stub.exportPage(snapshotId, null);
+    for (;;) {
+      if (page === "missing") return "missing";
+      pages.push(page.rows);
+      if (!page.next) break;
+      page = await stub.exportPage(snapshotId, page.next);
+    }
+    const { egress } = page;
+    if (this.#meta()) throw new Error("a fork is a new session");
     return this.#start(tenant, sessionId, ttlSeconds, egress, () => {
-      this.#snapshots.restore(STAGED_ID);
-      this.#snapshots.drop(STAGED_ID);
+      for (const rows of pages) this.#snapshots.stage(rows);
     });
-  }
-
-  /** Drops a fork's staged rows (the fork failed); a live session is left alone. */
-  async discardFork(): Promise<void> {
-    if (this.#meta()) return;
-    this.#erase();
-    await this.ctx.storage.deleteAlarm();
   }
 
   /** Expires the session at `expiresAt`; re-armed if an execution extended it meanwhile. */
   override async alarm(): Promise<void> {
     const meta = this.#meta();
-    // No session: what is left are the staged rows of a fork that never completed.
-    if (!meta) return this.#erase();
+    if (!meta) return;
     if (meta.expires_at <= Date.now()) this.#erase();
     else await this.ctx.storage.setAlarm(meta.expires_at);
   }

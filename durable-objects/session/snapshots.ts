@@ -1,4 +1,5 @@
 import { SNAPSHOT_LIMITS } from "../../src/config";
+import { collectChunks, storeChunk } from "./chunks";
 
 /** A saved state of the session, as its routes describe it. */
 export interface SnapshotInfo {
@@ -22,15 +23,18 @@ export interface Cursor {
 export type Rows = { part: number; values: SqlStorageValue[] }[];
 
 /**
- * What a snapshot holds, and what a fork copies of it: the live tables, with the same columns.
- * Table and column names come from here only, never from a caller.
+ * What a snapshot holds: the live tables' rows, with the same columns (a file's chunks by
+ * reference). Table and column names come from here only, never from a caller.
  */
 const PARTS = [
   { table: "variables", columns: ["name", "position", "carried", "value"] },
   { table: "imports", columns: ["position", "text", "locals"] },
   { table: "files", columns: ["path", "size", "updated_at"] },
-  { table: "file_chunks", columns: ["path", "idx", "data"] },
+  { table: "file_chunks", columns: ["path", "idx", "chunk"] },
 ] as const;
+
+/** The chunks part, which a fork sends with the chunk's bytes instead of its id (`data`). */
+const CHUNKS_PART = 3;
 
 /** The tables snapshots keep rows in: the session erases them with the rest. */
 export const SNAPSHOT_TABLES = ["snapshots", ...PARTS.map((p) => `snapshot_${p.table}`)];
@@ -38,12 +42,8 @@ export const SNAPSHOT_TABLES = ["snapshots", ...PARTS.map((p) => `snapshot_${p.t
 /** The most one page of a copy carries (RPC messages are capped at 32 MiB; a row, ~2 MB). */
 const PAGE_BYTES = 4 * 1024 * 1024;
 
-/**
- * Snapshots that are not the user's: a fork's copy of the state it forks (`export`, dropped when
- * the fork ends), and the rows a fork's new session receives (`import`, its one staged snapshot).
- */
+/** A fork's copy of the state it forks: not listed, not counted, dropped when the fork ends. */
 const EXPORT = "export";
-export const STAGED_ID = "staged";
 
 /** An `export` snapshot older than this belongs to a fork that died; the next snapshot drops it. */
 const EXPORT_KEPT_MS = 10 * 60_000;
@@ -117,7 +117,10 @@ export class Snapshots {
   /** Deletes snapshot `id`, of any kind; whether it existed. */
   drop(id: string): boolean {
     if (!this.egressOf(id)) return false;
-    this.#storage.transactionSync(() => this.#delete(id));
+    this.#storage.transactionSync(() => {
+      this.#delete(id);
+      collectChunks(this.#sql);
+    });
     return true;
   }
 
@@ -126,7 +129,11 @@ export class Snapshots {
     const kind = this.#sql
       .exec<{ kind: string }>("SELECT kind FROM snapshots WHERE id = ?", id)
       .toArray()[0]?.kind;
-    if (kind === EXPORT) this.#storage.transactionSync(() => this.#delete(id));
+    if (kind !== EXPORT) return;
+    this.#storage.transactionSync(() => {
+      this.#delete(id);
+      collectChunks(this.#sql);
+    });
   }
 
   /**
@@ -142,6 +149,7 @@ export class Snapshots {
         id,
       );
     }
+    collectChunks(this.#sql);
   }
 
   /**
@@ -154,17 +162,23 @@ export class Snapshots {
     let { part, after } = cursor ?? { part: 0, after: 0 };
     while (part < PARTS.length) {
       const { table, columns } = PARTS[part] as (typeof PARTS)[number];
-      // One row at a time past the budget's reach, so a page holds at most one row too many.
+      // A file's chunk goes with its bytes: the other object has its own chunk ids.
+      const select =
+        part === CHUNKS_PART
+          ? "path, idx, (SELECT data FROM chunks WHERE id = chunk) AS data"
+          : columns.join(", ");
+      // 64 rows at a time: a page holds at most one row past its budget.
       const found = this.#sql
         .exec(
-          `SELECT rowid AS _row, ${columns.join(", ")} FROM snapshot_${table} WHERE snapshot = ? AND rowid > ? ORDER BY rowid LIMIT 64`,
+          `SELECT rowid AS _row, ${select} FROM snapshot_${table} WHERE snapshot = ? AND rowid > ? ORDER BY rowid LIMIT 64`,
           id,
           after,
         )
         .toArray();
       for (const row of found) {
         after = row._row as number;
-        const values = columns.map((column) => row[column] as SqlStorageValue);
+        const names = part === CHUNKS_PART ? ["path", "idx", "data"] : columns;
+        const values = names.map((column) => row[column] as SqlStorageValue);
         rows.push({ part, values });
         bytes += values.reduce<number>((n, v) => n + sizeOf(v), 0);
         if (bytes >= PAGE_BYTES) return { rows, next: { part, after } };
@@ -177,26 +191,31 @@ export class Snapshots {
     return { rows, next: null };
   }
 
-  /** Adds a page of another session's rows to this object's staged snapshot. */
+  /**
+   * Adds a page of another session's rows to this object's live tables, which a fork fills
+   * before its session exists; the caller holds the transaction that also makes the session.
+   */
   stage(rows: Rows): void {
-    this.#storage.transactionSync(() => {
-      if (!this.egressOf(STAGED_ID)) {
+    for (const { part, values } of rows) {
+      const spec = PARTS[part];
+      if (!spec || values.length !== spec.columns.length) throw new Error("malformed fork rows");
+      if (part === CHUNKS_PART) {
+        const [path, idx, data] = values;
+        if (!(data instanceof ArrayBuffer)) throw new Error("malformed fork rows");
+        const chunk = storeChunk(this.#sql, data);
         this.#sql.exec(
-          "INSERT INTO snapshots (id, created_at, bytes, egress, kind) VALUES (?, ?, 0, NULL, 'import')",
-          STAGED_ID,
-          Date.now(),
+          "INSERT INTO file_chunks (path, idx, chunk) VALUES (?, ?, ?)",
+          path ?? null,
+          idx ?? null,
+          chunk,
         );
+        continue;
       }
-      for (const { part, values } of rows) {
-        const spec = PARTS[part];
-        if (!spec || values.length !== spec.columns.length) throw new Error("malformed fork rows");
-        this.#sql.exec(
-          `INSERT INTO snapshot_${spec.table} (snapshot, ${spec.columns.join(", ")}) VALUES (?, ${spec.columns.map(() => "?").join(", ")})`,
-          STAGED_ID,
-          ...values,
-        );
-      }
-    });
+      this.#sql.exec(
+        `INSERT INTO ${spec.table} (${spec.columns.join(", ")}) VALUES (${spec.columns.map(() => "?").join(", ")})`,
+        ...values,
+      );
+    }
   }
 
   #copy(id: string, kind: string, egress: string | null, bytes: number): number {
@@ -241,6 +260,7 @@ export class Snapshots {
     if (stale.length === 0) return;
     this.#storage.transactionSync(() => {
       for (const { id } of stale) this.#delete(id);
+      collectChunks(this.#sql);
     });
   }
 

@@ -1,11 +1,10 @@
 import { createRoute, type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import type { Cursor } from "../../durable-objects/session";
 import { notFound, Problem, tooLarge } from "../api/problem";
 import { toBase64Url } from "../bytes";
 import { SESSION_LIMITS, SNAPSHOT_LIMITS } from "../config";
 import type { AppContext, AppEnv } from "../env";
-import { noSession, sessionStub } from "../execution/session";
+import { noSession, sessionObjectName, sessionStub } from "../execution/session";
 import { problemDoc } from "../schemas/execution";
 import {
   RestoreRequest,
@@ -80,10 +79,9 @@ export async function restoreSnapshot(c: AppContext, id: string, snapshotId: str
 }
 
 /**
- * Copies a session's state (a snapshot of it, or its state now) into the new session `target`
- * and creates it there: page by page (an RPC message is capped, the state is not), then all at
- * once. A copy that fails midway creates nothing: the target's staged rows are dropped (or, if
- * even that fails, erased by its alarm).
+ * Creates the session `target` as a fork of a session's snapshot, or of its state now (a copy
+ * taken between runs, dropped after). The new object copies the state itself, page by page, and
+ * makes the session in one transaction: a fork that fails midway leaves nothing.
  */
 export async function forkInto(
   c: AppContext,
@@ -96,24 +94,17 @@ export async function forkInto(
   if (opened === "gone") throw noSession(from.sessionId);
   if (opened === "busy") throw busy(from.sessionId);
   if (opened === "missing") throw noSnapshot(from.sessionId, from.snapshotId ?? "");
-  const stub = sessionStub(c, target);
   try {
-    let cursor: Cursor | null = null;
-    let egress: string | null = null;
-    do {
-      const page = await source.exportPage(opened.snapshotId, cursor);
-      // The source session (or its snapshot) was deleted while it was copied.
-      if (page === "missing") throw noSession(from.sessionId);
-      if (page.rows.length > 0) await stub.importPage(page.rows);
-      cursor = page.next;
-      egress = page.egress;
-    } while (cursor);
-    return await stub.completeFork(c.get("tenant"), target, ttlSeconds, egress);
-  } catch (err) {
-    await stub.discardFork().catch((cause: unknown) => {
-      console.warn(`fork ${target}: its staged rows wait for its alarm:`, cause);
-    });
-    throw err;
+    const forked = await sessionStub(c, target).forkFrom(
+      sessionObjectName(c, from.sessionId),
+      opened.snapshotId,
+      c.get("tenant"),
+      target,
+      ttlSeconds,
+    );
+    // The source session (or its snapshot) was deleted while it was copied.
+    if (forked === "missing") throw noSession(from.sessionId);
+    return forked;
   } finally {
     if (!from.snapshotId) {
       await source.endExport(opened.snapshotId).catch((cause: unknown) => {
