@@ -580,3 +580,66 @@ describe("MCP tools", () => {
     expect(JSON.parse(fork.text)).toMatchObject({ status: 404, instance: "/v1/sessions" });
   });
 });
+
+describe("schema migration", () => {
+  it("moves the files of a session made before snapshots into shared chunks, bytes intact", async () => {
+    const sessionId = "ses_madebeforesnapshots";
+    const stub = env.SESSION.getByName(`dev:${sessionId}`);
+    const first = new Uint8Array(1024 * 1024).fill(7);
+    const second = new Uint8Array([1, 2, 3]);
+    await runInDurableObject(stub, (instance: Session, state) => {
+      const sql = state.storage.sql;
+      // Back to schema 2 (before snapshots), holding one file of two chunks.
+      for (const row of sql
+        .exec<{ name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .toArray()) {
+        if (!row.name.startsWith("_cf") && !row.name.startsWith("sqlite")) {
+          sql.exec(`DROP TABLE ${row.name}`);
+        }
+      }
+      sql.exec(`CREATE TABLE meta (
+         id INTEGER PRIMARY KEY CHECK (id = 1), tenant TEXT NOT NULL, session_id TEXT NOT NULL,
+         created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, ttl_seconds INTEGER NOT NULL,
+         egress TEXT);
+       CREATE TABLE variables (name TEXT PRIMARY KEY, position INTEGER NOT NULL, carried TEXT NOT NULL, value TEXT);
+       CREATE TABLE imports (position INTEGER PRIMARY KEY, text TEXT NOT NULL, locals TEXT NOT NULL);
+       CREATE TABLE files (path TEXT PRIMARY KEY, size INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+       CREATE TABLE file_chunks (path TEXT NOT NULL, idx INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (path, idx));
+       CREATE TABLE executions (seq INTEGER PRIMARY KEY AUTOINCREMENT, execution_id TEXT NOT NULL,
+         at INTEGER NOT NULL, status TEXT NOT NULL, usage TEXT NOT NULL, egress TEXT NOT NULL);
+       ALTER TABLE meta ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+       CREATE TABLE schema_version (version INTEGER NOT NULL);
+       INSERT INTO schema_version (version) VALUES (2);`);
+      const now = Date.now();
+      sql.exec(
+        "INSERT INTO meta (id, tenant, session_id, created_at, expires_at, ttl_seconds) VALUES (1, 'dev', ?, ?, ?, 600)",
+        sessionId,
+        now,
+        now + 600_000,
+      );
+      sql.exec(
+        "INSERT INTO files (path, size, updated_at) VALUES ('old.bin', ?, ?)",
+        1024 * 1024 + 3,
+        now,
+      );
+      sql.exec("INSERT INTO file_chunks (path, idx, data) VALUES ('old.bin', 0, ?)", first);
+      sql.exec("INSERT INTO file_chunks (path, idx, data) VALUES ('old.bin', 1, ?)", second);
+      // A new instance over this storage migrates it, as the first one after a deploy does.
+      const Constructor = instance.constructor as new (
+        ctx: DurableObjectState,
+        env: Cloudflare.Env,
+      ) => Session;
+      // Its migration runs once this call is over (the constructor gates the object on it).
+      new Constructor(state, env);
+    });
+    expect(await stub.schemaVersion()).toBe(3);
+    const read = new Uint8Array(await (await readFile(sessionId, "old.bin")).arrayBuffer());
+    expect(read.byteLength).toBe(1024 * 1024 + 3);
+    expect([read[0], read[1024 * 1024 - 1], ...read.slice(1024 * 1024)]).toEqual([7, 7, 1, 2, 3]);
+    const snap = await snapshot(sessionId);
+    await putFile(sessionId, "old.bin", "replaced");
+    expect((await restore(sessionId, snap.snapshotId)).status).toBe(200);
+    const back = await (await readFile(sessionId, "old.bin")).arrayBuffer();
+    expect(back.byteLength).toBe(1024 * 1024 + 3);
+  });
+});
