@@ -77,13 +77,19 @@ rows.length`,
     );
     keep("restore", restored.ms);
   }
-  // A fork really holds the state: its variables and a file, read back.
+  // A fork really holds the state: its variables, its files, and one file's bytes.
   const check = await call("POST", "/v1/sessions", { from: { sessionId } });
-  const seen = await call("POST", `/v1/sessions/${check.sessionId}/execute`, {
-    code: `import fs from "node:fs";\n[text.length, rows.length, fs.readdirSync("/tmp/workspace/data").length]`,
+  const info = await call("GET", `/v1/sessions/${check.sessionId}`);
+  const res = await fetch(`${cordon.url}/v1/sessions/${check.sessionId}/files/data/part-3.bin`, {
+    headers: cordon.headers,
   });
-  if (JSON.stringify(seen.result) !== JSON.stringify([MiB / 2, 9000, 10])) {
-    throw new Error(`a fork does not hold the state: ${JSON.stringify(seen)}`);
+  const part = new Uint8Array(await res.arrayBuffer());
+  if (
+    JSON.stringify([info.variables, info.files]) !== JSON.stringify([["text", "rows"], 10]) ||
+    part.length !== MiB ||
+    part[97] !== ((3 * 31 + 97) & 0xff)
+  ) {
+    throw new Error(`a fork does not hold the state: ${JSON.stringify(info)}`);
   }
 
   const pct = (xs, p) => {
