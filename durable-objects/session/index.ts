@@ -59,7 +59,8 @@ const MIGRATIONS = [
   "ALTER TABLE meta ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
   // Snapshots (see snapshots.ts). File contents move to `chunks`, written once and never changed,
   // which the live files and every snapshot reference: a snapshot or a restore copies
-  // references, not bytes. A restore adds a history entry that names its snapshot.
+  // references, not bytes. The `…_rows` indexes give a snapshot's rows in rowid order, as a
+  // fork's copy reads them. A restore adds a history entry that names its snapshot.
   `CREATE TABLE chunks (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
    INSERT INTO chunks (id, data) SELECT rowid, data FROM file_chunks;
    CREATE TABLE file_chunks_by_ref (path TEXT NOT NULL, idx INTEGER NOT NULL, chunk INTEGER NOT NULL,
@@ -79,6 +80,10 @@ const MIGRATIONS = [
    CREATE TABLE snapshot_file_chunks (snapshot TEXT NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL,
      chunk INTEGER NOT NULL, PRIMARY KEY (snapshot, path, idx));
    CREATE INDEX snapshot_file_chunks_chunk ON snapshot_file_chunks (chunk);
+   CREATE INDEX snapshot_variables_rows ON snapshot_variables (snapshot);
+   CREATE INDEX snapshot_imports_rows ON snapshot_imports (snapshot);
+   CREATE INDEX snapshot_files_rows ON snapshot_files (snapshot);
+   CREATE INDEX snapshot_file_chunks_rows ON snapshot_file_chunks (snapshot);
    ALTER TABLE executions ADD COLUMN restored_from TEXT;`,
 ];
 
