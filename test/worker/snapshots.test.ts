@@ -226,6 +226,29 @@ describe("snapshots and runs", () => {
   });
 });
 
+describe("forks and runs", () => {
+  it("a fork of the state now, asked for while a run is in progress, starts from that run's state", async () => {
+    const { sessionId } = await createSession();
+    await exec(sessionId, "let stage = 'before';");
+    const running = exec(
+      sessionId,
+      "await new Promise((r) => setTimeout(r, 400)); stage = 'after';",
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const fork = await createSession({ from: { sessionId } });
+    expect((await running).status).toBe("ok");
+    expect((await exec(fork.sessionId, "stage")).result).toBe("after");
+    // The copy it was made from is neither listed nor kept.
+    expect(await listSnapshots(sessionId)).toEqual([]);
+    await runInDurableObject(env.SESSION.getByName(`dev:${sessionId}`), (_i: Session, state) => {
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM snapshots").one().n).toBe(0);
+      expect(state.storage.sql.exec("SELECT COUNT(*) AS n FROM snapshot_variables").one().n).toBe(
+        0,
+      );
+    });
+  });
+});
+
 describe("snapshot caps", () => {
   it("answers 409 past 16 snapshots and keeps the 16", async () => {
     const { sessionId } = await createSession();
