@@ -10,6 +10,11 @@ const USAGE = `usage:
   cordon session create [--ttl SECONDS] [--json]
   cordon session info ID [--json]
   cordon session delete ID
+  cordon session fork ID [--snapshot SNAPSHOT] [--ttl SECONDS] [--json]
+  cordon snapshot take ID [--json]
+  cordon snapshot ls ID [--json]
+  cordon snapshot restore ID SNAPSHOT [--json]
+  cordon snapshot rm ID SNAPSHOT
   cordon files ls ID [--json]
   cordon files get ID PATH [--out FILE]
   cordon files put ID PATH [FILE]        (reads standard input without FILE)
@@ -33,6 +38,7 @@ const OPTIONS = {
   json: { type: "boolean" },
   ttl: { type: "string" },
   out: { type: "string" },
+  snapshot: { type: "string" },
   help: { type: "boolean", short: "h" },
 };
 
@@ -61,6 +67,8 @@ async function main(argv) {
       return session(cordon, sub, rest, opts);
     case "files":
       return files(cordon, sub, rest, opts);
+    case "snapshot":
+      return snapshot(cordon, sub, rest, opts);
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   }
@@ -147,19 +155,14 @@ async function session(cordon, sub, args, opts) {
   switch (sub) {
     case "create": {
       expectArgs(args, 0, "no arguments after `session create`");
-      const options = {};
-      if (opts.ttl !== undefined) {
-        const ttl = Number(opts.ttl);
-        if (!Number.isInteger(ttl) || ttl <= 0) throw new UsageError("--ttl takes seconds");
-        options.ttlSeconds = ttl;
-      }
-      const created = await cordon.sessions.create(options);
-      if (opts.json) printJson(created);
-      else {
-        process.stdout.write(
-          `session ${created.sessionId}\ntoken   ${created.token}\nexpires ${created.expiresAt}\n`,
-        );
-      }
+      printCreated(await cordon.sessions.create(ttlOption(opts)), opts);
+      return 0;
+    }
+    case "fork": {
+      expectArgs(args, 1, "the session ID to fork");
+      const options = { ...ttlOption(opts) };
+      if (opts.snapshot !== undefined) options.snapshotId = opts.snapshot;
+      printCreated(await cordon.sessions.fork(args[0], options), opts);
       return 0;
     }
     case "info": {
@@ -180,7 +183,57 @@ async function session(cordon, sub, args, opts) {
       process.stdout.write(`deleted ${args[0]}\n`);
       return 0;
     default:
-      throw new UsageError("session takes create, info or delete");
+      throw new UsageError("session takes create, fork, info or delete");
+  }
+}
+
+function ttlOption(opts) {
+  if (opts.ttl === undefined) return {};
+  const ttl = Number(opts.ttl);
+  if (!Number.isInteger(ttl) || ttl <= 0) throw new UsageError("--ttl takes seconds");
+  return { ttlSeconds: ttl };
+}
+
+function printCreated(created, opts) {
+  if (opts.json) printJson(created);
+  else {
+    process.stdout.write(
+      `session ${created.sessionId}\ntoken   ${created.token}\nexpires ${created.expiresAt}\n`,
+    );
+  }
+}
+
+async function snapshot(cordon, sub, args, opts) {
+  const line = (s) => `${s.snapshotId}  ${s.createdAt}  ${String(s.bytes).padStart(10)} bytes\n`;
+  switch (sub) {
+    case "take": {
+      expectArgs(args, 1, "a session ID");
+      const taken = await cordon.sessions.snapshot(args[0]);
+      if (opts.json) printJson(taken);
+      else process.stdout.write(line(taken));
+      return 0;
+    }
+    case "ls": {
+      expectArgs(args, 1, "a session ID");
+      const list = await cordon.sessions.snapshots(args[0]);
+      if (opts.json) printJson(list);
+      else for (const s of list.snapshots) process.stdout.write(line(s));
+      return 0;
+    }
+    case "restore": {
+      expectArgs(args, 2, "a session ID and a SNAPSHOT");
+      const info = await cordon.sessions.restore(args[0], args[1]);
+      if (opts.json) printJson(info);
+      else process.stdout.write(`restored ${args[0]} to ${args[1]}\n`);
+      return 0;
+    }
+    case "rm":
+      expectArgs(args, 2, "a session ID and a SNAPSHOT");
+      await cordon.sessions.deleteSnapshot(args[0], args[1]);
+      process.stdout.write(`deleted ${args[1]}\n`);
+      return 0;
+    default:
+      throw new UsageError("snapshot takes take, ls, restore or rm");
   }
 }
 

@@ -94,6 +94,15 @@ export const SESSION_LIMITS = {
   carriedChars: 1024 * 1024,
 } as const;
 
+/**
+ * Snapshots of one session, kept in its own storage: at most this many (a 409 past it), holding at
+ * most this many bytes together (a 413): files, carried variables and imports, as stored.
+ */
+export const SNAPSHOT_LIMITS = {
+  count: 16,
+  bytes: 64 * 1024 * 1024,
+} as const;
+
 /** How long a stored answer is replayed for an `Idempotency-Key`. */
 export const IDEMPOTENCY_MS = 24 * 60 * 60 * 1000;
 

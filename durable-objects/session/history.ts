@@ -8,6 +8,8 @@ export interface HistoryEntry {
   status: ExecutionResultBody["status"];
   usage: ExecutionResultBody["usage"];
   egress: EgressAttemptBody[];
+  /** Set on the entry a restore adds: the snapshot the session went back to. */
+  restoredFrom?: string;
 }
 
 /** The session's last executions (`SESSION_LIMITS.history` of them), oldest first. */
@@ -28,12 +30,13 @@ export class History {
    */
   record(entry: HistoryEntry): void {
     this.#sql.exec(
-      "INSERT INTO executions (execution_id, at, status, usage, egress) SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM executions WHERE execution_id = ?)",
+      "INSERT INTO executions (execution_id, at, status, usage, egress, restored_from) SELECT ?, ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM executions WHERE execution_id = ?)",
       entry.executionId,
       Date.parse(entry.at),
       entry.status,
       JSON.stringify(entry.usage),
       JSON.stringify(entry.egress),
+      entry.restoredFrom ?? null,
       entry.executionId,
     );
     this.#sql.exec(
@@ -50,7 +53,10 @@ export class History {
         status: HistoryEntry["status"];
         usage: string;
         egress: string;
-      }>("SELECT execution_id, at, status, usage, egress FROM executions ORDER BY seq")
+        restored_from: string | null;
+      }>(
+        "SELECT execution_id, at, status, usage, egress, restored_from FROM executions ORDER BY seq",
+      )
       .toArray()
       .map((row) => ({
         executionId: row.execution_id,
@@ -58,6 +64,7 @@ export class History {
         status: row.status,
         usage: JSON.parse(row.usage),
         egress: JSON.parse(row.egress),
+        ...(row.restored_from === null ? {} : { restoredFrom: row.restored_from }),
       }));
   }
 }

@@ -5,11 +5,20 @@ import type { WorkspaceChanges } from "../../src/sandbox/executor";
 import type { SessionVariables } from "../../src/sandbox/runtimes/types";
 import type { EgressPolicyBody } from "../../src/schemas/execution";
 import { History, type HistoryEntry } from "./history";
+import {
+  type Cursor,
+  type Rows,
+  SNAPSHOT_TABLES,
+  type SnapshotInfo,
+  type SnapshotRefusal,
+  Snapshots,
+} from "./snapshots";
 import { type BeginResult, type SessionState, type Turn, TurnQueue } from "./turns";
 import { Variables } from "./variables";
 import { type FileInfo, type FileRefusal, Workspace } from "./workspace";
 
 export type { HistoryEntry } from "./history";
+export type { Cursor, Rows, SnapshotInfo, SnapshotRefusal } from "./snapshots";
 export type { BeginResult, SessionState, Turn } from "./turns";
 export type { FileInfo, FileRefusal } from "./workspace";
 
@@ -48,10 +57,50 @@ const MIGRATIONS = [
   // How many commits were stored: a turn granted before an object restart commits only if no
   // other commit came first (see `commit`). Counted in the commit's own write, not per turn.
   "ALTER TABLE meta ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;",
+  // Snapshots (see snapshots.ts). File contents move to `chunks`, written once and never changed,
+  // which the live files and every snapshot reference: a snapshot or a restore copies
+  // references, not bytes. The `…_rows` indexes give a snapshot's rows in rowid order, as a
+  // fork's copy reads them. A restore adds a history entry that names its snapshot.
+  `CREATE TABLE chunks (id INTEGER PRIMARY KEY, data BLOB NOT NULL);
+   INSERT INTO chunks (id, data) SELECT rowid, data FROM file_chunks;
+   CREATE TABLE file_chunks_by_ref (path TEXT NOT NULL, idx INTEGER NOT NULL, chunk INTEGER NOT NULL,
+     PRIMARY KEY (path, idx));
+   INSERT INTO file_chunks_by_ref (path, idx, chunk) SELECT path, idx, rowid FROM file_chunks;
+   DROP TABLE file_chunks;
+   ALTER TABLE file_chunks_by_ref RENAME TO file_chunks;
+   CREATE INDEX file_chunks_chunk ON file_chunks (chunk);
+   CREATE TABLE snapshots (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, bytes INTEGER NOT NULL,
+     egress TEXT, kind TEXT NOT NULL);
+   CREATE TABLE snapshot_variables (snapshot TEXT NOT NULL, name TEXT NOT NULL, position INTEGER NOT NULL,
+     carried TEXT NOT NULL, value TEXT, PRIMARY KEY (snapshot, name));
+   CREATE TABLE snapshot_imports (snapshot TEXT NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL,
+     locals TEXT NOT NULL, PRIMARY KEY (snapshot, position));
+   CREATE TABLE snapshot_files (snapshot TEXT NOT NULL, path TEXT NOT NULL, size INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL, PRIMARY KEY (snapshot, path));
+   CREATE TABLE snapshot_file_chunks (snapshot TEXT NOT NULL, path TEXT NOT NULL, idx INTEGER NOT NULL,
+     chunk INTEGER NOT NULL, PRIMARY KEY (snapshot, path, idx));
+   CREATE INDEX snapshot_file_chunks_chunk ON snapshot_file_chunks (chunk);
+   CREATE INDEX snapshot_variables_rows ON snapshot_variables (snapshot);
+   CREATE INDEX snapshot_imports_rows ON snapshot_imports (snapshot);
+   CREATE INDEX snapshot_files_rows ON snapshot_files (snapshot);
+   CREATE INDEX snapshot_file_chunks_rows ON snapshot_file_chunks (snapshot);
+   ALTER TABLE executions ADD COLUMN restored_from TEXT;`,
 ];
 
 /** Every table a session keeps rows in. */
-const TABLES = ["meta", "variables", "imports", "files", "file_chunks", "executions"];
+const TABLES = [
+  "meta",
+  "variables",
+  "imports",
+  "files",
+  "file_chunks",
+  "chunks",
+  "executions",
+  ...SNAPSHOT_TABLES,
+];
+
+/** Work done between runs (a snapshot, a restore) when the session's turn comes; or why not. */
+type BetweenRuns<T> = T | "gone" | "busy";
 
 /**
  * One session: carried variables, workspace files, execution history, TTL. Executions take
@@ -66,6 +115,7 @@ export class Session extends DurableObject<Env> {
   readonly #variables: Variables;
   readonly #workspace: Workspace;
   readonly #history: History;
+  readonly #snapshots: Snapshots;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -74,6 +124,7 @@ export class Session extends DurableObject<Env> {
     this.#variables = new Variables(this.#sql);
     this.#workspace = new Workspace(ctx.storage);
     this.#history = new History(this.#sql);
+    this.#snapshots = new Snapshots(ctx.storage);
     void ctx.blockConcurrencyWhile(async () => {
       // Gates the first call only; the schema is current before any method runs.
       this.#migrate();
@@ -135,17 +186,36 @@ export class Session extends DurableObject<Env> {
     ttlSeconds: number,
     egress: EgressPolicyBody | undefined,
   ): Promise<{ createdAt: string; expiresAt: string }> {
-    const now = Date.now();
-    const expiresAt = Math.min(now + ttlSeconds * 1000, now + SESSION_LIMITS.maxLifetimeMs);
-    this.#sql.exec(
-      "INSERT INTO meta (id, tenant, session_id, created_at, expires_at, ttl_seconds, egress) VALUES (1, ?, ?, ?, ?, ?, ?)",
+    return this.#start(
       tenant,
       sessionId,
-      now,
-      expiresAt,
       ttlSeconds,
       egress === undefined ? null : JSON.stringify(egress),
     );
+  }
+
+  /** Writes the session's metadata (after `before`'s rows, in the same transaction). */
+  async #start(
+    tenant: string,
+    sessionId: string,
+    ttlSeconds: number,
+    egress: string | null,
+    before?: () => void,
+  ): Promise<{ createdAt: string; expiresAt: string }> {
+    const now = Date.now();
+    const expiresAt = Math.min(now + ttlSeconds * 1000, now + SESSION_LIMITS.maxLifetimeMs);
+    this.ctx.storage.transactionSync(() => {
+      before?.();
+      this.#sql.exec(
+        "INSERT INTO meta (id, tenant, session_id, created_at, expires_at, ttl_seconds, egress) VALUES (1, ?, ?, ?, ?, ?, ?)",
+        tenant,
+        sessionId,
+        now,
+        expiresAt,
+        ttlSeconds,
+        egress,
+      );
+    });
     await this.ctx.storage.setAlarm(expiresAt);
     return { createdAt: new Date(now).toISOString(), expiresAt: new Date(expiresAt).toISOString() };
   }
@@ -262,6 +332,128 @@ export class Session extends DurableObject<Env> {
   deleteFile(path: string): "ok" | "gone" | "missing" {
     if (!this.#live()) return "gone";
     return this.#workspace.delete(path);
+  }
+
+  /**
+   * Runs `work` when the session's turn comes, as an execution would run: after the runs that
+   * arrived before it, and before any that arrive after. `work` is synchronous, so it never
+   * holds the turn for long.
+   */
+  async #betweenRuns<T>(work: (meta: { egress: string | null }) => T): Promise<BetweenRuns<T>> {
+    if (!this.#live()) return "gone";
+    const id = `between-runs:${crypto.randomUUID()}`;
+    const begun = await this.#turns.wait(id, 0, () =>
+      this.#live() ? { turn: { executionId: id, generation: 0 } } : { refused: "gone" },
+    );
+    if (!begun.turn) return begun.refused ?? "gone";
+    try {
+      const meta = this.#live();
+      return meta ? work(meta) : "gone";
+    } finally {
+      this.#turns.release(id);
+    }
+  }
+
+  /** Saves the session's variables, files and egress narrowing as a snapshot, between runs. */
+  snapshot(snapshotId: string): Promise<BetweenRuns<SnapshotInfo | SnapshotRefusal>> {
+    return this.#betweenRuns((meta) => this.#snapshots.take(snapshotId, meta.egress));
+  }
+
+  listSnapshots(): SnapshotInfo[] | null {
+    if (!this.#live()) return null;
+    return this.#snapshots.list();
+  }
+
+  deleteSnapshot(snapshotId: string): "ok" | "gone" | "missing" {
+    if (!this.#live()) return "gone";
+    if (!this.#snapshots.has(snapshotId)) return "missing";
+    this.#snapshots.drop(snapshotId);
+    return "ok";
+  }
+
+  /**
+   * Rolls the session back to a snapshot, between runs; the history gets an entry saying so. A
+   * run that lost its turn meanwhile cannot commit over it (the restore counts as a commit).
+   */
+  restore(snapshotId: string): Promise<BetweenRuns<"ok" | "missing">> {
+    return this.#betweenRuns(() => {
+      const saved = this.#snapshots.has(snapshotId) && this.#snapshots.egressOf(snapshotId);
+      if (!saved) return "missing";
+      this.ctx.storage.transactionSync(() => {
+        this.#snapshots.restore(snapshotId);
+        this.#sql.exec("UPDATE meta SET generation = generation + 1, egress = ?", saved.egress);
+        this.#history.record({
+          executionId: crypto.randomUUID(),
+          at: new Date().toISOString(),
+          status: "ok",
+          usage: { wallMs: 0, subrequests: 0 },
+          egress: [],
+          restoredFrom: snapshotId,
+        });
+      });
+      return "ok";
+    });
+  }
+
+  /**
+   * Opens a snapshot for a fork to copy with `exportPage`: the user's snapshot `snapshotId`, or,
+   * without one, a copy of the state now, taken between runs, which `endExport` drops.
+   */
+  async exportSnapshot(
+    snapshotId?: string,
+  ): Promise<BetweenRuns<{ snapshotId: string } | "missing">> {
+    if (snapshotId !== undefined) {
+      if (!this.#live()) return "gone";
+      return this.#snapshots.has(snapshotId) ? { snapshotId } : "missing";
+    }
+    const id = `export:${crypto.randomUUID()}`;
+    return this.#betweenRuns((meta) => {
+      this.#snapshots.takeForExport(id, meta.egress);
+      return { snapshotId: id };
+    });
+  }
+
+  /** One page of a snapshot's rows for a fork; "missing" when it (or the session) is gone. */
+  exportPage(snapshotId: string, cursor: Cursor | null) {
+    const saved = this.#live() && this.#snapshots.egressOf(snapshotId);
+    if (!saved) return "missing" as const;
+    return { ...this.#snapshots.page(snapshotId, cursor), egress: saved.egress };
+  }
+
+  /** Drops the copy `exportSnapshot` made for a fork (never a snapshot of the user's). */
+  endExport(snapshotId: string): void {
+    this.#snapshots.dropExport(snapshotId);
+  }
+
+  /**
+   * Creates this object's session as a fork: copies the snapshot `snapshotId` of the session
+   * object `source` page by page (an RPC message is capped, a session's state is not), then
+   * writes every row and the session's metadata in one transaction, so the fork exists whole or
+   * not at all. "missing": the source (or its snapshot) went away during the copy.
+   */
+  async forkFrom(
+    source: string,
+    snapshotId: string,
+    tenant: string,
+    sessionId: string,
+    ttlSeconds: number,
+  ): Promise<{ createdAt: string; expiresAt: string } | "missing"> {
+    if (this.#meta()) throw new Error("a fork is a new session");
+    const stub = this.env.SESSION.getByName(source);
+    const pages: Rows[] = [];
+    // Read all, then write once: a write between two reads would wait for its commit.
+    let page = await stub.exportPage(snapshotId, null);
+    for (;;) {
+      if (page === "missing") return "missing";
+      pages.push(page.rows);
+      if (!page.next) break;
+      page = await stub.exportPage(snapshotId, page.next);
+    }
+    const { egress } = page;
+    if (this.#meta()) throw new Error("a fork is a new session");
+    return this.#start(tenant, sessionId, ttlSeconds, egress, () => {
+      for (const rows of pages) this.#snapshots.stage(rows);
+    });
   }
 
   /** Expires the session at `expiresAt`; re-armed if an execution extended it meanwhile. */

@@ -27,9 +27,13 @@ export interface BeginResult {
 /** How long past its own timeout a holder that never commits (its worker died) keeps its turn. */
 const ABANDONED_AFTER_MS = 30_000;
 
+/** Hands a turn's holder what it needs once its turn comes, or says the session is gone. */
+export type Opener = (executionId: string) => BeginResult;
+
 interface Waiter {
   executionId: string;
   timeoutMs: number;
+  open: Opener;
   resolve: (result: BeginResult) => void;
   timer: ReturnType<typeof setTimeout>;
 }
@@ -42,22 +46,23 @@ interface Waiter {
  */
 export class TurnQueue {
   /** Hands an execution the session's state and its turn, or says the session is gone. */
-  readonly #open: (executionId: string) => BeginResult;
+  readonly #open: Opener;
   #holder: { executionId: string; timer: ReturnType<typeof setTimeout> } | undefined;
   /** Whether this instance of the object granted any turn (false right after a restart). */
   #granted = false;
   readonly #waiting: Waiter[] = [];
 
-  constructor(open: (executionId: string) => BeginResult) {
+  constructor(open: Opener) {
     this.#open = open;
   }
 
   /**
    * The state and turn once it is this execution's turn; "busy" when too many executions wait
-   * already or it waited too long.
+   * already or it waited too long. `open` replaces what the turn hands over (work done between
+   * runs, such as a snapshot, needs the turn but not the state).
    */
-  wait(executionId: string, timeoutMs: number): Promise<BeginResult> {
-    if (!this.#holder) return Promise.resolve(this.#grant(executionId, timeoutMs));
+  wait(executionId: string, timeoutMs: number, open = this.#open): Promise<BeginResult> {
+    if (!this.#holder) return Promise.resolve(this.#grant(executionId, timeoutMs, open));
     if (this.#waiting.length >= SESSION_LIMITS.maxWaiting) {
       return Promise.resolve({ refused: "busy" });
     }
@@ -65,6 +70,7 @@ export class TurnQueue {
       const waiter: Waiter = {
         executionId,
         timeoutMs,
+        open,
         resolve,
         timer: setTimeout(() => {
           const at = this.#waiting.indexOf(waiter);
@@ -76,8 +82,8 @@ export class TurnQueue {
     });
   }
 
-  #grant(executionId: string, timeoutMs: number): BeginResult {
-    const opened = this.#open(executionId);
+  #grant(executionId: string, timeoutMs: number, open: Opener): BeginResult {
+    const opened = open(executionId);
     if (!opened.turn) return opened;
     const timer = setTimeout(() => this.release(executionId), timeoutMs + ABANDONED_AFTER_MS);
     this.#holder = { executionId, timer };
@@ -103,7 +109,7 @@ export class TurnQueue {
     const next = this.#waiting.shift();
     if (next) {
       clearTimeout(next.timer);
-      next.resolve(this.#grant(next.executionId, next.timeoutMs));
+      next.resolve(this.#grant(next.executionId, next.timeoutMs, next.open));
     }
   }
 

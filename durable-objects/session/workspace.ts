@@ -1,6 +1,7 @@
 import { fromBase64, toBase64 } from "../../src/bytes";
 import { SESSION_LIMITS } from "../../src/config";
 import type { WorkspaceChanges } from "../../src/sandbox/executor";
+import { collectChunks, storeChunk } from "./chunks";
 
 /** A Durable Object row holds at most ~2 MB, so files are stored in chunks of this size. */
 const CHUNK_BYTES = 1024 * 1024;
@@ -61,7 +62,10 @@ export class Workspace {
 
   read(path: string): Uint8Array | undefined {
     const chunks = this.#sql
-      .exec<{ data: ArrayBuffer }>("SELECT data FROM file_chunks WHERE path = ? ORDER BY idx", path)
+      .exec<{ data: ArrayBuffer }>(
+        "SELECT c.data FROM file_chunks f JOIN chunks c ON c.id = f.chunk WHERE f.path = ? ORDER BY f.idx",
+        path,
+      )
       .toArray();
     if (chunks.length === 0) return undefined;
     const total = chunks.reduce((n, c) => n + c.data.byteLength, 0);
@@ -88,14 +92,20 @@ export class Workspace {
     if (others.n + 1 > SESSION_LIMITS.files) return { reason: "too-many" };
     const conflict = this.#conflictWith(path);
     if (conflict) return conflict;
-    this.#storage.transactionSync(() => this.#write(path, bytes));
+    this.#storage.transactionSync(() => {
+      this.#write(path, bytes);
+      collectChunks(this.#sql);
+    });
     return "ok";
   }
 
   delete(path: string): "ok" | "missing" {
     const exists = this.#sql.exec("SELECT 1 FROM files WHERE path = ?", path).toArray().length > 0;
     if (!exists) return "missing";
-    this.#storage.transactionSync(() => this.#remove(path));
+    this.#storage.transactionSync(() => {
+      this.#remove(path);
+      collectChunks(this.#sql);
+    });
     return "ok";
   }
 
@@ -122,6 +132,7 @@ export class Workspace {
     if (conflict) return conflict;
     for (const path of deleted) this.#remove(path);
     for (const { path, bytes } of decoded) this.#write(path, bytes);
+    if (deleted.length + decoded.length > 0) collectChunks(this.#sql);
     return undefined;
   }
 
@@ -156,15 +167,17 @@ export class Workspace {
       Date.now(),
     );
     for (let i = 0, idx = 0; i < bytes.byteLength || idx === 0; i += CHUNK_BYTES, idx++) {
+      const chunk = storeChunk(this.#sql, bytes.slice(i, i + CHUNK_BYTES));
       this.#sql.exec(
-        "INSERT INTO file_chunks (path, idx, data) VALUES (?, ?, ?)",
+        "INSERT INTO file_chunks (path, idx, chunk) VALUES (?, ?, ?)",
         path,
         idx,
-        bytes.slice(i, i + CHUNK_BYTES),
+        chunk,
       );
     }
   }
 
+  /** Removes a file; its chunks stay until `collectChunks` (a snapshot may hold them). */
   #remove(path: string): void {
     this.#sql.exec("DELETE FROM files WHERE path = ?", path);
     this.#sql.exec("DELETE FROM file_chunks WHERE path = ?", path);

@@ -34,6 +34,8 @@ import type {
   NewSession as NewSessionSchema,
   SessionCreated as SessionCreatedSchema,
   SessionInfo as SessionInfoSchema,
+  SnapshotList as SnapshotListSchema,
+  SnapshotCreated as SnapshotSchema,
 } from "../schemas/session.js";
 import { CordonError, errorFromResponse } from "./errors.js";
 import { parseSse } from "./sse.js";
@@ -68,6 +70,8 @@ export type SessionCreated = z.output<typeof SessionCreatedSchema>;
 export type SessionInfo = z.output<typeof SessionInfoSchema>;
 export type ExecutionHistory = z.output<typeof ExecutionHistorySchema>;
 export type FileList = z.output<typeof FileListSchema>;
+export type Snapshot = z.output<typeof SnapshotSchema>;
+export type SnapshotList = z.output<typeof SnapshotListSchema>;
 export type FileEntry = FileList["files"][number];
 /** A tenant policy as `PUT /v1/admin/tenants/{id}/policy` takes it. */
 export type Policy = z.input<typeof PolicySchema>;
@@ -316,6 +320,52 @@ export class Sessions {
   /** `GET /v1/sessions/{id}/executions`, newest last. */
   executions(id: string, request: RequestOptions = {}): Promise<ExecutionHistory> {
     return this.#http.json("GET", sessionPath(id, "/executions"), signal(request));
+  }
+
+  /**
+   * `POST /v1/sessions/{id}/snapshots`: saves the session's variables, files and egress
+   * narrowing, once the execution in progress (if any) has finished.
+   */
+  snapshot(id: string, request: RequestOptions = {}): Promise<Snapshot> {
+    return this.#http.json("POST", sessionPath(id, "/snapshots"), signal(request));
+  }
+
+  /** `GET /v1/sessions/{id}/snapshots`, oldest first. */
+  snapshots(id: string, request: RequestOptions = {}): Promise<SnapshotList> {
+    return this.#http.json("GET", sessionPath(id, "/snapshots"), signal(request));
+  }
+
+  /** `DELETE /v1/sessions/{id}/snapshots/{snapshotId}`. */
+  deleteSnapshot(id: string, snapshotId: string, request: RequestOptions = {}): Promise<void> {
+    const path = sessionPath(id, `/snapshots/${encodeURIComponent(snapshotId)}`);
+    return this.#http.empty("DELETE", path, signal(request));
+  }
+
+  /** `POST /v1/sessions/{id}/restore`: rolls the session back to a snapshot; answers it after. */
+  restore(id: string, snapshotId: string, request: RequestOptions = {}): Promise<SessionInfo> {
+    return this.#http.json("POST", sessionPath(id, "/restore"), {
+      json: { snapshotId },
+      ...signal(request),
+    });
+  }
+
+  /**
+   * `POST /v1/sessions` with `from`: a new session (own id, token and TTL) starting from the
+   * session's snapshot `snapshotId`, or from its state now.
+   */
+  fork(
+    id: string,
+    options: { snapshotId?: string; ttlSeconds?: number } = {},
+    request: RequestOptions = {},
+  ): Promise<SessionCreated> {
+    const { snapshotId, ttlSeconds } = options;
+    return this.create(
+      {
+        from: { sessionId: id, ...(snapshotId === undefined ? {} : { snapshotId }) },
+        ...(ttlSeconds === undefined ? {} : { ttlSeconds }),
+      },
+      request,
+    );
   }
 
   /** `POST /v1/sessions/{id}/execute`. */

@@ -9,7 +9,12 @@ import { run } from "./run";
 
 /** The session's object: names are scoped by tenant, so no tenant can reach another's session. */
 export function sessionStub(c: AppContext, id: string) {
-  return c.env.SESSION.getByName(`${c.get("tenant")}:${id}`);
+  return c.env.SESSION.getByName(sessionObjectName(c, id));
+}
+
+/** The name of a session's object, for the request's tenant. */
+export function sessionObjectName(c: AppContext, id: string): string {
+  return `${c.get("tenant")}:${id}`;
 }
 
 /** The 404 of a session that does not exist (or is another tenant's). */

@@ -22,13 +22,22 @@ import { jsonBody } from "../middleware/json-body";
 import { rateLimit } from "../middleware/rate-limit";
 import { listFiles, readFile, workspacePath, writeFile } from "../routes/files";
 import { createSession } from "../routes/sessions";
+import { restoreSnapshot, takeSnapshot } from "../routes/snapshots";
 import {
   ExecutionRequest,
   ExecutionResult,
   JSON_TYPES,
   ProblemDetails,
 } from "../schemas/execution";
-import { FileList, NewSession, SessionCreated, SessionId } from "../schemas/session";
+import {
+  FileList,
+  NewSession,
+  SessionCreated,
+  SessionId,
+  SessionInfo,
+  SnapshotCreated,
+  SnapshotId,
+} from "../schemas/session";
 
 const SERVER_INFO = { name: "cordon", version };
 
@@ -64,6 +73,14 @@ const ExecuteArgs = ExecutionRequest.extend({
     .describe("A retry with the same key returns the stored result instead of running again."),
 });
 const SessionArgs = z.object({ sessionId: sessionIdArg }).strict();
+const snapshotIdArg = SnapshotId.describe("A snapshot id from snapshot_session (snp_…).");
+const RestoreArgs = SessionArgs.extend({ snapshotId: snapshotIdArg });
+const ForkArgs = SessionArgs.extend({
+  snapshotId: snapshotIdArg
+    .optional()
+    .describe("Start from this snapshot of the session; without it, from its state now."),
+  ttlSeconds: NewSession.shape.ttlSeconds,
+});
 const ReadFileArgs = SessionArgs.extend({ path: pathArg });
 const WriteFileArgs = SessionArgs.extend({
   path: pathArg,
@@ -95,7 +112,7 @@ mcp.openAPIRegistry.registerPath({
   path: "/",
   operationId: "mcp",
   summary:
-    "Model Context Protocol (Streamable HTTP, stateless): tools execute, create_session, list_files, read_file, write_file",
+    "Model Context Protocol (Streamable HTTP, stateless): tools execute, create_session, list_files, read_file, write_file, snapshot_session, restore_session, fork_session",
   security: [{ bearer: [] }],
   request: {
     body: {
@@ -132,7 +149,7 @@ mcp.openAPIRegistry.registerPath({
   },
 });
 
-/** The five tools, run for the tenant of `c`, the `/mcp` request. */
+/** The tools, run for the tenant of `c`, the `/mcp` request. */
 function buildServer(c: AppContext): McpServer {
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: {} },
@@ -256,6 +273,53 @@ function buildServer(c: AppContext): McpServer {
         return { content: [{ type: "text", text: `wrote ${bytes.byteLength} bytes to ${rel}` }] };
       });
     },
+  );
+
+  server.registerTool(
+    "snapshot_session",
+    {
+      title: "Snapshot a session",
+      description:
+        "Saves a session's variables and workspace files (after the execution in progress, if any) and returns a snapshotId: restore_session goes back to it, fork_session branches from it. A session keeps at most 16 snapshots.",
+      inputSchema: SessionArgs,
+      outputSchema: SnapshotCreated,
+    },
+    ({ sessionId }) =>
+      answer(`/v1/sessions/${sessionId}/snapshots`, async () =>
+        jsonResult(SnapshotCreated.parse(await takeSnapshot(c, sessionId))),
+      ),
+  );
+
+  server.registerTool(
+    "restore_session",
+    {
+      title: "Restore a session",
+      description:
+        "Rolls a session's variables and workspace files back to one of its snapshots (from snapshot_session), e.g. after a step that broke its state.",
+      inputSchema: RestoreArgs,
+      outputSchema: SessionInfo,
+    },
+    ({ sessionId, snapshotId }) =>
+      answer(`/v1/sessions/${sessionId}/restore`, async () =>
+        jsonResult(SessionInfo.parse(await restoreSnapshot(c, sessionId, snapshotId))),
+      ),
+  );
+
+  server.registerTool(
+    "fork_session",
+    {
+      title: "Fork a session",
+      description:
+        "Creates a new session starting from a session's state now, or from one of its snapshots: a branch whose variables and files then change independently of the original's. Returns the new sessionId.",
+      inputSchema: ForkArgs,
+      outputSchema: SessionCreated,
+    },
+    ({ sessionId, snapshotId, ttlSeconds }) =>
+      answer("/v1/sessions", async () => {
+        const from = { sessionId, ...(snapshotId === undefined ? {} : { snapshotId }) };
+        const options = { from, ...(ttlSeconds === undefined ? {} : { ttlSeconds }) };
+        return jsonResult(SessionCreated.parse(await createSession(c, options)));
+      }),
   );
 
   return server;

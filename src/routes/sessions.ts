@@ -1,5 +1,5 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import { badRequest } from "../api/problem";
+import { badRequest, unauthorized } from "../api/problem";
 import { toBase64Url } from "../bytes";
 import { LIMITS, SESSION_LIMITS } from "../config";
 import type { AppContext, AppEnv } from "../env";
@@ -21,6 +21,7 @@ import {
   SessionInfo,
 } from "../schemas/session";
 import { bearer, missingSession, unmatched } from "./shared";
+import { forkInto, snapshotRoutes } from "./snapshots";
 import { validationHook } from "./validation";
 
 const params = z.object({ id: SessionId });
@@ -35,7 +36,8 @@ const createRoute_ = createRoute({
   operationId: "createSession",
   method: "post",
   path: "/",
-  summary: "Create a session (variables and files persist between its executions)",
+  summary:
+    "Create a session (variables and files persist between its executions), or fork one with `from`",
   security: bearer,
   middleware: requireJson,
   request: { body: { required: false, content: { "application/json": { schema: NewSession } } } },
@@ -45,7 +47,9 @@ const createRoute_ = createRoute({
       content: { "application/json": { schema: SessionCreated } },
     },
     400: problemDoc("Invalid session options"),
-    401: problemDoc("No valid API key"),
+    401: problemDoc("No valid API key (a session token may only fork its own session)"),
+    404: problemDoc("`from` names no session or snapshot of this tenant's"),
+    409: problemDoc("Too many executions are waiting for the session forked"),
   },
 });
 
@@ -123,25 +127,35 @@ const executeRoute = createRoute({
 });
 
 /**
- * Makes a session for the request's tenant and signs its token, which is valid as long as the
- * session could live (its idle TTL never takes it past that).
+ * Makes a session for the request's tenant (a fork of one of its sessions when `from` is set)
+ * and signs its token, which is valid as long as the session could live (its idle TTL never
+ * takes it past that). A session token may only fork its own session.
  */
 export async function createSession(c: AppContext, options: NewSessionBody) {
   const tenant = c.get("tenant");
+  const scope = c.get("sessionScope");
+  if (scope !== undefined) {
+    if (!options.from) throw unauthorized();
+    if (options.from.sessionId !== scope) throw noSession(options.from.sessionId);
+  }
   const sessionId = newSessionId();
   const ttl = options.ttlSeconds ?? SESSION_LIMITS.defaultTtlSeconds;
-  const { createdAt, expiresAt } = await sessionStub(c, sessionId).create(
-    tenant,
-    sessionId,
-    ttl,
-    options.egress,
-  );
-  const token = await signSessionToken(c.env, {
-    tenant,
-    session: sessionId,
-    exp: Date.parse(createdAt) + SESSION_LIMITS.maxLifetimeMs,
-  });
-  return { sessionId, token, expiresAt };
+  const stub = sessionStub(c, sessionId);
+  const { createdAt, expiresAt } = options.from
+    ? await forkInto(c, options.from, sessionId, ttl)
+    : await stub.create(tenant, sessionId, ttl, options.egress);
+  try {
+    const token = await signSessionToken(c.env, {
+      tenant,
+      session: sessionId,
+      exp: Date.parse(createdAt) + SESSION_LIMITS.maxLifetimeMs,
+    });
+    return { sessionId, token, expiresAt };
+  } catch (err) {
+    // No token, no session: nobody could use it (the registry did not answer; retry).
+    await stub.destroy();
+    throw err;
+  }
 }
 
 /**
@@ -151,7 +165,7 @@ export async function createSession(c: AppContext, options: NewSessionBody) {
 export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
 const jsonLimit = limitBody(LIMITS.requestBytes);
-sessions.use("/", tenantAuth(), rateLimit(), jsonLimit);
+sessions.use("/", tenantAuth({ scopedByRoute: true }), rateLimit(), jsonLimit);
 sessions.use("/:id/*", tenantAuth({ sessionParam: "id" }), rateLimit(), jsonLimit);
 sessions
   .openapi(createRoute_, async (c) => {
@@ -202,5 +216,6 @@ sessions
     const body = c.req.valid("json");
     return respond(c, await admitInSession(c, id, body, c.req.header("idempotency-key")));
   });
+snapshotRoutes(sessions, requireJson);
 sessions.all("/", unmatched);
 sessions.all("/:id/*", unmatched);

@@ -7,6 +7,21 @@ export const SessionId = z
   .regex(/^ses_[A-Za-z0-9_-]{8,64}$/, "must be a session id such as ses_4fJ9…")
   .openapi({ param: { name: "id", in: "path" }, example: "ses_Q2h3X9kLmN0pQrSt" });
 
+export const SnapshotId = z
+  .string()
+  .regex(/^snp_[A-Za-z0-9_-]{8,64}$/, "must be a snapshot id such as snp_7Gk2…")
+  .openapi({ param: { name: "snapshotId", in: "path" }, example: "snp_Vx3mQ9kLmN0pQrSt" });
+
+export const ForkSource = z
+  .object({
+    sessionId: SessionId,
+    snapshotId: SnapshotId.optional().openapi({
+      description: "Start from this snapshot of the session; without it, from its state now.",
+    }),
+  })
+  .strict()
+  .openapi("ForkSource");
+
 export const NewSession = z
   .object({
     ttlSeconds: z
@@ -21,9 +36,36 @@ export const NewSession = z
     egress: EgressPolicy.optional().openapi({
       description: "Narrows the tenant's egress policy for every execution in this session.",
     }),
+    from: ForkSource.optional().openapi({
+      description:
+        "Fork: the new session starts with that session's variables, files and egress narrowing (not its history or snapshots). A session token may fork its own session.",
+    }),
   })
   .strict()
+  .refine((body) => !(body.from && body.egress), {
+    message: "a fork keeps its source's egress narrowing; leave egress out",
+    path: ["egress"],
+  })
   .openapi("NewSession");
+
+export const SnapshotCreated = z
+  .object({
+    snapshotId: z.string(),
+    createdAt: z.string(),
+    bytes: z.number().int().openapi({
+      description: "What it stores: file bytes plus the UTF-8 bytes of variables and imports.",
+    }),
+  })
+  .openapi("Snapshot");
+
+export const SnapshotList = z
+  .object({ snapshots: z.array(SnapshotCreated) })
+  .openapi("SnapshotList");
+
+export const RestoreRequest = z
+  .object({ snapshotId: SnapshotId })
+  .strict()
+  .openapi("RestoreRequest");
 
 export const SessionCreated = z
   .object({
@@ -55,6 +97,9 @@ export const ExecutionHistory = z
         status: z.enum(["ok", "error", "timeout", "killed"]),
         usage: z.object({ wallMs: z.number(), subrequests: z.number().int() }),
         egress: z.array(EgressAttempt),
+        restoredFrom: z.string().optional().openapi({
+          description: "Set on the entry of a restore: the snapshot the session went back to.",
+        }),
       }),
     ),
   })

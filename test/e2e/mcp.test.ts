@@ -68,13 +68,16 @@ describe("the MCP server at /mcp", () => {
     expect(body.result.protocolVersion).toBe("2025-06-18");
   });
 
-  it("lists five tools whose input schemas come from the HTTP API's schemas", async () => {
+  it("lists eight tools whose input schemas come from the HTTP API's schemas", async () => {
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name).sort()).toEqual([
       "create_session",
       "execute",
+      "fork_session",
       "list_files",
       "read_file",
+      "restore_session",
+      "snapshot_session",
       "write_file",
     ]);
     const byName = Object.fromEntries(tools.map((t) => [t.name, t]));
@@ -89,9 +92,17 @@ describe("the MCP server at /mcp", () => {
     expect(byName.create_session?.inputSchema.properties).toMatchObject({
       ttlSeconds: { type: "integer", minimum: 1, maximum: 86_400 },
     });
-    for (const name of ["list_files", "read_file", "write_file"]) {
+    for (const name of [
+      "list_files",
+      "read_file",
+      "write_file",
+      "snapshot_session",
+      "restore_session",
+      "fork_session",
+    ]) {
       expect(byName[name]?.inputSchema.required).toContain("sessionId");
     }
+    expect(byName.restore_session?.inputSchema.required).toContain("snapshotId");
   });
 
   it("runs code with execute and answers the execution result", async () => {

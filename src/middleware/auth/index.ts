@@ -57,6 +57,11 @@ export interface TenantAuthOptions {
    * takes session tokens, each for its own session; anywhere else a token is 401.
    */
   sessionParam?: string;
+  /**
+   * Takes a session token where no parameter names a session (`POST /v1/sessions`, which forks
+   * a session): `sessionScope` says which session it may act on, and the route holds it to that.
+   */
+  scopedByRoute?: boolean;
 }
 
 /**
@@ -65,7 +70,7 @@ export interface TenantAuthOptions {
  * that very tenant.
  */
 export function tenantAuth(options: TenantAuthOptions = {}): MiddlewareHandler<AppEnv> {
-  const { sessionParam } = options;
+  const { sessionParam, scopedByRoute } = options;
   return async function tenantAuth(c, next) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
     const apiKey = match?.[1];
@@ -76,8 +81,10 @@ export function tenantAuth(options: TenantAuthOptions = {}): MiddlewareHandler<A
       const target = sessionParam === undefined ? undefined : c.req.param(sessionParam);
       // A session token works on its own session's routes only; another session answers the
       // same 404 as one that does not exist, so a token reveals nothing about other sessions.
-      if (target === undefined) throw unauthorized();
-      if (target !== claims.session) throw notFound(`no session ${target}`);
+      if (target === undefined ? !scopedByRoute : target !== claims.session) {
+        if (target === undefined) throw unauthorized();
+        throw notFound(`no session ${target}`);
+      }
       const policy = await tenantPolicy(c.env, claims.tenant);
       if (!policy) throw unauthorized();
       c.set("tenant", claims.tenant);
