@@ -24,8 +24,18 @@ export default defineConfig({
             },
           }),
         ],
+        // As wrangler.toml's [alias]: the JavaScript build, not the one that compiles WebAssembly.
+        resolve: {
+          alias: { "cjs-module-lexer": "./node_modules/cjs-module-lexer/lexer.js" },
+        },
         // The first test of a file also pays for loading the worker's modules.
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 30_000 },
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          testTimeout: 30_000,
+          // The npm registry fixture, on loopback (test/e2e/registry.ts).
+          globalSetup: ["./test/e2e/registry-setup.ts"],
+        },
       },
       {
         test: {

@@ -13,6 +13,7 @@ export const PASSED_ENV = [
   "CORDON_WARM_ISOLATES",
   "CORDON_QUARANTINE_SECONDS",
   "CORDON_RATE_LIMIT",
+  "CORDON_NPM_REGISTRY",
 ];
 
 const quote = (text) => JSON.stringify(text);
@@ -92,6 +93,7 @@ export function controlPlaneConfig({
     `(name = "CORDON_ISOLATION", text = ${quote(isolation)})`,
     `(name = "CORDON_SANDBOX", text = ${quote(sandbox.join(","))})`,
     `(name = "SUPERVISOR", service = "supervisor")`,
+    `(name = "PACKAGE_DISK", service = "packages-disk")`,
     ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.
     ...PASSED_ENV.filter((name) => process.env[name]).map(
@@ -117,6 +119,8 @@ const config :Workerd.Config = (
     (name = "main", worker = .mainWorker),
     ${internetService()},
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
+    # The package cache (src/packages/store.ts): tarballs and builds, content-addressed.
+    (name = "packages-disk", disk = (path = ${quote(join(dataDir, "packages"))}, writable = true)),
     (name = "supervisor", external = (address = ${unix(join(sockDir, "supervisor.sock"))}, http = ())),
     ${runnerServices.join(",\n    ")}
   ],
