@@ -21,6 +21,8 @@ export default defineConfig({
                 CORDON_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
                 CORDON_DEV_POLICY: TEST_DEV_POLICY,
               },
+              // The package cache's R2 store (src/packages/store.ts) is tested on this bucket.
+              r2Buckets: ["PACKAGES_TEST_BUCKET"],
             },
           }),
         ],

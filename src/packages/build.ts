@@ -234,11 +234,12 @@ class Builder {
     }
     // The module's own function, so `this` is `module.exports` (as in Node.js), `require` is the
     // package runtime's and `arguments` holds nothing of the runtime's. The source parsed as a
-    // script on its own, so it is exactly that function's body.
+    // script on its own, so it is exactly that function's body. The runtime's `require` is called
+    // where the runtime put it: it needs the receiver it gets there.
     const body = applyEdits(text.startsWith("#!") ? `//${text.slice(2)}` : text, edits);
     const source =
       `(function (exports, require, module, __filename, __dirname) {${body}\n}).call(module.exports, exports, ` +
-      `require(${JSON.stringify(`/${RUNTIME_MODULE}`)}).requireFor(require, ${JSON.stringify(table)}), module, __filename, __dirname);\n`;
+      `require(${JSON.stringify(`/${RUNTIME_MODULE}`)}).requireFor((id) => require(id), ${JSON.stringify(table)}), module, __filename, __dirname);\n`;
     this.#add(name, { cjs: source }, source.length);
   }
 
