@@ -1,18 +1,11 @@
-import type {
-  AnyNode,
-  CallExpression,
-  ExportAllDeclaration,
-  ExportNamedDeclaration,
-  ImportDeclaration,
-  ImportExpression,
-  Program,
-} from "acorn";
+import type { ImportExpression, Program } from "acorn";
 import { parse as lexCommonJs } from "cjs-module-lexer";
 import { exports as exportsTargets, imports as importsTargets } from "resolve.exports";
 import { parseModule } from "../sandbox/parse";
 import { STAND_INS } from "../sandbox/shims";
 import { PackageError } from "./errors";
 import { isBuiltin, parseBare } from "./specifier";
+import { literalString, specifierNodes } from "./syntax";
 import type { Lock, LockedPackage } from "./tree";
 
 /** The guest module package code reaches at run time (src/packages/runtime.guest.js). */
@@ -199,7 +192,7 @@ class Builder {
     this.#parsed.set(id, { format });
     const edits: Edit[] = [];
     const table: [string, string | null][] = [];
-    for (const node of specifierNodes(program, format)) {
+    for (const node of specifierNodes(program, { esm: format === "esm", cjs: format === "cjs" })) {
       if (node.type === "ImportExpression") {
         this.#dynamicImport(ref, node, edits);
         continue;
@@ -578,64 +571,4 @@ function joinPath(base: string, relative: string): string | undefined {
 
 function isWellFormed(name: string): boolean {
   return !/[\uD800-\uDFFF]/.test(name.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ""));
-}
-
-type SpecifierNode =
-  | ImportExpression
-  | ImportDeclaration
-  | ExportAllDeclaration
-  | ExportNamedDeclaration
-  | CallExpression;
-
-/** The string a literal or a template without substitutions holds; undefined for anything else. */
-function literalString(node: AnyNode | null | undefined): string | undefined {
-  if (!node) return undefined;
-  if (node.type === "Literal") return typeof node.value === "string" ? node.value : undefined;
-  if (node.type === "TemplateLiteral" && node.expressions.length === 0) {
-    return node.quasis[0]?.value.cooked ?? undefined;
-  }
-  return undefined;
-}
-
-function isNode(value: unknown): value is AnyNode {
-  return (
-    typeof value === "object" && value !== null && typeof Reflect.get(value, "type") === "string"
-  );
-}
-
-/** Import declarations, re-exports, dynamic imports and `require(…)` calls, anywhere in the tree. */
-function specifierNodes(program: Program, format: "esm" | "cjs"): SpecifierNode[] {
-  const found: SpecifierNode[] = [];
-  const stack: unknown[] = [program];
-  while (stack.length > 0) {
-    const value = stack.pop();
-    if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) stack.push(value[i]);
-      continue;
-    }
-    if (!isNode(value)) continue;
-    switch (value.type) {
-      case "ImportExpression":
-        found.push(value);
-        break;
-      case "ImportDeclaration":
-      case "ExportAllDeclaration":
-      case "ExportNamedDeclaration":
-        if (format === "esm" && value.source) found.push(value);
-        break;
-      case "CallExpression":
-        if (
-          format === "cjs" &&
-          value.callee.type === "Identifier" &&
-          value.callee.name === "require"
-        ) {
-          found.push(value);
-        }
-        break;
-    }
-    for (const [key, child] of Object.entries(value)) {
-      if (key !== "loc" && typeof child === "object" && child !== null) stack.push(child);
-    }
-  }
-  return found;
 }

@@ -9,6 +9,7 @@ import {
   Registry,
 } from "../../src/packages";
 import type { PackageEntry } from "../../src/packages/build";
+import { packageEntries, rewriteDeclaration } from "../../src/packages/entries";
 import runtimeSource from "../../src/packages/runtime.guest.js";
 import { GUEST_COMPATIBILITY_DATE } from "../../src/sandbox/guest";
 import builtinsSource from "../../src/sandbox/guest/builtins.guest.js";
@@ -17,6 +18,7 @@ import moduleSource from "../../src/sandbox/guest/module.guest.js";
 import modulesSource from "../../src/sandbox/guest/modules.guest.js";
 import socketsSource from "../../src/sandbox/guest/sockets.guest.js";
 import workersSource from "../../src/sandbox/guest/workers.guest.js";
+import { parseModule } from "../../src/sandbox/parse";
 import { registryUrl, takeRegistryRequests } from "./registry";
 
 function packages(): Packages {
@@ -292,5 +294,34 @@ export default async () => names;`,
     expect(err.message).toBe(
       'package "leaf" (a dependency of needs-evil@1.0.0) is not allowed by the tenant\'s policy (packages.allow: "needs-evil")',
     );
+  });
+
+  it("finds the code's bare specifiers and points its import declarations at the built modules", async () => {
+    const code = `import z, { double } from "esm-pkg";
+import fs from "node:fs";
+import "./local.js";
+export * from "esm-pkg/extra";
+const cjs = require("cjs-pkg");
+const later = await import("@fixture/scoped");
+const computed = await import(name);
+import again from "esm-pkg";`;
+    const entries = packageEntries(parseModule(code));
+    expect(entries).toEqual([
+      { specifier: "esm-pkg", kind: "import" },
+      { specifier: "esm-pkg/extra", kind: "import" },
+      { specifier: "cjs-pkg", kind: "require" },
+      { specifier: "@fixture/scoped", kind: "import" },
+    ]);
+    const { build } = await packages().resolve({ entries, pins: {}, policy: ANY_PACKAGE });
+    expect(rewriteDeclaration('import z, { double } from "esm-pkg";', build)).toBe(
+      'import z, { double } from "/npm/esm-pkg@1.0.0/index.js";',
+    );
+    expect(rewriteDeclaration('export * from "esm-pkg/extra";', build)).toBe(
+      'export * from "/npm/esm-pkg@1.0.0/extra.js";',
+    );
+    expect(rewriteDeclaration('import fs from "node:fs";', build)).toBe(
+      'import fs from "node:fs";',
+    );
+    expect(build.requires["cjs-pkg"]).toBe("/npm/cjs-pkg@1.0.0/index.js");
   });
 });
