@@ -1,4 +1,5 @@
 import { Lru } from "../cache";
+import { DEFAULT_TENANT_LIMITS } from "../config";
 import { execution } from "../egress/audit";
 import { LineSplitter } from "../runner/lines";
 import {
@@ -99,8 +100,6 @@ const MEMORY_SLACK_MB = 32;
  * since reused isolates are sealed (docs/isolates.md).
  */
 const WARM_ISOLATE_MB = 10;
-/** A run's memory limit when the job names none (Cloudflare's per-isolate figure). */
-const DEFAULT_MEMORY_MB = 128;
 /** How long a broken stream waits for the supervisor to confirm its runner's exit. */
 const CONFIRM_EXIT_MS = 500;
 const MiB = 2 ** 20;
@@ -255,7 +254,7 @@ export class RunnerPool implements Backend {
     const stay: Stay = {
       executionId: run.meta.executionId,
       dispatchedAt: now,
-      memoryMb: run.job.limits.memoryMb ?? DEFAULT_MEMORY_MB,
+      memoryMb: run.job.limits.memoryMb ?? DEFAULT_TENANT_LIMITS.memoryMb,
       shared: generation.stays.size > 0,
     };
     for (const other of generation.stays) other.shared = true;
