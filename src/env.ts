@@ -28,6 +28,8 @@ export interface Env {
   PACKAGE_DISK?: Fetcher;
   /** The npm registry bare imports resolve from (default: the public registry). */
   CORDON_NPM_REGISTRY?: string;
+  /** Self-hosted: the network the registry is reached through (host/config.mjs); else `fetch`. */
+  NPM_REGISTRY?: Fetcher;
   /** How long code that took a runtime down is refused, in seconds (default 600). */
   CORDON_QUARANTINE_SECONDS?: string;
   /** Guards `/v1/admin/*`; when unset, every admin route answers 404. */

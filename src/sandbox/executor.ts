@@ -9,6 +9,7 @@ import {
   trackIsolate,
 } from "../egress/audit";
 import type { EgressPolicy } from "../egress/policy";
+import type { Lock } from "../packages";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend";
@@ -57,7 +58,9 @@ export interface SessionRun {
   files: GuestSession["files"];
   /** The session's own egress allow list: one more layer of the effective egress policy. */
   egress?: EgressPolicy;
-  after?: { variables: SessionVariables; files: WorkspaceChanges };
+  /** The npm packages the session imported so far: they keep their versions. */
+  packages?: Lock;
+  after?: { variables: SessionVariables; files: WorkspaceChanges; packages?: Lock };
 }
 
 /**
