@@ -35,8 +35,9 @@ export default defineConfig({
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
           testTimeout: 30_000,
-          // The npm registry fixture, on loopback (test/e2e/registry.ts).
-          globalSetup: ["./test/e2e/registry-setup.ts"],
+          // The guest modules the worker ships are built from their sources first; the npm
+          // registry fixture serves on loopback (test/e2e/registry.ts).
+          globalSetup: ["./host/guest.mjs", "./test/e2e/registry-setup.ts"],
         },
       },
       {

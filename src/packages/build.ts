@@ -1,8 +1,8 @@
 import type { ImportExpression, Program } from "acorn";
 import { parse as lexCommonJs } from "cjs-module-lexer";
 import { exports as exportsTargets, imports as importsTargets } from "resolve.exports";
-import { parseModule } from "../sandbox/parse";
-import { STAND_INS } from "../sandbox/shims";
+import { parseModule } from "../sandbox/runtimes/javascript/parse";
+import { STAND_INS } from "../sandbox/runtimes/javascript/shims";
 import { PackageError } from "./errors";
 import { isBuiltin, parseBare } from "./specifier";
 import { literalString, specifierNodes } from "./syntax";

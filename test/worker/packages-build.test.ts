@@ -18,7 +18,7 @@ import moduleSource from "../../src/sandbox/guest/module.guest.js";
 import modulesSource from "../../src/sandbox/guest/modules.guest.js";
 import socketsSource from "../../src/sandbox/guest/sockets.guest.js";
 import workersSource from "../../src/sandbox/guest/workers.guest.js";
-import { parseModule } from "../../src/sandbox/parse";
+import { parseModule } from "../../src/sandbox/runtimes/javascript/parse";
 import { registryUrl, takeRegistryRequests } from "./registry";
 
 function packages(): Packages {
