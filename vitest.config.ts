@@ -20,6 +20,9 @@ export default defineConfig({
                 CORDON_DEV_API_KEY: TEST_API_KEY,
                 CORDON_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
                 CORDON_DEV_POLICY: TEST_DEV_POLICY,
+                // No worker test reaches the public registry: one that needs packages names the
+                // fixture's registry itself (test/worker/registry.ts).
+                CORDON_NPM_REGISTRY: "http://127.0.0.1:9/",
               },
               // The package cache's R2 store (src/packages/store.ts) is tested on this bucket.
               r2Buckets: ["PACKAGES_TEST_BUCKET"],

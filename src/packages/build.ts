@@ -4,9 +4,9 @@ import { exports as exportsTargets, imports as importsTargets } from "resolve.ex
 import { parseModule } from "../sandbox/runtimes/javascript/parse";
 import { STAND_INS } from "../sandbox/runtimes/javascript/shims";
 import { PackageError } from "./errors";
+import type { Lock, LockedPackage } from "./lock";
 import { isBuiltin, parseBare } from "./specifier";
 import { literalString, specifierNodes } from "./syntax";
-import type { Lock, LockedPackage } from "./tree";
 
 /** The guest module package code reaches at run time (src/packages/runtime.guest.js). */
 export const RUNTIME_MODULE = "npm-runtime.js";
@@ -15,6 +15,9 @@ const EMPTY_MODULE = "npm-empty.js";
 
 /** How the code reaches a package: a static or dynamic import, or `require`. */
 export type ImportKind = "import" | "require";
+
+/** A module of a Worker Loader module map, as the build makes them (plain data: it travels as JSON). */
+export type PackageModule = { js: string } | { cjs: string } | { json: unknown };
 
 /** A bare specifier of the code and how it is reached. */
 export interface PackageEntry {
@@ -25,7 +28,7 @@ export interface PackageEntry {
 /** The package modules of one resolved set, ready to join a guest isolate's module map. */
 export interface PackageBuild {
   /** Module name → module (`{ js }` ESM, `{ cjs }` CommonJS, `{ json }`). */
-  modules: Record<string, WorkerLoaderModule>;
+  modules: Record<string, PackageModule>;
   /** The code's bare specifiers, as imported, to the module name they load. */
   imports: Record<string, string>;
   /** The code's bare specifiers, as required, to the module name they load. */
@@ -97,7 +100,7 @@ class Builder {
   readonly #lock: Lock;
   readonly #files: PackageFiles;
   readonly #maxBytes: number;
-  readonly #modules: Record<string, WorkerLoaderModule> = {};
+  readonly #modules: Record<string, PackageModule> = {};
   readonly #parsed = new Map<string, { format: Format; program?: Program }>();
   readonly #queued = new Set<string>();
   readonly #queue: FileRef[] = [];
@@ -162,7 +165,7 @@ class Builder {
     return `/npm/${id}`;
   }
 
-  #add(name: string, module: WorkerLoaderModule, bytes: number): void {
+  #add(name: string, module: PackageModule, bytes: number): void {
     if (this.#modules[name]) return;
     this.#bytes += bytes;
     if (this.#bytes > this.#maxBytes) {

@@ -45,3 +45,27 @@ export function rewriteDeclaration(declaration: string, build: PackageBuild): st
   if (target === undefined) return declaration;
   return `${declaration.slice(0, source.start)}${JSON.stringify(target)}${declaration.slice(source.end)}`;
 }
+
+/** The module that tells the harness which packages the code names (its first import). */
+export const ENTRIES_MODULE = "npm-entries.js";
+
+/**
+ * The source of `npm-entries.js`: it hands the harness (through `cordon.js`) the module each of
+ * the code's imported specifiers resolved to, for its dynamic `import()`, and what each specifier
+ * it requires is, for its `require` (CommonJS: `module.exports`; ESM: the namespace).
+ */
+export function entriesModule(build: PackageBuild): string {
+  const required = Object.entries(build.requires);
+  const lines = ['import { providePackages } from "cordon.js";'];
+  required.forEach(([, target], i) => {
+    lines.push(`import r${i} from ${JSON.stringify(target)};`);
+  });
+  const imports = Object.entries(build.imports)
+    .map(([specifier, target]) => `${JSON.stringify(specifier)}: ${JSON.stringify(target)}`)
+    .join(", ");
+  const requires = required
+    .map(([specifier], i) => `${JSON.stringify(specifier)}: r${i}`)
+    .join(", ");
+  lines.push(`providePackages({ __proto__: null, ${imports} }, { __proto__: null, ${requires} });`);
+  return `${lines.join("\n")}\n`;
+}

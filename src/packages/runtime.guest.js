@@ -1,9 +1,8 @@
 // What package code reaches at run time (src/packages/build.ts rewrites it to come here): the
 // `require` of each CommonJS module, and a dynamic `import()` whose specifier is computed. Both
 // reach the package modules the build resolved for that module and, like the code's own imports,
-// runtime built-ins (modules.js); never another module of the isolate.
-import { ErrorCtor, MapCtor, mapGet, StringCtor } from "builtins.js";
-import { moduleSpecifier, requireModule } from "modules.js";
+// runtime built-ins (the harness's modules.ts); never another module of the isolate.
+import { ErrorCtor, MapCtor, mapGet, moduleSpecifier, requireModule, StringCtor } from "cordon.js";
 
 const { freeze } = Object;
 const { apply } = Reflect;
@@ -26,7 +25,12 @@ function requireFor(nativeRequire, table) {
     const target = mapGet(targets, name);
     if (target === null) throw notFound(name);
     if (target !== undefined) return apply(nativeRequire, undefined, [target]);
-    const builtin = requireModule(name);
+    let builtin;
+    try {
+      builtin = requireModule(name);
+    } catch {
+      throw notFound(name);
+    }
     if (builtin === undefined) throw notFound(name);
     return builtin;
   };

@@ -1,7 +1,8 @@
 import type { Env } from "../env";
 import type { PolicyBody } from "../schemas/policy";
 import { PackageError } from "./errors";
-import { type PackageRequest, Packages, type ResolvedPackages } from "./index";
+import { type PackageRequest, Packages } from "./index";
+import type { PackageOutcome } from "./outcome";
 import { DEFAULT_REGISTRY, Registry } from "./registry";
 import { type BlobStore, DiskStore, DurableObjectStore, R2Store } from "./store";
 import { ANY_PACKAGE, allowList, type Lock, type PackagePolicy } from "./tree";
@@ -36,11 +37,6 @@ function storeFor(env: Env): BlobStore {
 export function packagePolicy(policy: PolicyBody): PackagePolicy {
   return policy.packages ? allowList(policy.packages.allow) : ANY_PACKAGE;
 }
-
-/** What resolving an execution's packages came to: its modules, or the ImportError the result shows. */
-export type PackageOutcome =
-  | ({ ok: true } & ResolvedPackages)
-  | { ok: false; error: { name: "ImportError"; message: string } };
 
 /**
  * Resolves what an execution imports. Nothing here is a server error: whatever the registry, a

@@ -1,27 +1,10 @@
 import semver from "semver";
 import { PackageError } from "./errors";
+import type { Lock, LockedPackage } from "./lock";
 import type { Manifest, Packument, Registry } from "./registry";
 import { isPackageName } from "./specifier";
 
-/** One package version of a resolved set. */
-export interface LockedPackage {
-  name: string;
-  version: string;
-  integrity: string;
-  tarball: string;
-  /** Its dependencies as it names them (an npm alias may differ from the package), to their keys. */
-  dependencies: Record<string, string>;
-}
-
-/**
- * A resolved set: what a session keeps so that its imports keep their versions, and what the
- * cache is addressed by. Keys are `name@version`.
- */
-export interface Lock {
-  /** The packages the code imports, by name, to their keys. */
-  roots: Record<string, string>;
-  packages: Record<string, LockedPackage>;
-}
+export type { Lock, LockedPackage } from "./lock";
 
 /** Whether a tenant's policy lets a package be used. */
 export interface PackagePolicy {

@@ -12,12 +12,10 @@ import type { PackageEntry } from "../../src/packages/build";
 import { packageEntries, rewriteDeclaration } from "../../src/packages/entries";
 import runtimeSource from "../../src/packages/runtime.guest.js";
 import { GUEST_COMPATIBILITY_DATE } from "../../src/sandbox/guest";
-import builtinsSource from "../../src/sandbox/guest/builtins.guest.js";
-import contextSource from "../../src/sandbox/guest/context.guest.js";
-import moduleSource from "../../src/sandbox/guest/module.guest.js";
-import modulesSource from "../../src/sandbox/guest/modules.guest.js";
-import socketsSource from "../../src/sandbox/guest/sockets.guest.js";
-import workersSource from "../../src/sandbox/guest/workers.guest.js";
+import coreSource from "../../src/sandbox/runtimes/javascript/built/core-oneshot.guest.js";
+import moduleSource from "../../src/sandbox/runtimes/javascript/built/module.guest.js";
+import socketsSource from "../../src/sandbox/runtimes/javascript/built/sockets.guest.js";
+import workersSource from "../../src/sandbox/runtimes/javascript/built/workers.guest.js";
 import { parseModule } from "../../src/sandbox/runtimes/javascript/parse";
 import { registryUrl, takeRegistryRequests } from "./registry";
 
@@ -53,9 +51,7 @@ async function runWith(
       "main.js": `import run from "test-main.js";
 export default { async fetch() { try { return Response.json({ ok: await run() }) } catch (e) { return Response.json({ error: String(e), name: e?.name, code: e?.code }) } } }`,
       "test-main.js": main,
-      "builtins.js": builtinsSource,
-      "context.js": contextSource,
-      "modules.js": modulesSource,
+      "cordon.js": coreSource,
       "cloudflare-workers.js": workersSource,
       "node-module.js": moduleSource,
       "cloudflare:sockets": { js: socketsSource },
