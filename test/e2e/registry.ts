@@ -3,7 +3,7 @@
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { createServer } from "node:http";
 import { join, relative } from "node:path";
-import { gzip, integrityOf, tar } from "../tarball";
+import { gzip, integrityOf, tar } from "../tarball.ts";
 
 const PACKAGES = join(import.meta.dirname, "..", "registry", "packages");
 
