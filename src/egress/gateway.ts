@@ -33,8 +33,6 @@ export const HARNESS_HEADERS = {
   redirect: "cordon-redirect",
 } as const;
 
-/** At most this many redirects are followed after the first request (DESIGN.md). */
-
 // RFC 9110 §7.6.1, plus the proxy ones; they describe one connection, not the request.
 const HOP_BY_HOP = new Set([
   "connection",

@@ -7,8 +7,8 @@ export const TICK = `${RESERVED_PREFIX}t`;
 /** Checks the run's deadline at once (catch and finally blocks, so a timeout cannot be swallowed). */
 export const CHECK = `${RESERVED_PREFIX}c`;
 /**
- * Maps a dynamic import's specifier as a static import is checked (src/sandbox/guest/
- * modules.guest.js): a method of the per-run object compile.ts names `${RESERVED_PREFIX}`.
+ * Maps a dynamic import's specifier as a static import is checked (./guest/modules.ts): a method
+ * of the per-run object compile.ts names `${RESERVED_PREFIX}`.
  */
 export const MODULE_SPECIFIER = `${RESERVED_PREFIX}.m`;
 

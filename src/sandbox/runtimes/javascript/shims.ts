@@ -3,10 +3,10 @@ import { RESERVED_PREFIX } from "./instrument";
 
 /**
  * Modules whose guest-side stand-in the code gets instead of the runtime's, by the name the
- * stand-in has in the guest's module map (src/sandbox/guest.ts): `cloudflare:workers` holds ways
+ * stand-in has in the guest's module map (./index.ts): `cloudflare:workers` holds ways
  * to keep work running after the execution answered, `node:module` a `require` that would reach
  * every module. `cloudflare:sockets` is shadowed by the module map itself. Dynamic imports are
- * mapped the same way inside the guest (src/sandbox/guest/modules.guest.js).
+ * mapped the same way inside the guest (./guest/modules.ts).
  */
 export const STAND_INS = new Map([
   ["cloudflare:workers", "cloudflare-workers.js"],
@@ -20,7 +20,7 @@ export const IMPORTED = `${RESERVED_PREFIX}imported`;
 /**
  * The compiled module's import declarations, each importing the stand-in where its module has
  * one, and a last line exporting the other modules they name: a reused isolate freezes those
- * before any run (src/sandbox/guest/seal-warm.guest.js).
+ * before any run (./guest/seal-reused.ts).
  */
 export function guestImports(declarations: string[]): string {
   const named: string[] = [];
