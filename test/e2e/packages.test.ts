@@ -49,13 +49,18 @@ async function neighbour(): Promise<{ ms: number; result: ExecutionResult }> {
   return { ms: Date.now() - started, result: body };
 }
 
-/** Times the neighbour every 100 ms until `done` settles. */
-async function watchNeighbour(done: Promise<unknown>) {
+/**
+ * Times the neighbour every 100 ms until `done` settles, from `fromMs` on: a run sent in the first
+ * 100 ms to a runner that hostile code has just frozen shares that runner's fate (as in
+ * hostile-runners.test.ts).
+ */
+async function watchNeighbour(done: Promise<unknown>, fromMs = 0) {
   let finished = false;
   void done.finally(() => {
     finished = true;
   });
   const answers: { ms: number; result: ExecutionResult }[] = [];
+  await sleep(fromMs);
   do {
     answers.push(await neighbour());
     await sleep(100);
@@ -323,6 +328,20 @@ tried`,
       "ImportError",
       "function",
     ]);
+    expectNeighbourUnharmed(answers);
+  });
+
+  it("a package that computes forever as it is imported ends killed within its timeout + 1 s, harming no neighbour", async () => {
+    const started = Date.now();
+    const run = executeAs({
+      code: `// ${Date.now()}\nimport { never } from "spins";\nnever`,
+      timeoutMs: 2_000,
+    });
+    const answers = await watchNeighbour(run, 300);
+    const { status, body } = await run;
+    expect(status).toBe(200);
+    expect(body.status, JSON.stringify(body)).toBe("killed");
+    expect(Date.now() - started).toBeLessThan(2_000 + 1_000);
     expectNeighbourUnharmed(answers);
   });
 
