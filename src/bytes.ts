@@ -1,5 +1,5 @@
-// Bytes and their spellings, for the worker and its Durable Objects. Guest modules (*.guest.js)
-// run inside the isolate and cannot import this; they keep their own.
+// Bytes and their spellings, for the worker and its Durable Objects. Guest modules
+// (src/sandbox/runtimes/*/guest) run inside the isolate and cannot import this; they keep their own.
 
 const encoder = new TextEncoder();
 
