@@ -26,17 +26,27 @@ export default defineConfig({
                 CORDON_DEV_API_KEY: TEST_API_KEY,
                 CORDON_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
                 CORDON_DEV_POLICY: TEST_DEV_POLICY,
+                // No worker test reaches the public registry: one that needs packages names the
+                // fixture's registry itself (test/worker/registry.ts).
+                CORDON_NPM_REGISTRY: "http://127.0.0.1:9/",
               },
+              // The package cache's R2 store (src/packages/store.ts) is tested on this bucket.
+              r2Buckets: ["PACKAGES_TEST_BUCKET"],
             },
           }),
         ],
+        // As wrangler.toml's [alias]: the JavaScript build, not the one that compiles WebAssembly.
+        resolve: {
+          alias: { "cjs-module-lexer": "./node_modules/cjs-module-lexer/lexer.js" },
+        },
         // The first test of a file also pays for loading the worker's modules.
         test: {
           name: "worker",
           include: ["test/worker/**/*.test.ts"],
           testTimeout: 30_000,
-          // The guest modules the worker ships are built from their sources first.
-          globalSetup: ["./host/guest.mjs"],
+          // The guest modules the worker ships are built from their sources first; the npm
+          // registry fixture serves on loopback (test/e2e/registry.ts).
+          globalSetup: ["./host/guest.mjs", "./test/e2e/registry-setup.ts"],
         },
       },
       {

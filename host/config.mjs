@@ -13,6 +13,7 @@ export const PASSED_ENV = [
   "CORDON_WARM_ISOLATES",
   "CORDON_QUARANTINE_SECONDS",
   "CORDON_RATE_LIMIT",
+  "CORDON_NPM_REGISTRY",
 ];
 
 const quote = (text) => JSON.stringify(text);
@@ -72,6 +73,39 @@ export function internetService(allowPrivate = process.env.CORDON_ALLOW_PRIVATE_
   return `(name = "internet", network = (${network}, tlsOptions = (trustBrowserCas = true)))`;
 }
 
+/**
+ * The control plane's `npm-registry` service: where the package machinery fetches packuments and
+ * tarballs (src/packages). Like `internet`, public addresses only, unless CORDON_NPM_REGISTRY names
+ * the registry by a loopback or private address (or `localhost`): the operator's own mirror. A
+ * host name is never trusted that way, since it may resolve anywhere.
+ */
+export function registryService(registry = process.env.CORDON_NPM_REGISTRY) {
+  const list = (items) => `[${items.map(quote).join(", ")}]`;
+  const network = isLocalRegistry(registry)
+    ? `allow = ${list(["public", "private", "local"])}`
+    : `allow = ${list(["public"])}, deny = ${list(DENIED_NETWORKS)}`;
+  return `(name = "npm-registry", network = (${network}, tlsOptions = (trustBrowserCas = true)))`;
+}
+
+/** Whether a registry URL names its host by a loopback or private address, or `localhost`. */
+export function isLocalRegistry(registry) {
+  if (!registry) return false;
+  let host;
+  try {
+    host = new URL(registry).hostname.replace(/^\[|\]$/g, "");
+  } catch {
+    return false;
+  }
+  return (
+    host === "localhost" ||
+    host === "::1" ||
+    /^127\./.test(host) ||
+    /^10\./.test(host) ||
+    /^192\.168\./.test(host) ||
+    /^172\.(1[6-9]|2\d|3[01])\./.test(host)
+  );
+}
+
 /** The capnp text of the control plane: API, Durable Objects, egress gateway. */
 export function controlPlaneConfig({
   distDir,
@@ -92,6 +126,8 @@ export function controlPlaneConfig({
     `(name = "CORDON_ISOLATION", text = ${quote(isolation)})`,
     `(name = "CORDON_SANDBOX", text = ${quote(sandbox.join(","))})`,
     `(name = "SUPERVISOR", service = "supervisor")`,
+    `(name = "PACKAGE_DISK", service = "packages-disk")`,
+    `(name = "NPM_REGISTRY", service = "npm-registry")`,
     ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.
     ...PASSED_ENV.filter((name) => process.env[name]).map(
@@ -116,7 +152,10 @@ const config :Workerd.Config = (
   services = [
     (name = "main", worker = .mainWorker),
     ${internetService()},
+    ${registryService()},
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
+    # The package cache (src/packages/store.ts): tarballs and builds, content-addressed.
+    (name = "packages-disk", disk = (path = ${quote(join(dataDir, "packages"))}, writable = true)),
     (name = "supervisor", external = (address = ${unix(join(sockDir, "supervisor.sock"))}, http = ())),
     ${runnerServices.join(",\n    ")}
   ],

@@ -46,6 +46,7 @@ if (!namespaces) {
 const isolation = namespaces ? "namespaces" : "process";
 
 mkdirSync(join(dataDir, "do"), { recursive: true });
+mkdirSync(join(dataDir, "packages"), { recursive: true });
 // Unix socket paths are limited to about 100 bytes, so the sockets live in a short temp dir.
 const sockDir = mkdtempSync(join(tmpdir(), "cordon-"));
 

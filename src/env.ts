@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import type { Idempotency } from "../durable-objects/idempotency";
 import type { Incidents } from "../durable-objects/incidents";
+import type { PackageCache } from "../durable-objects/package-cache";
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import type { Session } from "../durable-objects/session";
 import type { Tenants } from "../durable-objects/tenants";
@@ -19,6 +20,16 @@ export interface Env {
   IDEMPOTENCY: DurableObjectNamespace<Idempotency>;
   /** Hostile executions and the quarantine of code that took a runtime down (one instance). */
   INCIDENTS: DurableObjectNamespace<Incidents>;
+  /** The package cache on Cloudflare when no R2 bucket is bound (src/packages/store.ts). */
+  PACKAGE_CACHE: DurableObjectNamespace<PackageCache>;
+  /** Cloudflare: an R2 bucket for the package cache, used instead of PACKAGE_CACHE when bound. */
+  PACKAGES_BUCKET?: R2Bucket;
+  /** Self-hosted: the package cache directory under CORDON_DATA_DIR (a workerd disk service). */
+  PACKAGE_DISK?: Fetcher;
+  /** The npm registry bare imports resolve from (default: the public registry). */
+  CORDON_NPM_REGISTRY?: string;
+  /** Self-hosted: the network the registry is reached through (host/config.mjs); else `fetch`. */
+  NPM_REGISTRY?: Fetcher;
   /** How long code that took a runtime down is refused, in seconds (default 600). */
   CORDON_QUARANTINE_SECONDS?: string;
   /** Guards `/v1/admin/*`; when unset, every admin route answers 404. */

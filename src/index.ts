@@ -4,6 +4,7 @@ import { runnerFetch } from "./runner";
 
 export { Idempotency } from "../durable-objects/idempotency";
 export { Incidents } from "../durable-objects/incidents";
+export { PackageCache } from "../durable-objects/package-cache";
 export { RateLimiter } from "../durable-objects/rate-limiter";
 export { Session } from "../durable-objects/session";
 export { Tenants } from "../durable-objects/tenants";

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { SESSION_LIMITS } from "../../src/config";
 import type { Env } from "../../src/env";
+import type { Lock } from "../../src/packages";
 import type { WorkspaceChanges } from "../../src/sandbox/executor";
 import type { SessionVariables } from "../../src/sandbox/runtimes/types";
 import type { EgressPolicyBody } from "../../src/schemas/execution";
@@ -85,6 +86,8 @@ const MIGRATIONS = [
    CREATE INDEX snapshot_files_rows ON snapshot_files (snapshot);
    CREATE INDEX snapshot_file_chunks_rows ON snapshot_file_chunks (snapshot);
    ALTER TABLE executions ADD COLUMN restored_from TEXT;`,
+  // The npm packages the session's executions imported (a Lock as JSON): they keep their versions.
+  "ALTER TABLE meta ADD COLUMN packages TEXT;",
 ];
 
 /** Every table a session keeps rows in. */
@@ -162,6 +165,7 @@ export class Session extends DurableObject<Env> {
         ttl_seconds: number;
         egress: string | null;
         generation: number;
+        packages: string | null;
       }>("SELECT * FROM meta")
       .toArray()[0];
   }
@@ -263,6 +267,7 @@ export class Session extends DurableObject<Env> {
       variables: this.#variables.load(),
       files: this.#workspace.snapshot(),
       ...(meta.egress === null ? {} : { egress: JSON.parse(meta.egress) as EgressPolicyBody }),
+      ...(meta.packages === null ? {} : { packages: JSON.parse(meta.packages) as Lock }),
     };
     return { state, turn: { executionId, generation: meta.generation } };
   }
@@ -271,12 +276,14 @@ export class Session extends DurableObject<Env> {
    * Stores what an execution changed, extends the idle TTL and lets the next execution in.
    * Workspace changes past a file cap or with a path conflict are not stored (`filesRefused`).
    * An execution that no longer holds its turn stores only its history entry (`notSaved`).
+   * `packages` is every package the session has imported so far, when this run imported any.
    */
   async commit(
     turn: Turn,
     history: HistoryEntry,
     variables: SessionVariables | undefined,
     files: WorkspaceChanges | undefined,
+    packages?: Lock,
   ): Promise<CommitResult> {
     try {
       const meta = this.#live();
@@ -287,6 +294,9 @@ export class Session extends DurableObject<Env> {
         if (holds) this.#sql.exec("UPDATE meta SET generation = generation + 1");
         if (holds && variables) this.#variables.save(variables);
         if (holds && files) filesRefused = this.#workspace.apply(files);
+        if (holds && packages) {
+          this.#sql.exec("UPDATE meta SET packages = ?", JSON.stringify(packages));
+        }
         // Kept even for a late execution: it ran, and its egress audit must not be lost.
         this.#history.record(history);
       });

@@ -1,4 +1,5 @@
 import { SESSION_LIMITS } from "../../src/config";
+import type { Lock } from "../../src/packages";
 import type { SessionVariables } from "../../src/sandbox/runtimes/types";
 import type { EgressPolicyBody } from "../../src/schemas/execution";
 
@@ -8,6 +9,8 @@ export interface SessionState {
   files: { path: string; data: string }[];
   /** The session's own egress allow list, if it was created with one. */
   egress?: EgressPolicyBody;
+  /** The npm packages its executions imported, at the versions they keep. */
+  packages?: Lock;
 }
 
 /** An execution's turn: `commit` is fenced by it. */

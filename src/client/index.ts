@@ -27,6 +27,10 @@ import type {
   LogEntry as LogEntrySchema,
   ProblemDetails as ProblemSchema,
 } from "../schemas/execution.js";
+import type {
+  PackagePins as PackagePinsSchema,
+  UsedPackage as UsedPackageSchema,
+} from "../schemas/packages.js";
 import type { Policy as PolicySchema, Secret as SecretSchema } from "../schemas/policy.js";
 import type {
   ExecutionHistory as ExecutionHistorySchema,
@@ -64,6 +68,10 @@ export type ExecutionResult = z.output<typeof ExecutionResultSchema>;
 export type LogEntry = z.output<typeof LogEntrySchema>;
 export type EgressAttempt = z.output<typeof EgressAttemptSchema>;
 export type EgressPolicy = z.input<typeof EgressPolicySchema>;
+/** The request's `packages`: name → semver range, version or dist-tag. */
+export type PackagePins = z.input<typeof PackagePinsSchema>;
+/** One npm package an execution imported (the result's `packages`). */
+export type UsedPackage = z.output<typeof UsedPackageSchema>;
 export type Problem = z.output<typeof ProblemSchema>;
 export type NewSession = z.input<typeof NewSessionSchema>;
 export type SessionCreated = z.output<typeof SessionCreatedSchema>;

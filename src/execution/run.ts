@@ -1,6 +1,7 @@
 import { executionEgress } from "../egress/context";
 import type { AppContext } from "../env";
 import { recordIncident } from "../incidents";
+import { packagePolicy, packagesFor } from "../packages/service";
 import { backendFor } from "../sandbox/backends";
 import { type ExecuteOptions, execute } from "../sandbox/executor";
 import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
@@ -31,6 +32,7 @@ export async function run(
       tenant,
       egress,
       memoryMb: effectiveLimits(c.get("policy")).memoryMb,
+      packages: { resolver: packagesFor(c.env), policy: packagePolicy(c.get("policy")) },
       onIncident: (reason, takesRuntimeDown) =>
         c.executionCtx.waitUntil(recordIncident(c.env, tenant, hash, reason, takesRuntimeDown)),
     },

@@ -47,6 +47,7 @@ export async function runInSession(
     variables: begun.state.variables,
     files: begun.state.files,
     egress: begun.state.egress,
+    packages: begun.state.packages,
   };
   let result: ExecutionResultBody;
   try {
@@ -65,7 +66,13 @@ export async function runInSession(
     egress: result.egress,
   };
   const { notSaved, filesRefused } = await onSession(c, id, (stub) =>
-    stub.commit(turn, history, session.after?.variables, session.after?.files),
+    stub.commit(
+      turn,
+      history,
+      session.after?.variables,
+      session.after?.files,
+      session.after?.packages,
+    ),
   );
   if (notSaved) {
     result.logs.push({

@@ -3,6 +3,8 @@ import { Lru } from "../cache";
 import { LIMITS } from "../config";
 import { type EgressAttempt, type ExecutionEgress, InFlight, trackIsolate } from "../egress/audit";
 import type { EgressPolicy } from "../egress/policy";
+import type { Lock, PackagePolicy, Packages } from "../packages";
+import { mergeLocks, resolvePackages } from "../packages/service";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import { type Backend, CANCELLED, type Outcome } from "./backends/backend";
@@ -20,6 +22,8 @@ export interface ExecutionRequest {
   language: Language;
   input?: unknown;
   timeoutMs: number;
+  /** npm package pins: name → semver range, version or dist-tag. */
+  packages?: Record<string, string>;
 }
 
 export type ExecutionStatus = ExecutionResult["status"];
@@ -37,6 +41,8 @@ export interface ExecutionHost {
   memoryMb?: number;
   /** The execution's effective egress policy, secrets and caps; without it, nothing leaves. */
   egress?: ExecutionEgress;
+  /** The package machinery and the tenant's package policy; without it, code imports no package. */
+  packages?: { resolver: Packages; policy: PackagePolicy };
 }
 
 /** Workspace changes a run made: files written (base64) and paths removed. */
@@ -51,7 +57,9 @@ export interface SessionRun {
   files: GuestSession["files"];
   /** The session's own egress allow list: one more layer of the effective egress policy. */
   egress?: EgressPolicy;
-  after?: { variables: SessionVariables; files: WorkspaceChanges };
+  /** The npm packages the session imported so far: they keep their versions. */
+  packages?: Lock;
+  after?: { variables: SessionVariables; files: WorkspaceChanges; packages?: Lock };
 }
 
 /** What a caller may watch or control of one execution. */
@@ -97,10 +105,22 @@ export async function execute(
   };
 
   const runtime = runtimeFor(request.language);
+  const packages = host.packages;
   const prepared = await runtime.prepare({
     code: request.code,
     language: request.language,
     ...(session ? { session: { scope: session.variables.scope } } : {}),
+    ...(packages
+      ? {
+          packages: (entries) =>
+            resolvePackages(packages.resolver, {
+              entries,
+              pins: request.packages ?? {},
+              policy: packages.policy,
+              ...(session?.packages ? { previous: session.packages } : {}),
+            }),
+        }
+      : {}),
   });
   if (!prepared.ok) return finish("error", { error: prepared.error, logs: [] });
 
@@ -153,8 +173,16 @@ export async function execute(
   const { result, envelope } = ended;
   const settled = prepared.settle(envelope, session?.variables);
   result.logs.push(...settled.warnings);
+  if (prepared.packages) result.packages = prepared.packages.used;
   if (session && settled.variables && envelope?.files) {
-    session.after = { variables: settled.variables, files: envelope.files };
+    session.after = {
+      variables: settled.variables,
+      files: envelope.files,
+      // The session keeps what it imported, at the versions this run used.
+      ...(prepared.packages
+        ? { packages: mergeLocks(session.packages, prepared.packages.lock) }
+        : {}),
+    };
   }
   const incident = incidentOf(result, outcome);
   if (incident) host.onIncident?.(incident, outcome.kind === "killed");

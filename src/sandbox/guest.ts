@@ -72,7 +72,7 @@ export function runGuest(
   const runtime = runtimeOf(job.program);
   return runtime.run(job.program, (program) => {
     policy ??= new IsolatePolicy(maxWarm);
-    const warm = policy.warm(job.hash);
+    const warm = runtime.reusable(program) && policy.warm(job.hash);
     // Built only when an isolate is made: a warm isolate already has its code.
     const code = (): WorkerLoaderWorkerCode => ({
       compatibilityDate: GUEST_COMPATIBILITY_DATE,

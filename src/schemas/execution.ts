@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../config";
 import { ruleErrors } from "../egress/policy";
 import { nestsDeeperThan } from "./depth";
+import { PackagePins, UsedPackage } from "./packages";
 
 /**
  * Any JSON value, its type spelled out: some MCP clients and code generators refuse a property
@@ -54,6 +55,7 @@ export const ExecutionRequest = z
     egress: EgressPolicy.optional().openapi({
       description: "Narrows the tenant's egress policy for this execution; never widens it.",
     }),
+    packages: PackagePins.optional(),
   })
   .strict()
   .openapi("ExecutionRequest", {
@@ -100,6 +102,10 @@ export const ExecutionResult = z
     egress: z.array(EgressAttempt),
     redactions: z.array(z.object({ kind: z.string(), where: z.enum(["result", "logs", "error"]) })),
     usage: z.object({ wallMs: z.number(), subrequests: z.number().int() }),
+    packages: z.array(UsedPackage).optional().openapi({
+      description:
+        "The npm packages the code imported, dependencies included (only when it imported any).",
+    }),
   })
   .openapi("ExecutionResult");
 

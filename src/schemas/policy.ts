@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { DEFAULT_TENANT_LIMITS, MIN_MEMORY_MB, POLICY_CAPS } from "../config";
 import { ruleErrors } from "../egress/policy";
 import { EgressPolicy } from "./execution";
+import { PackagesPolicy } from "./packages";
 
 export const TenantLimits = z
   .object({
@@ -40,11 +41,13 @@ export const Policy = z
       description: "Hosts the tenant's code may reach; deny by default.",
     }),
     limits: TenantLimits.optional(),
+    packages: PackagesPolicy.optional(),
   })
   .strict()
   .openapi("Policy", {
     example: {
       egress: { allow: ["api.github.com", { host: "*.example.com", methods: ["GET"] }] },
+      packages: { allow: ["zod", "@acme/*"] },
       limits: {
         timeoutMs: 300_000,
         rate: 20,

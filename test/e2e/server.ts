@@ -36,6 +36,7 @@ export interface ExecutionResult {
   }[];
   redactions?: { kind: string; where: string }[];
   usage: { wallMs: number; subrequests: number };
+  packages?: { name: string; version: string; integrity: string }[];
 }
 
 /** Finds a free loopback port. */

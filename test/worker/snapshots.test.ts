@@ -655,7 +655,7 @@ describe("schema migration", () => {
       // Its migration runs once this call is over (the constructor gates the object on it).
       new Constructor(state, env);
     });
-    expect(await stub.schemaVersion()).toBe(3);
+    expect(await stub.schemaVersion()).toBe(4);
     const read = new Uint8Array(await (await readFile(sessionId, "old.bin")).arrayBuffer());
     expect(read.byteLength).toBe(1024 * 1024 + 3);
     expect([read[0], read[1024 * 1024 - 1], ...read.slice(1024 * 1024)]).toEqual([7, 7, 1, 2, 3]);

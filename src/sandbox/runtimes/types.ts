@@ -2,6 +2,10 @@
 // (./javascript); Python will be another (Pyodide inside the isolate, its compile a check, its
 // carry pickling). The executor picks the runtime by the request's `language`; wherever the
 // isolate is (here, or a runner process), the job's program names its runtime.
+import type { PackageEntry, PackageModule } from "../../packages/build";
+import type { Lock } from "../../packages/lock";
+import type { PackageOutcome } from "../../packages/outcome";
+import type { UsedPackageBody } from "../../schemas/packages";
 import type { LogEntry } from "../logs";
 import type { SessionVariables } from "./javascript/carry";
 import type { JavaScriptProgram } from "./javascript/program";
@@ -51,6 +55,11 @@ export interface PrepareRequest {
   language: Language;
   /** The run is in a session: its carried variables' scope (JavaScript: what to re-declare). */
   session?: { scope: SessionVariables["scope"] };
+  /**
+   * Resolves the npm packages the code names (src/packages), with the request's pins, the
+   * tenant's policy and the session's kept versions; without it, code may import no package.
+   */
+  packages?: (entries: PackageEntry[]) => Promise<PackageOutcome>;
 }
 
 /** Code a runtime made ready to run, and what it knows for reading the run's answer. */
@@ -64,6 +73,8 @@ export interface Prepared<Program extends GuestProgram = GuestProgram> {
   isolateKey: string;
   /** A run outside a session needs an empty workspace made first (its code may use files). */
   workspace: boolean;
+  /** The npm packages the program was linked to: the set resolved, and what the result lists. */
+  packages?: { lock: Lock; used: UsedPackageBody[] };
   /** A position the harness reported, in the code as sent; undefined when it is not in it. */
   locate(line: number, column: number): SourcePosition | undefined;
   /**
@@ -80,7 +91,7 @@ export interface Prepared<Program extends GuestProgram = GuestProgram> {
 export interface IsolateCode {
   mainModule: string;
   /** Module text by name; `{ js }` for a module whose name does not end in `.js`. */
-  modules: Record<string, string | { js: string }>;
+  modules: Record<string, string | PackageModule>;
   compatibilityFlags: string[];
 }
 
@@ -91,6 +102,8 @@ export interface GuestRuntime<Program extends GuestProgram = GuestProgram> {
   prepare(request: PrepareRequest): Promise<Prepared<Program> | CompileError>;
   /** Where the isolate is: its code, for a one-shot isolate or a reused one (sealed). */
   isolate(program: Program, reused: boolean): IsolateCode;
+  /** Whether the program may run in a reused isolate; false: a one-shot isolate for every run. */
+  reusable(program: Program): boolean;
   /**
    * Work the isolate's side does before the run (compiling large code), in ms of one core of the
    * reference machine: 0 for none. A runner pool gives such runs more time and fewer turns.

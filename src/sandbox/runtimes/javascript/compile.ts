@@ -1,5 +1,8 @@
 import type { Node, Program } from "acorn";
 import { transform } from "sucrase";
+import type { PackageEntry } from "../../../packages/build";
+import { packageEntries } from "../../../packages/entries";
+import { parseBare } from "../../../packages/specifier";
 import type { CompileError, Language, SourcePosition } from "../types";
 import {
   type CarriedImport,
@@ -38,6 +41,11 @@ export interface CompiledModule {
   refused: Prelude["refused"];
   /** What was refused, one entry each, for the run's warn log. */
   warnings: string[];
+  /**
+   * The npm packages the code (and its session's carried imports) names: what must be resolved
+   * and linked (./packages.ts) before it can run. Empty unless compiled with `packages`.
+   */
+  packages: PackageEntry[];
   /** About how many bytes of memory the module keeps alive (its source included). */
   bytes: number;
 }
@@ -49,7 +57,7 @@ const COMPLETION = `${RESERVED_PREFIX}v`;
 
 // Arrow functions, so the code cannot reach the slots object as `arguments[0]` (nor the wrapper as
 // `arguments.callee`) and `this` is the module's own, undefined.
-const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => { let ${COMPLETION};\n`;
+export const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => { let ${COMPLETION};\n`;
 /** On a line of its own: the code may end in a line comment. */
 const EPILOGUE_END = "\n})();\n";
 
@@ -64,7 +72,10 @@ export function compile(
   code: string,
   language: Language,
   scope?: SessionScope,
+  options: CompileOptions = {},
 ): CompiledModule | CompileError {
+  const packages = options.packages === true;
+  const isAllowedImport = (specifier: string) => importProblem(specifier, packages) === undefined;
   let js = code;
   let mappings: string | undefined;
   if (language === "typescript") {
@@ -118,12 +129,13 @@ export function compile(
     switch (node.type) {
       case "ImportDeclaration": {
         const specifier = String(node.source.value);
-        if (!isAllowedImport(specifier)) {
+        const problem = importProblem(specifier, packages);
+        if (problem !== undefined) {
           return {
             ok: false,
             error: {
               name: "ImportError",
-              message: `Cannot import "${specifier}": only runtime built-ins (node:*, cloudflare:sockets, cloudflare:workers) can be imported`,
+              message: `Cannot import "${specifier}": ${problem}`,
               ...toCode(node.source.start),
             },
           };
@@ -187,6 +199,7 @@ export function compile(
     warnings = made.warnings;
   }
   const prelude = guestImports([...carriedImports, ...imports]) + PRELUDE_END + sessionCode;
+  const entries = packages ? usedPackages(program, carriedImports) : [];
   // The prelude and the epilogue wrap everything else.
   edits.sort(byPosition);
   edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });
@@ -201,6 +214,7 @@ export function compile(
     imports: found.imports,
     refused,
     warnings,
+    packages: entries,
     // Tables of a few bytes per edit and line, and the mapping text: a cached module keeps only
     // these alive, and a position is looked up only when a run throws.
     toOriginal(line, column) {
@@ -226,11 +240,40 @@ function fromTs(mappings: string, line: number, column: number): SourcePosition 
   return originalPosition(mappings, line, column);
 }
 
-function isAllowedImport(specifier: string): boolean {
-  if (specifier.startsWith("node:") || /^cloudflare:(sockets|workers)$/.test(specifier))
-    return true;
+/** How the compiler treats imports. */
+export interface CompileOptions {
+  /**
+   * Bare specifiers that name npm packages may be imported: the control plane resolves them
+   * before the code runs. Code compiled where it runs (./compile-job.ts) imports built-ins only.
+   */
+  packages?: boolean;
+}
+
+/** Why an import declaration may not be compiled; undefined when it may. */
+function importProblem(specifier: string, packages: boolean): string | undefined {
+  if (specifier.startsWith("node:") || /^cloudflare:(sockets|workers)$/.test(specifier)) {
+    return undefined;
+  }
+  if (packages && parseBare(specifier) !== undefined) return undefined;
   // Bare Node built-in names (`fs`, `fs/promises`); the runtime decides whether each exists.
-  return /^[a-z_]+(\/[a-z_]+)?$/.test(specifier);
+  if (/^[a-z_]+(\/[a-z_]+)?$/.test(specifier)) return undefined;
+  if (parseBare(specifier) !== undefined) {
+    return "code compiled where it runs (over 64 KiB with its session's code) can import runtime built-ins only, not npm packages";
+  }
+  return packages
+    ? "only runtime built-ins (node:*, cloudflare:sockets, cloudflare:workers) and npm packages can be imported"
+    : "only runtime built-ins (node:*, cloudflare:sockets, cloudflare:workers) can be imported";
+}
+
+/** The packages the code names (imports, `import()` and `require` of literals) and its session carries. */
+function usedPackages(program: Program, carriedImports: string[]): PackageEntry[] {
+  const entries = packageEntries(program);
+  if (carriedImports.length === 0) return entries;
+  const seen = new Set(entries.map((e) => `${e.kind} ${e.specifier}`));
+  for (const entry of packageEntries(parseModule(carriedImports.join("\n")))) {
+    if (!seen.has(`${entry.kind} ${entry.specifier}`)) entries.push(entry);
+  }
+  return entries;
 }
 
 function nameOf(node: { type: string; name?: string; value?: unknown }): string {

@@ -4,6 +4,8 @@
 
 import { sha256Hex } from "../../../bytes";
 import { Lru } from "../../../cache";
+import type { Lock } from "../../../packages/lock";
+import type { UsedPackageBody } from "../../../schemas/packages";
 import type { CompileError, GuestRuntime, Prepared, PrepareRequest } from "../types";
 import coreOneShotSource from "./built/core-oneshot.guest.js";
 import coreReusedSource from "./built/core-reused.guest.js";
@@ -22,6 +24,7 @@ import {
   compileThenRun,
   readCompiledInfo,
 } from "./compile-job";
+import { type Linked, linkPackages } from "./packages";
 import type { JavaScriptProgram } from "./program";
 import { STAND_INS } from "./shims";
 
@@ -78,6 +81,7 @@ const COMPILED_THERE = {
   imports: [],
   refused: { carried: [], imports: [] },
   warnings: [],
+  packages: [],
   bytes: 0,
   // The runtime that compiled it located the run's error in the code as sent already.
   toOriginal: (line, column) => ({ line, column }),
@@ -100,7 +104,7 @@ async function compiledRun(request: PrepareRequest): Promise<CompiledRun | Compi
   }
   let module = compiled.get(key);
   if (!module) {
-    const made = compile(code, language, scope);
+    const made = compile(code, language, scope, { packages: true });
     module = made.ok
       ? {
           ...made,
@@ -149,21 +153,44 @@ export const javascript: GuestRuntime<JavaScriptProgram> = {
   async prepare(request) {
     const module = await compiledRun(request);
     if (!module.ok) return module;
+    let linked: ({ lock: Lock; used: UsedPackageBody[]; key: string } & Linked) | undefined;
+    if (module.packages.length > 0) {
+      const resolved = request.packages
+        ? await request.packages(module.packages)
+        : {
+            ok: false as const,
+            error: {
+              name: "ImportError" as const,
+              message: "npm packages cannot be imported here",
+            },
+          };
+      // An ImportError, located nowhere: the package, not the code, is what failed.
+      if (!resolved.ok) return { ok: false, error: resolved.error };
+      linked = {
+        lock: resolved.lock,
+        used: resolved.build.packages,
+        key: resolved.key,
+        ...linkPackages(module.source, resolved.build),
+      };
+    }
     const session = request.session !== undefined;
     const webTimers = !session && !module.mayUseTimers;
     const program: JavaScriptProgram = {
       runtime: "javascript",
-      source: module.source,
+      source: linked ? linked.source : module.source,
       ...(module.compile ? { compile: module.compile } : {}),
       ...(webTimers ? { webTimers } : {}),
+      ...(linked ? { packages: linked.modules } : {}),
     };
     return {
       ok: true,
       program,
       // One-shot and session runs never share an isolate (a session isolate loads node:fs before
-      // any of its code runs), nor do isolates with web and with Node.js timers.
-      isolateKey: `${session ? "s" : webTimers ? "w" : "o"}-${module.hash}`,
+      // any of its code runs), nor do isolates with web and with Node.js timers, nor programs
+      // linked to different package sets.
+      isolateKey: `${session ? "s" : webTimers ? "w" : "o"}-${module.hash}${linked ? `-p${linked.key.slice(0, 16)}` : ""}`,
       workspace: !session && module.mayUseFs,
+      ...(linked ? { packages: { lock: linked.lock, used: linked.used } } : {}),
       locate: (line, column) => module.toOriginal(line, column),
       settle(envelope, before) {
         const found = module.compile ? readCompiledInfo(envelope?.compiled) : module;
@@ -197,9 +224,17 @@ export const javascript: GuestRuntime<JavaScriptProgram> = {
       // Node.js's global timers cost every isolate more than a millisecond to install.
       compatibilityFlags: program.webTimers ? ["no_nodejs_global_timers"] : [],
       mainModule: "harness.js",
-      modules: { ...(reused ? REUSED_MODULES : ONE_SHOT_MODULES), "user.js": program.source },
+      modules: {
+        ...program.packages,
+        ...(reused ? REUSED_MODULES : ONE_SHOT_MODULES),
+        "user.js": program.source,
+      },
     };
   },
+
+  // Package modules keep whatever state the code leaves in them: a run that imports packages
+  // gets an isolate of its own, so nothing of it reaches a later run (docs/packages.md).
+  reusable: (program) => program.packages === undefined,
 
   setupCostMs: (program) => compileCostMs(program.compile),
 

@@ -1,3 +1,4 @@
+import type { PackageModule } from "../../../packages/build";
 import type { CompileRequest } from "./compile-job";
 
 /** A JavaScript program as the isolate that runs it gets it. */
@@ -12,4 +13,9 @@ export interface JavaScriptProgram {
    * Node.js's: only for one-shot code that cannot reach a timer global (docs/guest.md).
    */
   webTimers?: boolean;
+  /**
+   * The npm package modules the code was linked to (./packages.ts), by their names in the
+   * isolate's module map. Such a program always runs in a one-shot isolate.
+   */
+  packages?: Record<string, PackageModule>;
 }

@@ -8,6 +8,7 @@ import {
   type BuiltinModule,
   builtinModule,
   ErrorCtor,
+  hasOwn,
   processObject,
   StringCtor,
   uncurry,
@@ -68,9 +69,27 @@ function standIn(name: string): Namespace | null | undefined {
   return standIns[name];
 }
 
+/** A table with no prototype: a specifier such as `constructor` finds nothing it did not set. */
+type Table<T> = { __proto__?: null; [specifier: string]: T | null | undefined };
+
+/**
+ * The code's npm packages (src/packages), set once by the isolate's `npm-entries.js` before any
+ * code runs: for a dynamic `import()`, the module each specifier the code names resolved to; for
+ * `require`, what each one it requires is.
+ */
+let packageImports: Table<string> | undefined;
+let packageRequires: Table<unknown> | undefined;
+
+/** Called once, by `npm-entries.js`; a later call changes nothing. */
+export function providePackages(imports: Table<string>, requires: Table<unknown>): void {
+  if (packageImports !== undefined) return;
+  packageImports = imports;
+  packageRequires = requires;
+}
+
 function refused(name: string): Error {
   const err = new ErrorCtor(
-    `Cannot import "${name}": only runtime built-ins (node:*, cloudflare:sockets, cloudflare:workers) can be imported`,
+    `Cannot import "${name}": only runtime built-ins (node:*, cloudflare:sockets, cloudflare:workers) and the npm packages the code names can be imported`,
   );
   err.name = "ImportError";
   return err;
@@ -98,6 +117,8 @@ export function moduleSpecifier(specifier: unknown): string | { toString(): neve
   } catch (err) {
     return throwing(err);
   }
+  const packageName = packageImports?.[name];
+  if (typeof packageName === "string") return packageName;
   const standInName = STAND_IN_NAMES[name];
   if (standInName != null) return standInName;
   if (regexpTest(BUILT_IN, name)) {
@@ -116,6 +137,7 @@ export function moduleSpecifier(specifier: unknown): string | { toString(): neve
 /** `require(specifier)` for guest code: what `process.getBuiltinModule` answers for a built-in. */
 export function requireModule(specifier: unknown): unknown {
   const name = StringCtor(specifier);
+  if (packageRequires !== undefined && hasOwn(packageRequires, name)) return packageRequires[name];
   const found = standIn(name);
   if (found != null) return (found as { default?: unknown }).default ?? found;
   if (!regexpTest(BUILT_IN, name)) throw refused(name);

@@ -1,0 +1,4 @@
+import { secret } from "#internal";
+
+export const flavor = "workerd";
+export const internal = secret;

@@ -1,0 +1,2 @@
+exports.alpha = 1;
+exports.beta = 2;

@@ -1,0 +1,1 @@
+exports.addDays = require("./addDays");

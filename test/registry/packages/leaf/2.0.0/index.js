@@ -1,0 +1,1 @@
+module.exports = { version: "2.0.0" };

@@ -1,0 +1,2 @@
+exports.load = (specifier) => require(specifier);
+exports.missing = () => require("./not-there.js");

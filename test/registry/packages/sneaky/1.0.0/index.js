@@ -1,0 +1,3 @@
+export function load(specifier) {
+  return import(specifier);
+}

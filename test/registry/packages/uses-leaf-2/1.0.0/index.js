@@ -1,0 +1,1 @@
+exports.leafVersion = require("leaf").version;
