@@ -117,6 +117,7 @@ export async function forkInto(
 const params = z.object({ id: SessionId });
 
 const takeRoute = createRoute({
+  operationId: "snapshotSession",
   method: "post",
   path: "/{id}/snapshots",
   summary: "Snapshot the session: its variables, files and egress narrowing (not its history)",
@@ -139,6 +140,7 @@ const takeRoute = createRoute({
 });
 
 const listRoute = createRoute({
+  operationId: "listSnapshots",
   method: "get",
   path: "/{id}/snapshots",
   summary: "The session's snapshots, oldest first",
@@ -155,6 +157,7 @@ const listRoute = createRoute({
 });
 
 const deleteRoute = createRoute({
+  operationId: "deleteSnapshot",
   method: "delete",
   path: "/{id}/snapshots/{snapshotId}",
   summary: "Delete a snapshot",
@@ -168,6 +171,7 @@ const deleteRoute = createRoute({
 });
 
 const restoreRoute = createRoute({
+  operationId: "restoreSnapshot",
   method: "post",
   path: "/{id}/restore",
   summary: "Roll the session back to one of its snapshots (its history gets an entry saying so)",
