@@ -21,6 +21,8 @@ interface Stay {
   readonly executionId: string;
   readonly dispatchedAt: number;
   readonly memoryMb: number;
+  /** What carrying its session's state in and out costs the runner, besides `memoryMb`. */
+  readonly carriedMb: number;
   /** Another execution was on the same process at some time during this stay. */
   shared: boolean;
 }
@@ -92,6 +94,22 @@ const MEMORY_SLACK_MB = 32;
  * since reused isolates are sealed (docs/isolates.md).
  */
 const WARM_ISOLATE_MB = 10;
+/**
+ * What a runner holds per MB of a session's state (files as base64, carried values) while one of
+ * its runs goes in and comes out: the job's text and its parse, the copy into the isolate, the
+ * decoded workspace and the envelope back, each with the engine's heap headroom. A session at its
+ * 10 MiB of files grew a runner by 183 MB for `1 + 1`: none of that is the code's own memory.
+ */
+const CARRIED_STATE_FACTOR = 16;
+
+/** The runner memory, in MB, that `job`'s session state costs besides the code's own. */
+function carriedMb(job: GuestJob): number {
+  if (!job.session) return 0;
+  let chars = 0;
+  for (const value of Object.values(job.session.values)) chars += value.length;
+  for (const file of job.session.files) chars += file.data.length;
+  return Math.ceil((chars / MiB) * CARRIED_STATE_FACTOR);
+}
 /** How long a broken stream waits for the supervisor to confirm its runner's exit. */
 const CONFIRM_EXIT_MS = 500;
 const MiB = 2 ** 20;
@@ -264,6 +282,7 @@ export class RunnerPool implements Backend {
       executionId: run.meta.executionId,
       dispatchedAt: now,
       memoryMb: run.job.limits.memoryMb ?? DEFAULT_TENANT_LIMITS.memoryMb,
+      carriedMb: carriedMb(run.job),
       shared: generation.stays.size > 0,
     };
     for (const other of generation.stays) other.shared = true;
@@ -446,7 +465,7 @@ export class RunnerPool implements Backend {
         const stays = [...generation.stays];
         const since = Math.min(...stays.map((s) => s.dispatchedAt));
         let allowedMb = MEMORY_SLACK_MB;
-        for (const s of stays) allowedMb += s.memoryMb;
+        for (const s of stays) allowedMb += s.memoryMb + s.carriedMb;
         let warmed = 0;
         for (const at of generation.warmed.values()) if (at >= since) warmed++;
         allowedMb += WARM_ISOLATE_MB * Math.min(warmed, this.#maxWarm);
