@@ -21,7 +21,10 @@ interface Stay {
   readonly executionId: string;
   readonly dispatchedAt: number;
   readonly memoryMb: number;
-  /** What carrying its session's state in and out costs the runner, besides `memoryMb`. */
+  /**
+   * What the run costs its runner besides the code's own `memoryMb`: carrying its session's state
+   * in and out, and its runtime's work first (compiling large code).
+   */
   readonly carriedMb: number;
   /** Another execution was on the same process at some time during this stay. */
   shared: boolean;
@@ -282,7 +285,8 @@ export class RunnerPool implements Backend {
       executionId: run.meta.executionId,
       dispatchedAt: now,
       memoryMb: run.job.limits.memoryMb ?? DEFAULT_TENANT_LIMITS.memoryMb,
-      carriedMb: carriedMb(run.job),
+      carriedMb:
+        carriedMb(run.job) + (runtimeOf(run.job.program).setupMemoryMb?.(run.job.program) ?? 0),
       shared: generation.stays.size > 0,
     };
     for (const other of generation.stays) other.shared = true;

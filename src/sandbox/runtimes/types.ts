@@ -110,6 +110,11 @@ export interface GuestRuntime<Program extends GuestProgram = GuestProgram> {
    */
   setupCostMs(program: Program): number;
   /**
+   * Runner memory, in MB, that work takes besides the code's own (absent: none). A runner pool
+   * adds it to what the run may grow its runner by, so the runtime's work is not the code's.
+   */
+  setupMemoryMb?(program: Program): number;
+  /**
    * Where the isolate is: runs the program with `load` (which answers the harness's envelope as
    * JSON text) after any work left to this side, and answers the envelope.
    */

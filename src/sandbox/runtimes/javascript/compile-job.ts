@@ -29,6 +29,14 @@ export function compileCostMs(request: CompileRequest | undefined): number {
   return request ? compileSize(request.code, request.scope) / CHARS_PER_MS : 0;
 }
 
+/**
+ * Runner memory, in MB, that compiling `request` takes: the compiler's syntax tree and output and
+ * the engine's heap headroom. 1 MiB of the worst shapes (declarations) grew a runner by 175 MB.
+ */
+export function compileMemoryMb(request: CompileRequest | undefined): number {
+  return request ? Math.ceil((compileSize(request.code, request.scope) / 2 ** 20) * 160) : 0;
+}
+
 /** About 2 µs a character: the slowest shapes of 1 MiB took 0.2 to 0.55 s on a loaded machine. */
 const CHARS_PER_MS = 2000;
 

@@ -20,6 +20,7 @@ import { type CompiledModule, compile } from "./compile";
 import {
   type CompileRequest,
   compileCostMs,
+  compileMemoryMb,
   compileSize,
   compileThenRun,
   readCompiledInfo,
@@ -237,6 +238,7 @@ export const javascript: GuestRuntime<JavaScriptProgram> = {
   reusable: (program) => program.packages === undefined,
 
   setupCostMs: (program) => compileCostMs(program.compile),
+  setupMemoryMb: (program) => compileMemoryMb(program.compile),
 
   run(program, load) {
     const { compile: request, ...rest } = program;
