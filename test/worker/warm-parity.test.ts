@@ -1,0 +1,286 @@
+import { describe, expect, it } from "vitest";
+import { run } from "./helpers";
+
+// Code sent for the first time runs in a one-shot isolate; from the second time on it runs in a
+// reused isolate, sealed and frozen (docs/isolates.md). Ordinary code must not notice: every run
+// answers what the first one did, status, result, error and logs alike.
+const unique = () => crypto.randomUUID().slice(0, 8);
+
+/** What a user sees of a run, without what differs from run to run (ids, timings). */
+async function outcome(code: string, input: unknown) {
+  const r = await run({ code, input });
+  return { status: r.status, result: r.result, error: r.error, logs: r.logs };
+}
+
+const corpus: [string, string][] = [
+  [
+    "process.stdout.write and process.stderr.write",
+    `process.stdout.write("hi\\n"); process.stderr.write("oops\\n");
+const a = process.stdout.write("a"); process.stdout.write(new TextEncoder().encode("b\\n"));
+[a, typeof process.stdout.on, process.stdout.writable]`,
+  ],
+  [
+    "console.log after process.stdout.write",
+    `process.stdout.write("x\\n"); console.log("y"); await new Promise((r) => setTimeout(r, 5)); "ok"`,
+  ],
+  [
+    "a Readable piped through a PassThrough into a Writable (pipeline)",
+    `import { PassThrough, Readable, Writable, pipeline } from "node:stream";
+import { promisify } from "node:util";
+const chunks = [];
+const sink = new Writable({ write(c, _e, cb) { chunks.push(String(c)); cb() } });
+await promisify(pipeline)(Readable.from(["a", "b", "c"]), new PassThrough(), sink);
+chunks`,
+  ],
+  [
+    "node:stream/promises pipeline with a Transform and async iteration",
+    `import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+const up = new Transform({ transform(c, _e, cb) { cb(null, String(c).toUpperCase()) } });
+const out = [];
+await pipeline(Readable.from(["x", "y"]), up, async function (src) { for await (const c of src) out.push(String(c)) });
+out`,
+  ],
+  [
+    "stream classes with construct, read, write, final and destroy",
+    `import { Duplex, Readable, Writable } from "node:stream";
+const log = [];
+const r = new Readable({ construct(cb) { log.push("construct"); cb() }, read() { this.push("r"); this.push(null) } });
+for await (const c of r) log.push(String(c));
+const w = new Writable({ write(c, _e, cb) { log.push("w" + c); cb() }, final(cb) { log.push("final"); cb() } });
+await new Promise((res) => { w.on("finish", res); w.write("1"); w.end("2") });
+const d = new Duplex({ read() {}, write(_c, _e, cb) { cb() } }); d.destroy();
+await new Promise((res) => d.on("close", res));
+const rr = new Readable({ read() {} }); rr._read = function () { this.push(null) };
+rr.resume(); await new Promise((res) => rr.on("end", res));
+[log, d.destroyed, rr.readableEnded]`,
+  ],
+  [
+    "an EventEmitter of its own, on, once, emit and errors",
+    `import { EventEmitter, once } from "node:events";
+const e = new EventEmitter(); const got = [];
+e.on("x", (v) => got.push(v)); e.once("x", (v) => got.push("once " + v));
+e.emit("x", 1); e.emit("x", 2); e.setMaxListeners(20);
+class Sub extends EventEmitter {} const s = new Sub();
+setTimeout(() => s.emit("ready", 3), 1); const [v] = await once(s, "ready");
+let caught; try { e.emit("error", new Error("boom")) } catch (err) { caught = err.message }
+[got, v, e.listenerCount("x"), e.getMaxListeners(), caught, e.eventNames()]`,
+  ],
+  [
+    "process.nextTick and queueMicrotask",
+    `const order = [];
+await new Promise((r) => { process.nextTick(() => { order.push("tick"); r() }); queueMicrotask(() => order.push("micro")) });
+const v = await new Promise((r) => process.nextTick(r, 5));
+[order.sort(), v]`,
+  ],
+  [
+    "process.on, process.emit and process.off",
+    `const got = []; const f = (v) => got.push(v);
+process.on("custom", f); process.emit("custom", 1); process.off("custom", f); process.emit("custom", 2);
+[got, process.listenerCount("custom")]`,
+  ],
+  [
+    "process properties",
+    "[typeof process.env, process.platform, typeof process.version, typeof process.cwd(), Array.isArray(process.argv), typeof process.hrtime.bigint()]",
+  ],
+  [
+    "node:buffer",
+    `import { Blob, Buffer, constants } from "node:buffer";
+const b = Buffer.alloc(4); b.writeUInt32LE(258); const c = Buffer.concat([Buffer.from("ab"), b]);
+[c.toString("hex"), Buffer.from("aGk=", "base64").toString(), Buffer.byteLength("é"), await new Blob(["xy"]).text(),
+ typeof constants.MAX_LENGTH, Buffer.isBuffer(c), c.subarray(1, 3).toJSON(), atob(btoa("z"))]`,
+  ],
+  [
+    "node:util format, inspect, promisify, types, inherits",
+    `import util from "node:util";
+function cb(x, done) { setTimeout(() => done(null, x * 2), 1) }
+function Old() {} util.inherits(Old, Object);
+[util.format("%s=%d %j", "a", 1, { b: 2 }), util.inspect({ a: [1, { b: new Map([[1, 2]]) }] }, { depth: 4 }),
+ await util.promisify(cb)(4), util.types.isPromise(Promise.resolve()), util.isDeepStrictEqual({ a: 1 }, { a: 1 }),
+ util.inspect("s", { colors: false }), typeof util.deprecate(() => 1, "old")]`,
+  ],
+  [
+    "node:crypto createHash, createHmac, randomUUID, randomBytes",
+    `import crypto from "node:crypto";
+const h = crypto.createHash("sha256"); h.update("a"); h.update("b");
+[h.digest("hex"), crypto.createHmac("sha256", "k").update("m").digest("base64"),
+ crypto.randomUUID().length, crypto.randomBytes(8).length, crypto.createHash("md5").update("x").digest("hex"),
+ crypto.timingSafeEqual(Buffer.from("a"), Buffer.from("a"))]`,
+  ],
+  [
+    "node:path and node:url",
+    `import path from "node:path"; import url, { URL, URLSearchParams, fileURLToPath, pathToFileURL } from "node:url";
+const u = new URL("https://a.example/p?q=1#h"); u.searchParams.append("r", "2");
+[path.join("/a", "..", "b", "c.txt"), path.extname("x.tar.gz"), path.resolve("/x", "y"), path.posix.basename("/q/w.e"),
+ u.href, new URLSearchParams({ a: "1 2" }).toString(), fileURLToPath("file:///tmp/x"), pathToFileURL("/tmp/y").href,
+ url.format({ protocol: "http", host: "h", pathname: "/p" })]`,
+  ],
+  [
+    "node:zlib",
+    `import zlib from "node:zlib"; import { promisify } from "node:util";
+const gz = zlib.gzipSync("hello hello hello"); const back = zlib.gunzipSync(gz).toString();
+const deflated = await promisify(zlib.deflate)("abc"); const inflated = String(zlib.inflateSync(deflated));
+[back, inflated, zlib.brotliDecompressSync(zlib.brotliCompressSync("b")).toString(), typeof zlib.constants.Z_BEST_SPEED]`,
+  ],
+  [
+    "node:zlib streams",
+    `import zlib from "node:zlib"; import { Readable } from "node:stream"; import { pipeline } from "node:stream/promises";
+const parts = [];
+await pipeline(Readable.from([Buffer.from("zz")]), zlib.createGzip(), zlib.createGunzip(), async function (s) { for await (const c of s) parts.push(String(c)) });
+parts.join("")`,
+  ],
+  [
+    "node:string_decoder",
+    `import { StringDecoder } from "node:string_decoder";
+const d = new StringDecoder("utf8"); const euro = Buffer.from("€");
+[d.write(euro.subarray(0, 1)), d.write(euro.subarray(1)), d.end()]`,
+  ],
+  [
+    "TextEncoderStream and TextDecoderStream",
+    `const out = [];
+const rs = new ReadableStream({ start(c) { c.enqueue("héllo"); c.close() } });
+for await (const s of rs.pipeThrough(new TextEncoderStream()).pipeThrough(new TextDecoderStream())) out.push(s);
+[out.join(""), new TextDecoder().decode(new TextEncoder().encode("ü"))]`,
+  ],
+  [
+    "web streams: ReadableStream, TransformStream, WritableStream",
+    `const t = new TransformStream({ transform(chunk, c) { c.enqueue(chunk * 2) } });
+const w = t.writable.getWriter(); void w.write(1); void w.write(2); void w.close();
+const got = []; for await (const v of t.readable) got.push(v);
+const sunk = []; await new ReadableStream({ pull(c) { c.enqueue(sunk.length); if (sunk.length > 1) c.close() } })
+  .pipeTo(new WritableStream({ write(v) { sunk.push(v) } }));
+const [a, b] = new ReadableStream({ start(c) { c.enqueue("t"); c.close() } }).tee();
+[got, sunk, (await a.getReader().read()).value, (await b.getReader().read()).value]`,
+  ],
+  [
+    "CompressionStream and DecompressionStream",
+    `const data = new TextEncoder().encode("compress me ".repeat(10));
+const packed = new Response(new Blob([data]).stream().pipeThrough(new CompressionStream("gzip")));
+const unpacked = await new Response((await packed.blob()).stream().pipeThrough(new DecompressionStream("gzip"))).text();
+unpacked.length`,
+  ],
+  [
+    "structuredClone",
+    `const src = { m: new Map([[1, { d: new Date(0) }]]), s: new Set([1n]), u: new Uint8Array([1, 2]) }; src.self = src;
+const c = structuredClone(src);
+[c.m.get(1).d.toISOString(), [...c.s].map(String), [...c.u], c.self === c, c !== src]`,
+  ],
+  [
+    "Intl",
+    `[new Intl.NumberFormat("de-DE", { style: "currency", currency: "EUR" }).format(1234.5),
+ new Intl.DateTimeFormat("en-US", { timeZone: "UTC", dateStyle: "medium" }).format(new Date(0)),
+ ["b", "a", "C"].sort(new Intl.Collator("en").compare), new Intl.PluralRules("en").select(1),
+ new Intl.RelativeTimeFormat("en").format(-1, "day"), [...new Intl.Segmenter("en", { granularity: "word" }).segment("a b")].length,
+ new Intl.ListFormat("en").format(["x", "y"]), (1e6).toLocaleString("en-US"), new Date(0).toLocaleDateString("en-US", { timeZone: "UTC" })]`,
+  ],
+  [
+    "AbortController and AbortSignal",
+    `const ac = new AbortController(); const seen = [];
+ac.signal.addEventListener("abort", () => seen.push("listener")); ac.signal.onabort = () => seen.push("onabort");
+ac.abort(new Error("stop"));
+const t = await new Promise((r) => AbortSignal.timeout(5).addEventListener("abort", (e) => r(e.target.reason.name)));
+[seen, ac.signal.aborted, ac.signal.reason.message, t, AbortSignal.abort().aborted, AbortSignal.any([ac.signal]).aborted]`,
+  ],
+  [
+    "timers and node:timers/promises",
+    `import { setTimeout as sleep, setImmediate as immediate } from "node:timers/promises";
+const order = [];
+await new Promise((r) => { setImmediate(() => { order.push("immediate"); r() }) });
+let n = 0; const id = setInterval(() => n++, 1); await sleep(10); clearInterval(id);
+const t = setTimeout(() => order.push("never"), 1); clearTimeout(t);
+[order, n > 0, await sleep(1, "v"), await immediate("i"), typeof t]`,
+  ],
+  [
+    "fetch of a data: URL",
+    `const r = await fetch("data:text/plain,hello"); [r.status, await r.text()]`,
+  ],
+  [
+    "Request, Response, Headers, FormData, Blob",
+    `const h = new Headers({ a: "1" }); h.append("b", "2");
+const req = new Request("https://x.example/", { method: "POST", body: "b", headers: h });
+const fd = new FormData(); fd.append("k", "v");
+[await req.text(), [...h], await Response.json({ j: 1 }).json(), fd.get("k"), await new Blob(["bl"]).text(),
+ new Response(null, { status: 204 }).status]`,
+  ],
+  [
+    "class instances with private fields, accessors and static blocks",
+    `class Counter { #n = 0; static #made = 0; static { Counter.kind = "c" }
+  constructor() { Counter.#made++ } inc() { return ++this.#n } get n() { return this.#n }
+  static made() { return Counter.#made } static has(o) { return #n in o } }
+const a = new Counter(); a.inc(); a.inc(); new Counter();
+[a.n, Counter.made(), Counter.has(a), Counter.has({}), Counter.kind]`,
+  ],
+  [
+    "EventTarget and Event of its own",
+    `const t = new EventTarget(); const got = [];
+t.addEventListener("x", (e) => got.push(e.type + e.detail), { once: true });
+t.dispatchEvent(new CustomEvent("x", { detail: 1 })); t.dispatchEvent(new CustomEvent("x", { detail: 2 }));
+got`,
+  ],
+  [
+    "node:assert, node:querystring and node:async_hooks",
+    `import assert from "node:assert"; import qs from "node:querystring"; import { AsyncLocalStorage } from "node:async_hooks";
+let msg; try { assert.strictEqual(1, 2) } catch (e) { msg = e.name }
+const als = new AsyncLocalStorage();
+const v = await als.run("store", async () => { await null; return als.getStore() });
+[msg, qs.stringify({ a: [1, 2] }), qs.parse("x=1&y=2").y, v]`,
+  ],
+  [
+    "node:fs in /tmp",
+    `import fs from "node:fs";
+fs.writeFileSync("/tmp/p.txt", "data"); const s = fs.readFileSync("/tmp/p.txt", "utf8");
+await fs.promises.writeFile("/tmp/q.txt", "q"); [s, await fs.promises.readFile("/tmp/q.txt", "utf8"), fs.existsSync("/tmp/none")]`,
+  ],
+  [
+    "an error thrown from inside a stream callback",
+    `import { Writable } from "node:stream";
+const w = new Writable({ write(_c, _e, cb) { cb(new Error("bad chunk")) } });
+const err = await new Promise((r) => { w.on("error", (e) => r(e.message)); w.write("x") });
+[err, w.destroyed, w.errored?.message]`,
+  ],
+];
+
+describe("ordinary code answers the same in a one-shot and in a reused isolate", () => {
+  it.each(corpus)("%s", async (_name, snippet) => {
+    const code = `// ${unique()}\n${snippet}`;
+    const first = await outcome(code, 0);
+    expect(first.status, JSON.stringify(first.error)).toBe("ok");
+    for (let i = 1; i < 4; i++) expect(await outcome(code, i), `run ${i + 1}`).toEqual(first);
+  });
+});
+
+describe("what an execution leaves in process stays with it", () => {
+  it("a line an execution left unfinished on stdout is logged in its own logs, not a later one's", async () => {
+    const code = `// ${unique()}\nprocess.stdout.write(input); process.stderr.write(input + "!"); 1`;
+    for (const input of ["a", "secret-b", "c", "d"]) {
+      const r = await run({ code, input });
+      expect(r.logs.map((l) => `${l.level} ${l.message}`).sort()).toEqual([
+        `log stderr: ${input}!`,
+        `log stdout: ${input}`,
+      ]);
+    }
+  });
+
+  it("a later execution neither calls nor counts the listeners an earlier one added to process", async () => {
+    const code = `// ${unique()}
+const before = [process.listenerCount("x"), process.eventNames()];
+let got = []; process.on("x", (v) => got.push(input + ":" + v)); process.once("y", () => {});
+process.emit("x", input); process.stdout.on("finish", () => {}); process.stdout.cork();
+[before, got, process.stdout.listenerCount("finish"), process.stdout.writableCorked]`;
+    // The runtime's own listeners, as a one-shot isolate has them.
+    const runtimeEvents = (await run({ code: `// ${unique()}\nprocess.eventNames()` })).result;
+    for (let i = 0; i < 4; i++) {
+      const r = await run({ code, input: i });
+      expect(r.result).toEqual([[0, runtimeEvents], [`${i}:${i}`], 1, 1]);
+    }
+  });
+
+  it("Error.stackTraceLimit set by an execution reads back in it alone", async () => {
+    const code = `// ${unique()}
+const before = Error.stackTraceLimit; Error.stackTraceLimit = input; await null;
+[before, Error.stackTraceLimit, typeof new Error("e").stack]`;
+    for (const input of [3, 4, 5, 6]) {
+      expect((await run({ code, input })).result).toEqual([10, input, "string"]);
+    }
+  });
+});
