@@ -238,6 +238,127 @@ const w = new Writable({ write(_c, _e, cb) { cb(new Error("bad chunk")) } });
 const err = await new Promise((r) => { w.on("error", (e) => r(e.message)); w.write("x") });
 [err, w.destroyed, w.errored?.message]`,
   ],
+  [
+    "process imported from node:process, and its named stdio exports",
+    `import process2, { stdout, stderr, nextTick, env } from "node:process";
+process2.stdout.write("p2\\n"); stdout.write("named\\n"); stderr.write("named err\\n");
+await new Promise((r) => nextTick(r));
+[process2 === process, typeof env, stdout.writable]`,
+  ],
+  [
+    "process.stdout.write with a callback, end of line later, and stdin at its end",
+    `const done = await new Promise((r) => process.stdout.write("cb", () => r("called")));
+process.stdout.write(" then\\n");
+const chunks = []; for await (const c of process.stdin) chunks.push(c);
+[done, chunks.length, process.stdin.fd, process.stdout.fd, process.stderr.fd, process.stdout.isTTY ?? null]`,
+  ],
+  [
+    "process.emitWarning, process.hrtime, process.memoryUsage, process.uptime",
+    `const warned = await new Promise((r) => { process.once("warning", (w) => r(w.message)); process.emitWarning("careful") });
+const t = process.hrtime(); const d = process.hrtime(t);
+[warned, t.length, d.length, typeof process.uptime(), typeof process.memoryUsage]`,
+  ],
+  [
+    "Error.prepareStackTrace and Error.captureStackTrace",
+    `const o = {}; Error.captureStackTrace(o); const had = typeof o.stack;
+let prepared; try { Error.prepareStackTrace = (_e, frames) => frames; prepared = "set" } catch (e) { prepared = e.name }
+class Own extends Error { constructor() { super("own"); Error.captureStackTrace(this, Own) } }
+[had, prepared, typeof new Error("x").stack, new Own().stack.split("\\n")[0]]`,
+  ],
+  [
+    "node:readline over a stream",
+    `import readline from "node:readline"; import { Readable } from "node:stream";
+const rl = readline.createInterface({ input: Readable.from(["a\\nb", "\\nc\\n"]) });
+const lines = []; for await (const l of rl) lines.push(l);
+lines`,
+  ],
+  [
+    "node:events async iterator, EventEmitter.once and captureRejections",
+    `import { EventEmitter, on } from "node:events";
+const e = new EventEmitter({ captureRejections: true });
+setTimeout(() => { e.emit("v", 1); e.emit("v", 2) }, 1);
+const got = []; for await (const [v] of on(e, "v")) { got.push(v); if (got.length === 2) break }
+got`,
+  ],
+  [
+    "node:stream toWeb, fromWeb, finished and Readable.from an async generator",
+    `import { Readable, Writable, finished } from "node:stream";
+async function* gen() { yield "g1"; yield "g2" }
+const web = Readable.toWeb(Readable.from(gen())); const got = [];
+for await (const c of web) got.push(String(c));
+const back = Readable.fromWeb(new ReadableStream({ start(c) { c.enqueue("w"); c.close() } }), { objectMode: true });
+for await (const c of back) got.push(String(c));
+const w = new Writable({ write(_c, _e, cb) { cb() } }); w.end("x");
+await new Promise((r, j) => finished(w, (err) => (err ? j(err) : r())));
+got`,
+  ],
+  [
+    "node:crypto ciphers, key derivation and webcrypto",
+    `import crypto from "node:crypto";
+const key = crypto.scryptSync("pw", "salt", 32); const iv = Buffer.alloc(16, 1);
+const c = crypto.createCipheriv("aes-256-cbc", key, iv); const enc = Buffer.concat([c.update(Buffer.from("text")), c.final()]);
+const d = crypto.createDecipheriv("aes-256-cbc", key, iv); const dec = Buffer.concat([d.update(enc), d.final()]).toString();
+const k = await crypto.subtle.generateKey({ name: "HMAC", hash: "SHA-256" }, true, ["sign"]);
+[dec, crypto.pbkdf2Sync("p", "s", 1, 8, "sha256").toString("hex"), k.type, crypto.getRandomValues(new Uint8Array(4)).length,
+ crypto.createHash("sha1").copy().digest("hex").length]`,
+  ],
+  [
+    "node:util inspect.custom, TextDecoder streaming and debuglog",
+    `import util from "node:util";
+class P { [util.inspect.custom]() { return "P!" } }
+const dec = new util.TextDecoder(); const euro = new TextEncoder().encode("€");
+const s = dec.decode(euro.subarray(0, 2), { stream: true }) + dec.decode(euro.subarray(2));
+[util.inspect(new P()), s,
+ typeof util.debuglog("x"), util.inspect(new Map([["k", new Set([1])]]))]`,
+  ],
+  [
+    "node:fs streams in /tmp",
+    `import fs from "node:fs"; import { pipeline } from "node:stream/promises";
+fs.writeFileSync("/tmp/in.txt", "stream me");
+await pipeline(fs.createReadStream("/tmp/in.txt"), fs.createWriteStream("/tmp/out.txt"));
+fs.readFileSync("/tmp/out.txt", "utf8")`,
+  ],
+  [
+    "node:timers objects: ref, unref, refresh, hasRef",
+    `import timers from "node:timers";
+const t = timers.setTimeout(() => {}, 1000); t.unref(); const a = t.hasRef(); t.ref(); t.refresh(); timers.clearTimeout(t);
+const v = await new Promise((r) => timers.setImmediate(r, "imm"));
+[a, t.hasRef(), v, typeof t[Symbol.toPrimitive]]`,
+  ],
+  [
+    "MessageChannel, BroadcastChannel-free messaging, and queueMicrotask ordering",
+    `const { port1, port2 } = new MessageChannel();
+const got = await new Promise((r) => { port2.onmessage = (e) => r(e.data); port1.postMessage({ m: 1 }) });
+port1.close(); port2.close();
+got`,
+  ],
+  [
+    "subclasses of Array, Map, Promise and Error",
+    `class A extends Array { sum() { return this.reduce((a, b) => a + b, 0) } }
+class M extends Map { getOr(k, d) { return this.has(k) ? this.get(k) : d } }
+class P extends Promise {} class E extends TypeError { name = "E" }
+const p = await P.resolve(1).then((v) => v + 1);
+[A.from([1, 2, 3]).sum(), A.of(1).map((x) => x) instanceof A, new M([[1, 2]]).getOr(3, 4), p, String(new E("m")), new E() instanceof TypeError]`,
+  ],
+  [
+    "newer built-ins: iterator helpers, Set methods, groupBy, withResolvers, fromAsync",
+    `const { promise, resolve } = Promise.withResolvers(); resolve(1);
+[await promise, [1, 2, 3].values().map((x) => x * 2).filter((x) => x > 2).toArray(), [...new Set([1, 2]).union(new Set([3]))],
+ Object.groupBy([1, 2, 3], (x) => (x % 2 ? "odd" : "even")), await Array.fromAsync((async function* () { yield 1 })()),
+ URL.canParse("https://x"), typeof URLPattern]`,
+  ],
+  [
+    "console methods",
+    `console.info("i"); console.warn("w"); console.error("e"); console.debug("d"); console.table([1]);
+console.group("g"); console.groupEnd(); console.assert(false, "a"); console.dir({ x: 1 }); console.count(); console.count();
+null`,
+  ],
+  [
+    "Buffer and typed array writes on its own objects",
+    `const b = Buffer.from([1, 2, 3]); b[0] = 9; b.fill(7, 2); const u = new Uint8Array(2); u.set([4, 5]);
+const dv = new DataView(new ArrayBuffer(4)); dv.setInt16(0, -2);
+[[...b], [...u], dv.getInt16(0), b.swap16 ? "swap" : "none", Buffer.compare(b, Buffer.from([9]))]`,
+  ],
 ];
 
 describe("ordinary code answers the same in a one-shot and in a reused isolate", () => {
