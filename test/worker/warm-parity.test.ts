@@ -382,6 +382,20 @@ describe("what an execution leaves in process stays with it", () => {
     }
   });
 
+  it("executions running at once in a reused isolate each log only what they wrote to stdout", async () => {
+    const code = `// ${unique()}
+for (let i = 0; i < 20; i++) { process.stdout.write(input); await (i % 3 ? new Promise((r) => setTimeout(r, 1)) : null) }
+process.stdout.write("|" + input + "\\n"); 1`;
+    for (const input of ["a", "b"]) await run({ code, input });
+    const inputs = ["X", "Y", "Z"];
+    const results = await Promise.all(inputs.map((input) => run({ code, input })));
+    for (const [i, r] of results.entries()) {
+      const input = inputs[i] as string;
+      const text = r.logs.map((l) => l.message.replace(/^stdout: /, "")).join("");
+      expect(text).toBe(`${input.repeat(20)}|${input}`);
+    }
+  });
+
   it("a later execution neither calls nor counts the listeners an earlier one added to process", async () => {
     const code = `// ${unique()}
 const before = [process.listenerCount("x"), process.eventNames()];
@@ -393,6 +407,23 @@ process.emit("x", input); process.stdout.on("finish", () => {}); process.stdout.
     for (let i = 0; i < 4; i++) {
       const r = await run({ code, input: i });
       expect(r.result).toEqual([[0, runtimeEvents], [`${i}:${i}`], 1, 1]);
+    }
+  });
+
+  it("a later execution starts in the working directory, whatever an earlier one changed it to", async () => {
+    const code = `// ${unique()}
+import { chdir, cwd } from "node:process";
+const before = [process.cwd(), cwd()];
+if (input === "process") process.chdir("/tmp"); else if (input === "named") chdir("/tmp");
+[before, process.cwd()]`;
+    const first = (await run({ code, input: "none" })).result as [string[], string];
+    const start = first[1];
+    expect(first).toEqual([[start, start], start]);
+    for (const input of ["process", "none", "named", "none"]) {
+      expect((await run({ code, input })).result, input).toEqual([
+        [start, start],
+        input === "none" ? start : "/tmp",
+      ]);
     }
   });
 
