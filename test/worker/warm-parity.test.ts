@@ -410,6 +410,23 @@ process.emit("x", input); process.stdout.on("finish", () => {}); process.stdout.
     }
   });
 
+  it("the stdio streams node:process exports by name are the execution's own too", async () => {
+    const code = `// ${unique()}
+import { stderr, stdin, stdout } from "node:process";
+const before = [stdout.listenerCount("x"), stdout.writableCorked];
+stdout.on("x", () => {}); stdout.cork(); stdout.write(input + "\\n"); stdout.uncork(); stderr.write(input + "!\\n");
+const read = []; for await (const c of stdin) read.push(c);
+[before, stdout.listenerCount("x"), read.length]`;
+    for (const input of ["a", "b", "c"]) {
+      const r = await run({ code, input });
+      expect(r.result).toEqual([[0, 0], 1, 0]);
+      expect(r.logs.map((l) => l.message).sort()).toEqual([
+        `stderr: ${input}!`,
+        `stdout: ${input}`,
+      ]);
+    }
+  });
+
   it("a later execution starts in the working directory, whatever an earlier one changed it to", async () => {
     const code = `// ${unique()}
 import { chdir, cwd } from "node:process";

@@ -208,10 +208,12 @@ export function start(
   defineProperty(globalThis, "input", { get: () => currentRun()?.input, enumerable: true });
   (globalThis as { console: unknown }).console = consoleObject;
   globalThis.fetch = guestFetch;
+  const roots: unknown[] = [consoleObject, ...standInNamespaces()];
   if (reused) {
     guardProcess();
-    perRunProcess();
+    // node:process exports the runtime's stdio streams by name, out of reach from `process`.
+    roots.push(...perRunProcess());
   }
-  how.seal({ load: builtinModule, roots: [consoleObject, ...standInNamespaces()], imported });
+  how.seal({ load: builtinModule, roots, imported });
   return Harness;
 }

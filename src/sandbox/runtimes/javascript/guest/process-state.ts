@@ -8,10 +8,11 @@
 // use, writing where the runtime's do (the same log entries), and `process._events` and its
 // companions are the running execution's. A one-shot isolate serves one execution and keeps the
 // runtime's own.
-import { defineProperty, processObject, TypeErrorCtor, uncurry } from "./builtins";
+import { apply, defineProperty, processObject, TypeErrorCtor, uncurry } from "./builtins";
 import { currentRun } from "./context";
 
-const { create, freeze, getPrototypeOf } = Object;
+const { create, freeze, getOwnPropertyDescriptor, getPrototypeOf, hasOwn } = Object;
+const ObjectPrototype = Object.prototype;
 const { construct, ownKeys } = Reflect;
 const { isArray } = Array;
 const arraySlice = uncurry(Array.prototype.slice);
@@ -66,30 +67,78 @@ function copyEvents(events: Record<PropertyKey, unknown>): Record<PropertyKey, u
   return copy;
 }
 
+/** An object by its properties. */
+type Props = Record<PropertyKey, unknown>;
+
+/**
+ * Makes the runtime's stream, which node:process also exports by name (`import { stdout } from
+ * "node:process"`, out of reach of the getter on `process`), stand for the running execution's:
+ * its properties, methods and accessors answer and act on `current()`. Outside any execution
+ * (the runtime finishes opening stdin a tick after the isolate starts, and emits on it) they act
+ * on a copy of the runtime's stream that no guest code reaches. Assigning its properties throws,
+ * as on anything sealed.
+ */
+function standFor(runtime: object, current: () => Props | undefined): void {
+  const kept: Props = create(getPrototypeOf(runtime));
+  const target = () => current() ?? kept;
+  for (const key of ownKeys(runtime)) {
+    const desc = getOwnPropertyDescriptor(runtime, key) as PropertyDescriptor;
+    if (!desc.configurable || !("value" in desc)) continue;
+    defineProperty(kept, key, desc);
+    defineProperty(runtime, key, {
+      get: () => target()[key],
+      enumerable: desc.enumerable,
+      configurable: false,
+    });
+  }
+  for (let proto = getPrototypeOf(runtime); proto !== null && proto !== ObjectPrototype; ) {
+    for (const key of ownKeys(proto)) {
+      if (key === "constructor" || hasOwn(runtime, key)) continue;
+      const desc = getOwnPropertyDescriptor(proto, key) as PropertyDescriptor;
+      if (typeof desc.value === "function") {
+        defineProperty(runtime, key, {
+          value: (...args: unknown[]) => {
+            const stream = target();
+            return apply(stream[key] as () => unknown, stream, args);
+          },
+          enumerable: desc.enumerable,
+        });
+      } else if (desc.get !== undefined) {
+        defineProperty(runtime, key, { get: () => target()[key], enumerable: desc.enumerable });
+      }
+    }
+    proto = getPrototypeOf(proto);
+  }
+}
+
 function outsideRun(): never {
   throw new TypeErrorCtor("process listeners belong to an execution: none is running");
 }
 
 /**
  * Makes `process`'s stdio streams and listeners per execution. Called once, before the isolate
- * is sealed; outside any execution they answer the runtime's streams and no listeners (both
- * frozen by the seal).
+ * is sealed; outside any execution they answer the runtime's streams and no listeners. Answers
+ * the runtime's streams, for the seal to freeze.
  */
-export function perRunProcess(): void {
+export function perRunProcess(): object[] {
   const process = processObject() as unknown as Record<PropertyKey, unknown>;
+  const streams: object[] = [];
   for (const [name, make] of STDIO) {
     const runtime = process[name] as object;
     const Stream = getPrototypeOf(runtime).constructor;
+    const current = () => {
+      const own = state();
+      if (own === undefined) return undefined;
+      own[name] ??= make(Stream);
+      return own[name] as Props;
+    };
+    standFor(runtime, current);
     defineProperty(process, name, {
-      get: () => {
-        const own = state();
-        if (own === undefined) return runtime;
-        own[name] ??= make(Stream);
-        return own[name];
-      },
+      get: () => current() ?? runtime,
       enumerable: true,
       configurable: false,
     });
+    streams.push(runtime);
   }
   runtimeEvents = copyEvents((process._events ?? create(null)) as Record<PropertyKey, unknown>);
   runtimeCount = (process._eventsCount as number | undefined) ?? 0;
@@ -121,4 +170,5 @@ export function perRunProcess(): void {
     },
     configurable: false,
   });
+  return streams;
 }
