@@ -359,6 +359,81 @@ null`,
 const dv = new DataView(new ArrayBuffer(4)); dv.setInt16(0, -2);
 [[...b], [...u], dv.getInt16(0), b.swap16 ? "swap" : "none", Buffer.compare(b, Buffer.from([9]))]`,
   ],
+  [
+    "eval, new Function and the Function constructors",
+    `const out = [];
+for (const f of [() => eval("1 + 1"), () => new Function("a", "return a * 2")(3), () => (0, eval)("typeof globalThis"),
+  () => new (async function () {}).constructor("return 4")()]) {
+  try { out.push(f()) } catch (e) { out.push(e.name) }
+}
+await Promise.all(out)`,
+  ],
+  [
+    "node:http, node:https and node:net clients reach the gateway like fetch",
+    `import http from "node:http"; import net from "node:net";
+const h = await new Promise((r) => { const req = http.get("http://example.com/", (res) => r("status " + res.statusCode)); req.on("error", (e) => r(e.name)) });
+const n = await new Promise((r) => { const s = net.connect(80, "example.com"); s.on("error", (e) => r(e.name)); s.on("close", () => r("closed")) });
+[h, n, typeof http.globalAgent, typeof http.STATUS_CODES[404]]`,
+  ],
+  [
+    "node:os, node:tty, node:punycode and node:assert/strict",
+    `import os from "node:os"; import tty from "node:tty"; import assert from "node:assert/strict";
+let deep; try { assert.deepEqual({ a: [1] }, { a: [2] }) } catch (e) { deep = e.code }
+[os.EOL, typeof os.platform(), tty.isatty(1), deep, typeof os.tmpdir()]`,
+  ],
+  [
+    "node:async_hooks AsyncResource, executionAsyncId, and AsyncLocalStorage.enterWith",
+    `import { AsyncLocalStorage, AsyncResource } from "node:async_hooks";
+const als = new AsyncLocalStorage(); const seen = [];
+als.run(1, () => { const bound = AsyncResource.bind(() => seen.push(als.getStore())); als.run(2, bound) });
+const r = new AsyncResource("X"); r.runInAsyncScope(() => seen.push("scope"));
+await new Promise((res) => als.run(3, () => setTimeout(() => { seen.push(als.getStore()); res() }, 1)));
+seen`,
+  ],
+  [
+    "crypto key pairs, signing and ECDH",
+    `import crypto from "node:crypto";
+const { publicKey, privateKey } = crypto.generateKeyPairSync("ed25519");
+const sig = crypto.sign(null, Buffer.from("m"), privateKey);
+const a = crypto.createECDH("prime256v1"); const b = crypto.createECDH("prime256v1"); a.generateKeys(); b.generateKeys();
+[crypto.verify(null, Buffer.from("m"), publicKey, sig), a.computeSecret(b.getPublicKey()).equals(b.computeSecret(a.getPublicKey())),
+ publicKey.export({ format: "jwk" }).kty]`,
+  ],
+  [
+    "Request and Response clone and tee, File, and scheduler.wait",
+    `const res = new Response("body"); const copy = res.clone();
+const [x, y] = new Response("tt").body.tee();
+const f = new File(["f"], "f.txt", { type: "text/plain" });
+await scheduler.wait(1);
+[await res.text(), await copy.text(), (await x.getReader().read()).value.length, (await new Response(y).text()), f.name, f.type, await f.text()]`,
+  ],
+  [
+    "using, DisposableStack, AggregateError and structuredClone of errors",
+    `const log = [];
+{ using s = new DisposableStack(); s.defer(() => log.push("disposed")); log.push("body") }
+const agg = new AggregateError([new Error("a")], "many");
+const cloned = structuredClone(new RangeError("r", { cause: 1 }));
+[log, agg.errors.length, cloned.name, cloned.cause, cloned instanceof RangeError]`,
+  ],
+  [
+    "prototypes of its own objects: __proto__, setPrototypeOf, Object.create",
+    `const base = { hi() { return "hi " + this.n } };
+const a = { n: 1 }; a.__proto__ = base; const b = Object.setPrototypeOf({ n: 2 }, base); const c = Object.create(base, { n: { value: 3 } });
+const arr = Object.setPrototypeOf([], Array.prototype);
+[a.hi(), b.hi(), c.hi(), Array.isArray(arr), Object.getPrototypeOf(a) === base]`,
+  ],
+  [
+    "dates, locales and text",
+    `const d = new Date(Date.UTC(2020, 0, 2, 3, 4, 5));
+[d.toISOString(), d.toLocaleString("en-GB", { timeZone: "UTC" }), "ä".localeCompare("z", "de"), "İ".toLocaleLowerCase("tr"),
+ "e\\u0301".normalize("NFC").length, new Intl.DateTimeFormat().resolvedOptions().timeZone, typeof Date.now(), Math.random() < 1]`,
+  ],
+  [
+    "util.inspect of process.stdout and of a class with private fields",
+    `import util from "node:util";
+class Q { #secret = 1; pub = 2 }
+[util.inspect(new Q()), typeof util.inspect(process.stdout), util.inspect(new Error("x")).split("\\n")[0]]`,
+  ],
 ];
 
 describe("ordinary code answers the same in a one-shot and in a reused isolate", () => {
