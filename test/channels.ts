@@ -77,6 +77,23 @@ export const CHANNELS: Channel[] = [
   { name: "process", write: "process.leak = secret", read: "process.leak" },
   { name: "process.env", write: "process.env.LEAK = secret", read: "process.env.LEAK" },
   {
+    name: "the stdout node:process exports",
+    imports: 'import { stdout } from "node:process";',
+    write: "stdout.leak = secret",
+    read: "stdout.leak",
+  },
+  {
+    name: "a method of the stdout node:process exports",
+    imports: 'import { stdout } from "node:process";',
+    write: "stdout.write.leak = secret",
+    read: "stdout.write.leak",
+  },
+  {
+    name: "process.stdout's class",
+    write: "Object.getPrototypeOf(process.stdout).leak = secret",
+    read: "process.stdout.leak",
+  },
+  {
     name: "env from cloudflare:workers",
     imports: 'import { env } from "cloudflare:workers";',
     write: "env.LEAK = secret",

@@ -5,6 +5,7 @@ import { AsyncLocalStorage } from "node:async_hooks";
 import type { GuestCapabilities } from "../../../capabilities";
 import type { HarnessLimits } from "../../../guest";
 import { apply, PromiseCtor, promiseThen, TypeErrorCtor } from "./builtins";
+import type { ProcessState } from "./process-state";
 
 /** A capability as the guest holds it: an RPC stub, whose every call answers a promise. */
 export type Stub<T> = {
@@ -44,6 +45,10 @@ export interface Run {
   /** `console.count` and `console.time` labels: each execution has its own. */
   counters: Map<string, number> | undefined;
   timers: Map<string, number> | undefined;
+  /** In a reused isolate, its own stdio streams and `process` listeners (process-state.ts). */
+  process: ProcessState | undefined;
+  /** In a reused isolate, what it set `Error.stackTraceLimit` to (seal-reused.ts). */
+  stackTraceLimit: number | undefined;
 }
 
 const context = new AsyncLocalStorage<Run>();

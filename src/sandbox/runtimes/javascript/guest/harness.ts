@@ -23,6 +23,7 @@ import { answered, check, deadlineIn, stop, tick } from "./deadline";
 import { envelope, errorBody, resultBody } from "./envelope";
 import { guestFetch } from "./fetch";
 import { guardProcess, moduleSpecifier, standInNamespaces } from "./modules";
+import { perRunProcess } from "./process-state";
 import { captureBindings, collectWorkspace, decodeValue, hydrateWorkspace } from "./session";
 
 const setTimeoutOriginal = setTimeout;
@@ -141,6 +142,8 @@ class Harness extends WorkerEntrypoint {
       expire: undefined,
       counters: undefined,
       timers: undefined,
+      process: undefined,
+      stackTraceLimit: undefined,
     };
     const slots: Slots = { __proto__: null, in: { __proto__: null }, m: moduleSpecifier };
     const values = session?.values;
@@ -205,7 +208,12 @@ export function start(
   defineProperty(globalThis, "input", { get: () => currentRun()?.input, enumerable: true });
   (globalThis as { console: unknown }).console = consoleObject;
   globalThis.fetch = guestFetch;
-  if (reused) guardProcess();
-  how.seal({ load: builtinModule, roots: [consoleObject, ...standInNamespaces()], imported });
+  const roots: unknown[] = [consoleObject, ...standInNamespaces()];
+  if (reused) {
+    guardProcess();
+    // node:process exports the runtime's stdio streams by name, out of reach from `process`.
+    roots.push(...perRunProcess());
+  }
+  how.seal({ load: builtinModule, roots, imported });
   return Harness;
 }

@@ -18,6 +18,13 @@ const EXTRAS: [() => object, PropertyKey][] = [
   [() => iteratorPrototype, Symbol.dispose],
 ];
 const extras = EXTRAS.map(([of, key]) => getOwnPropertyDescriptor(of(), key));
+// ses points the function prototypes' `constructor` at inert stand-ins (a TypeError), to keep
+// compartments from the global scope; guest code has no compartment and the global `Function`,
+// and the runtime refuses code generation anyway (an EvalError, as in a one-shot isolate): the
+// runtime's constructors are put back below.
+const functionConstructors = [() => {}, async () => {}, function* () {}, async function* () {}].map(
+  (fn) => getPrototypeOf(fn).constructor as { prototype: object },
+);
 // The runtime's own Error: ses replaces the global and formats stacks through this one's
 // prepareStackTrace; V8's own formatting is put back below, so `err.stack` reads as it does in a
 // one-shot isolate.
@@ -46,6 +53,13 @@ for (let i = 0; i < EXTRAS.length; i++) {
   if (extra !== undefined && getOwnPropertyDescriptor(target, key) === undefined) {
     defineProperty(target, key, extra);
   }
+}
+for (const ctor of functionConstructors) {
+  defineProperty(ctor.prototype, "constructor", {
+    value: ctor,
+    writable: true,
+    configurable: true,
+  });
 }
 deleteProperty(RuntimeError, "prepareStackTrace");
 // ses adds globals of its own (Compartment); guest code gets the runtime's set.
