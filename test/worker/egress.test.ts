@@ -212,6 +212,47 @@ out`);
   });
 });
 
+describe("a request's AbortSignal", () => {
+  it("goes with the request: an allowed fetch with a signal answers as one without", async () => {
+    const t = await tenant(["api.example.com"]);
+    upstream = () => new Response("hello");
+    const r = await t.run(
+      "const res = await fetch('https://api.example.com/', { signal: AbortSignal.timeout(5000) }); await res.text()",
+    );
+    expect(r.status, JSON.stringify(r.error)).toBe("ok");
+    expect(r.result).toBe("hello");
+  });
+
+  it("an aborted signal stops the fetch with its reason, before anything leaves", async () => {
+    const t = await tenant(["api.example.com"]);
+    const r = await t.run(
+      thrown(
+        "const c = new AbortController(); c.abort(); await fetch('https://api.example.com/', { signal: c.signal })",
+      ),
+    );
+    expect(r.result).toEqual(["AbortError", "The operation was aborted"]);
+    expect(seen).toHaveLength(0);
+  });
+
+  it("a signal that fires while the upstream is slow ends the fetch then, with its reason", async () => {
+    const t = await tenant(["api.example.com"]);
+    let release = () => {};
+    upstream = () =>
+      new Promise<Response>((resolve) => {
+        release = () => resolve(new Response("late"));
+      });
+    const r = await t.run(
+      thrown(
+        "await fetch('https://api.example.com/', { signal: AbortSignal.timeout(50) })",
+      ),
+      { timeoutMs: 5000 },
+    );
+    release();
+    expect(r.result).toEqual(["TimeoutError", "The operation was aborted due to timeout"]);
+    expect(r.usage.wallMs).toBeLessThan(2000);
+  });
+});
+
 describe("redirects", () => {
   it("follows redirects hop by hop, checking and auditing each hop", async () => {
     const t = await tenant(["api.example.com", "cdn.example.com"]);

@@ -1,6 +1,16 @@
 // fetch() for guest code: every outbound request goes through the execution's own egress
 // capability, never the isolate's.
-import { apply, StringCtor, stringStartsWith, TypeErrorCtor, uncurry } from "./builtins";
+import {
+  apply,
+  getter,
+  PromiseCtor,
+  promiseThen,
+  StringCtor,
+  settled,
+  stringStartsWith,
+  TypeErrorCtor,
+  uncurry,
+} from "./builtins";
 import { currentRun } from "./context";
 
 const RequestCtor = Request;
@@ -17,6 +27,10 @@ const headersDelete = uncurry(Headers.prototype.delete);
 const headersKeys = uncurry(Headers.prototype.keys);
 const responseText = uncurry(Response.prototype.text);
 const encodeComponent = encodeURIComponent;
+const signalAborted = getter(AbortSignal.prototype, "aborted");
+const signalReason = getter(AbortSignal.prototype, "reason");
+const addListener = uncurry(EventTarget.prototype.addEventListener);
+const removeListener = uncurry(EventTarget.prototype.removeEventListener);
 const toWellFormed = uncurry(String.prototype.toWellFormed);
 
 /**
@@ -47,10 +61,35 @@ export async function guestFetch(
     headersSet(headers, "cordon-raw-url", encodeComponent(toWellFormed(resource)));
   }
   headersSet(headers, "cordon-redirect", StringCtor(request.redirect));
-  const response = await run.capabilities.fetch(request);
+  // A signal cannot cross the capability's RPC boundary: the request goes without it, and the
+  // signal is kept here, where it rejects the fetch (and fails the body) as the runtime's would.
+  const signal = init?.signal ?? (resource instanceof RequestCtor ? resource.signal : null);
+  if (signal && signalAborted(signal)) throw signalReason(signal);
+  const sent = signal ? new RequestCtor(request, { signal: null }) : request;
+  const response = await untilAborted(run.capabilities.fetch(sent), signal);
   const denied = headersGet(response.headers, "cordon-egress-denied");
   if (denied !== null) throw new TypeErrorCtor(await responseText(response));
-  return failingAsFetch(response);
+  return failingAsFetch(response, signal);
+}
+
+/** `answer`, or a rejection with `signal`'s reason as soon as it aborts. */
+function untilAborted<T>(answer: PromiseLike<T>, signal: AbortSignal | null): Promise<T> {
+  if (!signal) return settled(answer);
+  return new PromiseCtor<T>((resolve, reject) => {
+    const abort = () => reject(signalReason(signal));
+    addListener(signal, "abort", abort);
+    promiseThen(
+      settled(answer),
+      (value) => {
+        removeListener(signal, "abort", abort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        removeListener(signal, "abort", abort);
+        reject(err);
+      },
+    );
+  });
 }
 
 /**
@@ -58,7 +97,7 @@ export async function guestFetch(
  * errors a body it stops (a cap, a secret, an encoding it cannot scrub) with one, but an error
  * crossing the capability's RPC boundary arrives as a plain Error.
  */
-function failingAsFetch(response: Response): Response {
+function failingAsFetch(response: Response, signal: AbortSignal | null): Response {
   const body = response.body;
   if (body === null) return response;
   const reader: ReadableStreamDefaultReader<Uint8Array> = apply(getReaderMethod, body, []);
@@ -66,8 +105,12 @@ function failingAsFetch(response: Response): Response {
     async pull(controller) {
       let read: ReadableStreamReadResult<Uint8Array>;
       try {
-        read = await readerRead(reader);
+        read = await untilAborted(readerRead(reader), signal);
       } catch (err) {
+        if (signal && signalAborted(signal) && err === signalReason(signal)) {
+          promiseThen(readerCancel(reader, err), undefined, () => {});
+          throw err;
+        }
         throw new TypeErrorCtor(StringCtor((err as { message?: unknown } | null)?.message ?? err));
       }
       if (read.done) controller.close();
