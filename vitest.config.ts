@@ -23,6 +23,14 @@ export default defineConfig({
               },
             },
           }),
+          // The Python harness is shipped as text (a wrangler rule, which the pool applies when
+          // the worker imports it); vite's import analysis must not read it as JavaScript first.
+          {
+            name: "cordon-python-text",
+            enforce: "pre",
+            transform: (code, id) =>
+              id.endsWith(".guest.py") ? `export default ${JSON.stringify(code)};` : undefined,
+          },
         ],
         // The first test of a file also pays for loading the worker's modules.
         test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 30_000 },
