@@ -300,3 +300,170 @@ describe("egress", () => {
     expect(seen).toEqual([]);
   });
 });
+
+describe("sessions", () => {
+  /** Runs `code` as the next turn of `session`, as the control plane would hand it on. */
+  async function turn(
+    state: {
+      values: Record<string, string>;
+      files: { path: string; data: string }[];
+      state?: string;
+    },
+    code: string,
+    reuse?: string,
+  ) {
+    const r = await runPy(code, { session: state, ...(reuse ? { reuse } : {}) });
+    const files = new Map(state.files.map((f) => [f.path, f.data]));
+    for (const f of r.files?.changed ?? []) files.set(f.path, f.data);
+    for (const path of r.files?.deleted ?? []) files.delete(path);
+    const next = {
+      values: r.vars ?? state.values,
+      files: [...files].map(([path, data]) => ({ path, data })),
+      ...(r.state ? { state: r.state } : {}),
+    };
+    return { r, next };
+  }
+  const empty = () => ({ values: {}, files: [] });
+
+  it("carries values by pickle, functions and classes by source, and imports, to a fresh isolate", async () => {
+    const first = [
+      "import json as j",
+      "from math import sqrt",
+      "from collections import OrderedDict",
+      "import datetime, decimal",
+      "total = 40",
+      "data = {'xs': [1, 2], 'when': datetime.date(2026, 1, 2), 'd': decimal.Decimal('1.5')}",
+      "od = OrderedDict(a=1)",
+      "@staticmethod",
+      "def unused():",
+      "    pass",
+      "def add(a, b=2):",
+      "    return a + b + total",
+      "class Point:",
+      "    def __init__(self, x):",
+      "        self.x = x",
+      "    def norm(self):",
+      "        return sqrt(self.x * self.x)",
+      "p = Point(-3)",
+      "sq = lambda n: n * n",
+      "gen = (i for i in range(3))",
+    ].join("\n");
+    const { r, next } = await turn(empty(), first);
+    expect(r.status).toBe("ok");
+    expect(r.warnings).toEqual([expect.stringMatching(/^gen \(generator cannot be pickled/)]);
+    expect(Object.keys(next.values)).toEqual([
+      "j",
+      "sqrt",
+      "OrderedDict",
+      "datetime",
+      "decimal",
+      "total",
+      "data",
+      "od",
+      "unused",
+      "add",
+      "Point",
+      "p",
+      "sq",
+    ]);
+    expect(next.values.add).toBe("sdef add(a, b=2):\n    return a + b + total");
+    expect(next.values.j).toBe("iimport json as j");
+    expect(next.values.sqrt).toBe("ifrom math import sqrt as sqrt");
+    const { r: second } = await turn(
+      { ...next, state: "not-this-isolate" },
+      "[add(1), p.norm(), sq(4), j.dumps(data['xs']), str(data['when']), str(data['d']), list(od), type(p).__name__, 'gen' in dir()]",
+    );
+    expect(second).toMatchObject({
+      status: "ok",
+      result: [43, 3, 16, "[1, 2]", "2026-01-02", "1.5", ["a"], "Point", false],
+    });
+  });
+
+  it("keeps the interpreter's own state in a reused isolate, and what a later run changed", async () => {
+    const key = `py-session-${crypto.randomUUID()}`;
+    const one = await turn(empty(), "xs = [1]\nclass C:\n    pass\nc = C()", key);
+    expect(one.r.status).toBe("ok");
+    const two = await turn(one.next, "xs.append(2)\nkept = c\nlen(xs)", key);
+    expect(two.r).toMatchObject({ status: "ok", result: 2 });
+    // The isolate still holds the state: the same objects, not copies.
+    const three = await turn(two.next, "[xs, kept is c]", key);
+    expect(three.r).toMatchObject({ status: "ok", result: [[1, 2], true] });
+    // Stored state that is not the isolate's (another turn ran elsewhere) is restored instead.
+    const elsewhere = await turn(
+      {
+        ...three.next,
+        values: { ...three.next.values, xs: one.next.values.xs as string },
+        state: "other",
+      },
+      "xs",
+      key,
+    );
+    expect(elsewhere.r).toMatchObject({ status: "ok", result: [1] });
+  });
+
+  it("keeps what an execution defined before it threw", async () => {
+    const { r, next } = await turn(
+      empty(),
+      "a = 1\ndef f():\n    return a\nraise ValueError('late')",
+    );
+    expect(r.status).toBe("error");
+    expect(Object.keys(next.values)).toEqual(["a", "f"]);
+  });
+
+  it("restores a forged pickle without calling anything it names", async () => {
+    // What pickle.dumps makes of an object whose __reduce__ asks for os.system / exec.
+    const evil = btoa(
+      String.fromCharCode(
+        ...new TextEncoder().encode("cbuiltins\nexec\n(Vopen('/tmp/pwned', 'w').write('x')\ntR."),
+      ),
+    );
+    const { r } = await turn(
+      { values: { x: `p${evil}`, ok: "pgASVBgAAAAAAAAAoSwFLAnSULg==" }, files: [] },
+      "import os\n[os.path.exists('/tmp/pwned'), 'x' in dir(), ok]",
+    );
+    expect(r).toMatchObject({ status: "ok", result: [false, false, [1, 2]] });
+    expect(r.warnings).toEqual([
+      expect.stringMatching(/^x \(UnpicklingError: builtins\.exec is not restored/),
+    ]);
+  });
+
+  it("runs no stored source that is not one definition of its name", async () => {
+    const values = {
+      f: "sdef f():\n    return 1\nopen('/tmp/pwned', 'w').write('x')",
+      g: "sopen('/tmp/pwned', 'w').write('x')",
+      h: "sdef other():\n    pass",
+      i: "iimport os; open('/tmp/pwned', 'w').write('x')",
+      k: "sdef k():\n    return 'k'",
+    };
+    const { r } = await turn(
+      { values, files: [] },
+      "import os\n[os.path.exists('/tmp/pwned'), k(), [n in dir() for n in 'fghi']]",
+    );
+    expect(r).toMatchObject({ status: "ok", result: [false, "k", [false, false, false, false]] });
+    expect(r.warnings).toHaveLength(4);
+  });
+
+  it("shares /tmp/workspace: files in before the code, changes and deletions out", async () => {
+    const start = {
+      values: {},
+      files: [
+        { path: "notes/a.txt", data: btoa("alpha") },
+        { path: "gone.txt", data: btoa("bye") },
+      ],
+    };
+    const code = [
+      "import os",
+      "text = open('/tmp/workspace/notes/a.txt').read()",
+      "open('/tmp/workspace/notes/b.txt', 'w').write(text.upper())",
+      "os.remove('/tmp/workspace/gone.txt')",
+      "sorted(os.listdir('/tmp/workspace/notes'))",
+    ].join("\n");
+    const { r, next } = await turn(start, code);
+    expect(r).toMatchObject({ status: "ok", result: ["a.txt", "b.txt"] });
+    expect(r.files).toEqual({
+      changed: [{ path: "notes/b.txt", data: btoa("ALPHA") }],
+      deleted: ["gone.txt"],
+    });
+    expect(next.files.map((f) => f.path).sort()).toEqual(["notes/a.txt", "notes/b.txt"]);
+  });
+});
