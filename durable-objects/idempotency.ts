@@ -1,14 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
+import { IDEMPOTENCY_MS } from "../src/config";
 import type { Env } from "../src/env";
-
-/** How long a stored answer is replayed for an `Idempotency-Key`. */
-export const IDEMPOTENCY_MS = 24 * 60 * 60 * 1000;
-
-/**
- * How long a claim outlives its execution's deadline before it counts as abandoned: a session
- * run's wait for its turn (at most 30 s), compiling, the kill path and storing the answer.
- */
-export const LEASE_MARGIN_MS = 60_000;
 
 export type Claim =
   | { kind: "new"; token: string }

@@ -1,21 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
+import { INCIDENTS_KEPT } from "../src/config";
 import type { Env } from "../src/env";
-
-/** The name of the one incidents instance. */
-export const INCIDENTS = "incidents";
-
-/** A hostile execution, as `GET /v1/admin/incidents` lists it. */
-export interface Incident {
-  at: string;
-  tenant: string;
-  codeHash: string;
-  reason: string;
-  /** Until when (ISO time) this code is refused to this tenant, if it took a runtime down. */
-  quarantinedUntil?: string;
-}
-
-/** How many incidents are kept; the oldest go first. */
-const KEEP = 1000;
+import type { IncidentBody } from "../src/schemas/admin";
 
 /**
  * The record of executions that had to be stopped, and the quarantine of code that took a
@@ -52,11 +38,14 @@ export class Incidents extends DurableObject<Env> {
       reason,
       until,
     );
-    this.#sql.exec("DELETE FROM incidents WHERE id <= (SELECT MAX(id) FROM incidents) - ?", KEEP);
+    this.#sql.exec(
+      "DELETE FROM incidents WHERE id <= (SELECT MAX(id) FROM incidents) - ?",
+      INCIDENTS_KEPT,
+    );
   }
 
   /** Every kept incident, oldest first. */
-  list(): Incident[] {
+  list(): IncidentBody[] {
     return this.#sql
       .exec<{
         at: string;

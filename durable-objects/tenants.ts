@@ -1,7 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
+import { hmacKey } from "../src/bytes";
 import type { EgressSecret } from "../src/egress/audit";
 import { placeholderFor } from "../src/egress/secrets";
 import type { Env } from "../src/env";
+import { type KeyCreatedBody, TENANT_ID, type TenantBody } from "../src/schemas/admin";
 import {
   DEFAULT_SECRET_PLACES,
   type PolicyBody,
@@ -10,26 +12,7 @@ import {
   type SecretPlace,
   type StoredSecret,
 } from "../src/schemas/policy";
-
-/** The name of the one registry instance. */
-export const REGISTRY = "registry";
-
-/** Tenant ids: a DNS label, so a tenant can have its own host name. */
-export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
-/** A tenant as the admin API shows it: never a key, never a secret value. */
-export interface TenantView {
-  id: string;
-  policy: PolicyBody;
-  keys: { keyId: string; createdAt: string }[];
-  secrets: string[];
-}
-
-/** A freshly made API key: the only time its value exists outside the caller's hands. */
-export interface NewKey {
-  keyId: string;
-  apiKey: string;
-}
+import { hashApiKey, newApiKey, newKeyId, randomToken } from "../src/tenants/keys";
 
 /** Who an API key belongs to. */
 export interface ResolvedKey {
@@ -37,22 +20,6 @@ export interface ResolvedKey {
   policy: PolicyBody;
   /** Whether the tenant has secrets, so executions without any skip loading them. */
   hasSecrets: boolean;
-}
-
-const encoder = new TextEncoder();
-
-/** Hex SHA-256 of an API key: what the registry stores and looks keys up by. */
-export async function hashApiKey(apiKey: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(apiKey));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function randomToken(bytes: number): string {
-  const raw = crypto.getRandomValues(new Uint8Array(bytes));
-  return btoa(String.fromCharCode(...raw))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
 }
 
 /**
@@ -102,7 +69,7 @@ export class Tenants extends DurableObject<Env> {
   }
 
   /** Creates a tenant with its first API key; `null` when the id is taken. */
-  async createTenant(id: string, policy: PolicyBody): Promise<NewKey | null> {
+  async createTenant(id: string, policy: PolicyBody): Promise<KeyCreatedBody | null> {
     assertTenantId(id);
     const key = await this.#newKey();
     return this.ctx.storage.transactionSync(() => {
@@ -119,7 +86,7 @@ export class Tenants extends DurableObject<Env> {
   }
 
   /** A tenant's policy, key ids and secret names; `null` when there is no such tenant. */
-  async getTenant(id: string): Promise<TenantView | null> {
+  async getTenant(id: string): Promise<TenantBody | null> {
     const row = this.#sql
       .exec<{ policy: string }>("SELECT policy FROM tenants WHERE id = ?", id)
       .toArray()[0];
@@ -149,7 +116,7 @@ export class Tenants extends DurableObject<Env> {
   }
 
   /** Adds an API key to a tenant; `null` when there is no such tenant. */
-  async addKey(id: string): Promise<NewKey | null> {
+  async addKey(id: string): Promise<KeyCreatedBody | null> {
     const key = await this.#newKey();
     return this.ctx.storage.transactionSync(() => {
       if (!this.#exists(id)) return null;
@@ -234,23 +201,15 @@ export class Tenants extends DurableObject<Env> {
       )
       .toArray();
     if (rows.length === 0) return [];
-    const key = await crypto.subtle.importKey(
-      "raw",
-      encoder.encode(this.#placeholderKey()),
-      { name: "HMAC", hash: "SHA-256" },
-      false,
-      ["sign"],
-    );
+    const key = await hmacKey(this.#placeholderKey());
     const secrets: EgressSecret[] = [];
     for (const row of rows) {
-      const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${id}\u0000${row.name}`));
-      const hex = [...new Uint8Array(mac)].map((b) => b.toString(16).padStart(2, "0")).join("");
       secrets.push({
         name: row.name,
         value: row.value,
         hosts: parseHosts(row.hosts),
         in: parsePlaces(row.placement),
-        placeholder: placeholderFor(row.name, hex.slice(0, 32)),
+        placeholder: await placeholderFor(key, id, row.name),
       });
     }
     return secrets;
@@ -280,7 +239,7 @@ export class Tenants extends DurableObject<Env> {
   ): Promise<"seeded" | "key-taken"> {
     const hash = await hashApiKey(apiKey);
     const fingerprint = await hashApiKey(JSON.stringify({ policy, secrets }));
-    const keyId = `key_${randomToken(12)}`;
+    const keyId = newKeyId();
     return this.ctx.storage.transactionSync(() => {
       const id = "dev";
       const owner = this.#sql
@@ -322,9 +281,9 @@ export class Tenants extends DurableObject<Env> {
     return this.#sql.exec("SELECT 1 FROM tenants WHERE id = ?", id).toArray().length > 0;
   }
 
-  async #newKey(): Promise<NewKey & { hash: string }> {
-    const apiKey = `ck_${randomToken(32)}`;
-    return { keyId: `key_${randomToken(12)}`, apiKey, hash: await hashApiKey(apiKey) };
+  async #newKey(): Promise<KeyCreatedBody & { hash: string }> {
+    const apiKey = newApiKey();
+    return { keyId: newKeyId(), apiKey, hash: await hashApiKey(apiKey) };
   }
 
   #insertKey(tenant: string, keyId: string, hash: string, seeded: boolean): void {

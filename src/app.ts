@@ -1,94 +1,36 @@
-import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { HTTPException } from "hono/http-exception";
-import { SESSION_LIMITS } from "../durable-objects/session";
-import { httpProblem, internalError, notFound, Problem, problemResponse } from "./api/problem";
-import type { Env } from "./env";
-import { LIMITS } from "./limits";
-import { mcpRoutes } from "./mcp";
-import { type AuthVariables, tenantAuth } from "./middleware/auth";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import { asProblem, notFound, Problem, problemResponse } from "./api/problem";
+import { LIMITS } from "./config";
+import type { AppEnv } from "./env";
+import { mcp } from "./mcp";
+import { tenantAuth } from "./middleware/auth";
 import { limitBody } from "./middleware/body-limit";
-import { jsonBody } from "./middleware/json-body";
 import { rateLimit } from "./middleware/rate-limit";
 import { requestLog } from "./middleware/request-log";
-import { adminRoutes } from "./routes/admin";
-import { executeRoutes } from "./routes/execute";
-import { fileRoutes, sessionRoutes } from "./routes/sessions";
+import { admin } from "./routes/admin";
+import { executions } from "./routes/executions";
+import { files } from "./routes/files";
+import { health } from "./routes/health";
+import { sessions } from "./routes/sessions";
 import { validationHook } from "./routes/validation";
 
-type AppEnv = { Bindings: Env; Variables: AuthVariables };
-
-const healthRoute = createRoute({
-  method: "get",
-  path: "/healthz",
-  summary: "Liveness",
-  responses: {
-    200: {
-      description: "The server answers",
-      content: {
-        "application/json": {
-          schema: z
-            .object({
-              ok: z.literal(true),
-              isolation: z.string().openapi({
-                description: "How runner processes are isolated: namespaces, process or in-process",
-                example: "namespaces",
-              }),
-              sandbox: z.array(z.string()).openapi({
-                description:
-                  "What contains each runner process besides its own process (docs/self-hosting.md); empty without runner processes or namespaces",
-                example: [
-                  "namespaces",
-                  "no-network",
-                  "minimal-filesystem",
-                  "no-capabilities",
-                  "seccomp",
-                ],
-              }),
-            })
-            .passthrough(),
-        },
-      },
-    },
-  },
-});
-
-/** Builds the Hono application: logging, auth, limits, routes, one error handler. */
+/**
+ * Builds the Hono application: the request log, one sub-app per resource (each with its own
+ * auth, limits and body checks), `/openapi.json`, and one answer for errors and unknown routes.
+ */
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-  app.use("*", requestLog());
-  app.openapi(healthRoute, (c) =>
-    c.json(
-      {
-        ok: true as const,
-        isolation: c.env.CORDON_ISOLATION ?? "in-process",
-        sandbox: c.env.CORDON_SANDBOX?.split(",").filter(Boolean) ?? [],
-      },
-      200,
-    ),
-  );
-
-  app.route("/", adminRoutes);
-  app.use("/v1/*", tenantAuth());
-  app.use("/v1/*", rateLimit());
-  const jsonLimit = limitBody(LIMITS.requestBytes);
-  // A workspace file may be as large as the whole session's file cap.
-  const fileLimit = limitBody(SESSION_LIMITS.fileBytes);
-  app.use("/v1/*", (c, next) =>
-    (c.req.method === "PUT" && /\/files\//.test(c.req.path) ? fileLimit : jsonLimit)(c, next),
-  );
-  // Every `/v1` POST takes JSON; `POST /v1/sessions` may have no body at all.
-  const requireJson = jsonBody();
-  app.use("/v1/*", (c, next) =>
-    c.req.method === "POST" || c.req.method === "PATCH" ? requireJson(c, next) : next(),
-  );
-
-  app.route("/", executeRoutes);
-  app.route("/", sessionRoutes);
-  app.route("/", fileRoutes);
-  app.use("/mcp", tenantAuth(), rateLimit(), requireJson);
-  app.route("/", mcpRoutes(app));
+  app.use(requestLog());
+  app.route("/healthz", health);
+  app.route("/v1/admin", admin);
+  app.route("/v1/execute", executions);
+  // Ahead of the session's other routes, whose scope would otherwise take file paths too.
+  app.route("/v1/sessions/:id/files", files);
+  app.route("/v1/sessions", sessions);
+  // The rest of /v1 is no route, but a tenant still needs a key to learn so, and pays for asking.
+  app.use("/v1/*", tenantAuth(), rateLimit(), limitBody(LIMITS.requestBytes));
+  app.route("/mcp", mcp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
@@ -121,15 +63,10 @@ export function createApp() {
     }
     return problemResponse(c, notFound(`no route for ${c.req.method} ${c.req.path}`));
   });
-  app.onError((err, c) => handleError(err, c));
+  // A `Problem` answers as itself, as does an HTTPException of Hono or its validators (415, 413,
+  // 400, each with its status); anything else is a logged 500 that reveals nothing.
+  app.onError((err, c) => problemResponse(c, asProblem(err)));
   return app;
-}
-
-function handleError(err: Error, c: Context): Response {
-  if (err instanceof Problem) return problemResponse(c, err);
-  // Hono and its validators refuse requests with these (415, 413, 400): each keeps its status.
-  if (err instanceof HTTPException) return problemResponse(c, httpProblem(err));
-  return problemResponse(c, internalError(err));
 }
 
 function allowedMethods(routes: { method: string; path: string }[], path: string): string[] {

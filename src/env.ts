@@ -1,8 +1,10 @@
+import type { Context } from "hono";
 import type { Idempotency } from "../durable-objects/idempotency";
 import type { Incidents } from "../durable-objects/incidents";
 import type { RateLimiter } from "../durable-objects/rate-limiter";
 import type { Session } from "../durable-objects/session";
 import type { Tenants } from "../durable-objects/tenants";
+import type { PolicyBody } from "./schemas/policy";
 
 /** Bindings and configuration of the control-plane worker. */
 export interface Env {
@@ -50,6 +52,23 @@ export interface Env {
   /** Self-hosted, runner role: the control plane's egress socket. */
   CONTROL?: Fetcher;
 }
+
+/** What the tenant routes know of a request once `tenantAuth` has let it in. */
+export interface AppVariables {
+  /** The tenant the request acts for. */
+  tenant: string;
+  policy: PolicyBody;
+  /** Set when the request carries a session token: the one session it may act on. */
+  sessionScope?: string;
+  /** False when the tenant is known to have no secrets (unknown: the gateway loads them). */
+  hasSecrets?: boolean;
+}
+
+/** The one Hono environment of every route, sub-app and middleware. */
+export type AppEnv = { Bindings: Env; Variables: AppVariables };
+
+/** A request's context in any of them. */
+export type AppContext = Context<AppEnv>;
 
 type WorkerEnv = Env;
 

@@ -1,5 +1,5 @@
 import type { Context } from "hono";
-import type { HTTPException } from "hono/http-exception";
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 
 /** A field-level validation failure. */
@@ -36,28 +36,35 @@ export class Problem extends Error {
 /** Problem types are URIs under this prefix; docs/api.md lists every one. */
 export const PROBLEM_BASE = "https://cordon.dev/problems/";
 
-/** Writes a problem as the response. */
+/** Writes a problem as the response to `c`'s request. */
 export function problemResponse(c: Context, problem: Problem): Response {
-  return new Response(JSON.stringify(problemBody(c, problem)), {
+  return new Response(JSON.stringify(problemBody(problem, new URL(c.req.url).pathname)), {
     status: problem.status,
     headers: { "content-type": "application/problem+json", ...problem.headers },
   });
 }
 
-/**
- * The problem+json object for an error: a `Problem` as itself, anything else as a generic 500
- * whose id is logged with the error, so nothing internal reaches the client.
- */
-export function problemBody(c: Context, err: unknown): Record<string, unknown> {
-  const problem = err instanceof Problem ? err : internalError(err);
+/** The problem+json object of `problem`, answered for the path `instance`. */
+export function problemBody(problem: Problem, instance: string): Record<string, unknown> {
   return {
     type: problem.type,
     title: problem.title,
     status: problem.status,
     detail: problem.message,
-    instance: new URL(c.req.url).pathname,
+    instance,
     ...problem.extra,
   };
+}
+
+/**
+ * The problem an error answers as: a `Problem` as itself, an `HTTPException` of Hono or its
+ * validators with its own status (415, 413, 400), anything else as a generic 500 whose id is
+ * logged with the error, so nothing internal reaches the client.
+ */
+export function asProblem(err: unknown): Problem {
+  if (err instanceof Problem) return err;
+  if (err instanceof HTTPException) return httpProblem(err);
+  return internalError(err);
 }
 
 /** Logs an unexpected error under a fresh id and returns the 500 problem that quotes it. */

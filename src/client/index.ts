@@ -12,6 +12,14 @@
  */
 import type { z } from "@hono/zod-openapi";
 import type {
+  IncidentList as IncidentListSchema,
+  Incident as IncidentSchema,
+  KeyCreated as KeyCreatedSchema,
+  NewTenant as NewTenantSchema,
+  TenantCreated as TenantCreatedSchema,
+  Tenant as TenantSchema,
+} from "../schemas/admin.js";
+import type {
   EgressAttempt as EgressAttemptSchema,
   EgressPolicy as EgressPolicySchema,
   ExecutionRequest as ExecutionRequestSchema,
@@ -65,31 +73,16 @@ export type FileEntry = FileList["files"][number];
 export type Policy = z.input<typeof PolicySchema>;
 export type Secret = z.input<typeof SecretSchema>;
 
-export interface TenantCreated {
-  id: string;
-  /** Shown only in this answer. */
-  apiKey: string;
-  keyId: string;
-}
-export interface KeyCreated {
-  keyId: string;
-  /** Shown only in this answer. */
-  apiKey: string;
-}
-export interface Tenant {
-  id: string;
-  policy: z.output<typeof PolicySchema>;
-  keys: { keyId: string; createdAt: string }[];
-  /** Secret names; values are never shown. */
-  secrets: string[];
-}
-export interface Incident {
-  at: string;
-  tenant: string;
-  codeHash: string;
-  reason: string;
-  quarantinedUntil?: string;
-}
+/** What `admin.createTenant` takes: an id and, optionally, its policy. */
+export type NewTenant = z.input<typeof NewTenantSchema>;
+/** A new tenant with its first API key, which is shown only in this answer. */
+export type TenantCreated = z.output<typeof TenantCreatedSchema>;
+/** A new API key, shown only in this answer. */
+export type KeyCreated = z.output<typeof KeyCreatedSchema>;
+/** A tenant's policy, key ids and secret names (values are never shown). */
+export type Tenant = z.output<typeof TenantSchema>;
+export type Incident = z.output<typeof IncidentSchema>;
+export type IncidentList = z.output<typeof IncidentListSchema>;
 export interface Health {
   ok: true;
   [field: string]: unknown;
@@ -392,7 +385,7 @@ export class Admin {
   }
 
   /** `POST /v1/admin/tenants`: the tenant and its first API key, shown only here. */
-  createTenant(tenant: { id: string; policy?: Policy }): Promise<TenantCreated> {
+  createTenant(tenant: NewTenant): Promise<TenantCreated> {
     return this.#http.json("POST", "/v1/admin/tenants", { auth: "admin", json: tenant });
   }
 
@@ -427,7 +420,7 @@ export class Admin {
   }
 
   /** `GET /v1/admin/incidents`: hostile executions that were stopped. */
-  incidents(): Promise<{ incidents: Incident[] }> {
+  incidents(): Promise<IncidentList> {
     return this.#http.json("GET", "/v1/admin/incidents", { auth: "admin" });
   }
 }

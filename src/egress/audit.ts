@@ -1,3 +1,4 @@
+import { DEFAULT_EGRESS_CAPS, type EgressCaps, MAX_AUDIT_ENTRIES } from "../config";
 import type { SecretPlace } from "../schemas/policy";
 import type { EgressPolicy } from "./policy";
 
@@ -11,25 +12,6 @@ export interface EgressAttempt {
   bytes?: number;
   ms?: number;
 }
-
-/** Per-execution limits on what the guest may send and receive. */
-export interface EgressCaps {
-  /** Requests (and connects, and redirect hops) that may leave; past it each one is denied. */
-  subrequests: number;
-  /** Request body bytes sent upstream, all requests and sockets of the execution together. */
-  requestBytes: number;
-  /** Response body bytes received, all requests and sockets together; past it the stream errors. */
-  responseBytes: number;
-  /** How long one request may take, headers and body (and how long a connect may take to open). */
-  requestTimeoutMs: number;
-}
-
-export const DEFAULT_EGRESS_CAPS: EgressCaps = {
-  subrequests: 50,
-  requestBytes: 10 * 1024 * 1024,
-  responseBytes: 10 * 1024 * 1024,
-  requestTimeoutMs: 30_000,
-};
 
 /** A tenant secret as the gateway uses it: the guest only ever sees `placeholder`. */
 export interface EgressSecret {
@@ -77,9 +59,6 @@ export interface InFlight {
   /** Told of each attempt as it is recorded (streamed executions). */
   readonly onAttempt?: (attempt: EgressAttempt) => void;
 }
-
-/** Attempts an execution's audit lists; denied ones past it are only counted. */
-export const MAX_AUDIT_ENTRIES = 1_000;
 
 // The control plane runs in one isolate: every gateway call of an execution in flight finds its
 // context and audit here until the execution collects it.

@@ -1,4 +1,5 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
+import { MAX_REDIRECTS } from "../config";
 import type { Env } from "../env";
 import { scrubSecrets } from "../redact/scan";
 import { EGRESS_HEADERS } from "../runner/protocol";
@@ -42,8 +43,7 @@ export const HARNESS_HEADERS = {
   redirect: "cordon-redirect",
 } as const;
 
-/** At most this many redirects are followed after the first request (DESIGN.md). */
-export const MAX_REDIRECTS = 5;
+/** At most this many redirects are followed after the first request (docs/api.md). */
 
 // RFC 9110 §7.6.1, plus the proxy ones; they describe one connection, not the request.
 const HOP_BY_HOP = new Set([

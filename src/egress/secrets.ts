@@ -2,17 +2,24 @@
  * Secret placeholders: the guest holds `process.env.NAME` as a placeholder, and the gateway swaps
  * in the real value only on requests to the hosts the secret is bound to, in the places it names.
  */
-import { matcherFor, toBinary } from "../redact/scan";
+import { toBinary, toHex } from "../bytes";
+import { matcherFor } from "../redact/scan";
 import type { EgressSecret } from "./audit";
 import { decideFetch } from "./policy";
 import { notBoundReason, type Place, placementReason, valueReason } from "./reasons";
 
 /**
- * A placeholder: only characters that URL, form and header encodings leave alone, so the guest
- * can put it anywhere and the gateway still finds it. `mac` is a keyed hash of tenant and name.
+ * A secret's placeholder: only characters that URL, form and header encodings leave alone, so the
+ * guest can put it anywhere and the gateway still finds it. It ends in a keyed hash of tenant and
+ * name under `key`, so it cannot be guessed yet stays the same for every run of the tenant.
  */
-export function placeholderFor(name: string, mac: string): string {
-  return `cordon-secret-${name}-${mac}`;
+export async function placeholderFor(
+  key: CryptoKey,
+  tenant: string,
+  name: string,
+): Promise<string> {
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(`${tenant}\u0000${name}`));
+  return `cordon-secret-${name}-${toHex(mac).slice(0, 32)}`;
 }
 
 /** Whether a request to `url` may carry `secret`'s real value (its hosts use the rule syntax). */

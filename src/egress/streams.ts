@@ -1,5 +1,6 @@
 /** Byte-stream plumbing of the gateway: bounded reads, caps and secret scrubbing in flight. */
-import { fromBinary, SecretScrubber, toBinary } from "../redact/scan";
+import { fromBinary, toBinary } from "../bytes";
+import { SecretScrubber } from "../redact/scan";
 import type { EgressAttempt, InFlight } from "./audit";
 import {
   placementReason,

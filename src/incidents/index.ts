@@ -1,11 +1,12 @@
-import { INCIDENTS } from "../../durable-objects/incidents";
 import { Problem } from "../api/problem";
+import { sha256Hex } from "../bytes";
 import { Lru } from "../cache";
+import { DEFAULT_QUARANTINE_SECONDS, INCIDENTS } from "../config";
 import type { Env } from "../env";
 
-/** How long code that took a runtime down is refused (CORDON_QUARANTINE_SECONDS, default 10 min). */
+/** How long code that took a runtime down is refused (CORDON_QUARANTINE_SECONDS). */
 function quarantineMs(env: Env): number {
-  return Number(env.CORDON_QUARANTINE_SECONDS ?? 600) * 1000;
+  return Number(env.CORDON_QUARANTINE_SECONDS ?? DEFAULT_QUARANTINE_SECONDS) * 1000;
 }
 
 /**
@@ -57,15 +58,12 @@ async function quarantined(env: Env): Promise<Map<string, number>> {
   return (copy ?? current).until;
 }
 
-const encoder = new TextEncoder();
-
 /** The hash incidents and the quarantine know code by: SHA-256 of the language and the code. */
 export async function codeHash(language: string, code: string): Promise<string> {
   const text = `${language}\n${code}`;
   const cached = hashes.get(text);
   if (cached !== undefined) return cached;
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
-  const hash = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const hash = await sha256Hex(text);
   if (text.length <= CACHED_CODE_CHARS) hashes.set(text, hash);
   return hash;
 }

@@ -1,31 +1,28 @@
 /**
  * `POST /mcp`: the Model Context Protocol over Streamable HTTP, stateless (a fresh server and
- * transport per request, JSON answers). Each tool calls the worker's own `/v1` routes with the
- * caller's `Authorization` header, so auth, execution slots, sessions and idempotency behave
- * exactly as they do over HTTP; the `/mcp` request alone counts against the request rate.
+ * transport per request, JSON answers). Each tool runs, in-process, the same operation as the
+ * `/v1` route it stands for, as the tenant the `/mcp` request authenticated: an execution takes a
+ * slot, sessions and idempotency behave exactly as over HTTP, and the `/mcp` request alone
+ * counts against the request rate. What the route would refuse is its problem, as a tool error.
  */
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { McpServer } from "@modelcontextprotocol/sdk/server/mcp.js";
 import { WebStandardStreamableHTTPServerTransport } from "@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import type { jsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/types.js";
-import type { Context } from "hono";
-import { SESSION_LIMITS } from "../../durable-objects/session";
-import type { Env } from "../env";
-import type { AuthVariables } from "../middleware/auth";
-import { countedElsewhere } from "../middleware/rate-limit";
+import { asProblem, problemBody } from "../api/problem";
+import { fromBase64, toBase64 } from "../bytes";
+import { LIMITS, SESSION_LIMITS } from "../config";
+import type { AppContext, AppEnv } from "../env";
+import { admitInSession, admitOnce } from "../execution/admit";
+import { tenantAuth } from "../middleware/auth";
+import { bodyTooLarge } from "../middleware/body-limit";
+import { jsonBody } from "../middleware/json-body";
+import { rateLimit } from "../middleware/rate-limit";
+import { listFiles, readFile, workspacePath, writeFile } from "../routes/files";
+import { createSession } from "../routes/sessions";
 import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
 import { FileList, NewSession, SessionCreated, SessionId } from "../schemas/session";
-
-type AppEnv = { Bindings: Env; Variables: AuthVariables };
-type Ctx = Context<AppEnv>;
-
-/** The worker's own `fetch`, through which every tool reaches the `/v1` routes. */
-export type AppFetch = (
-  request: Request,
-  env: Env,
-  ctx: Ctx["executionCtx"],
-) => Response | Promise<Response>;
 
 const SERVER_INFO = { name: "cordon", version: "1.0.0" };
 
@@ -65,90 +62,68 @@ const WriteFileArgs = SessionArgs.extend({
   encoding: z.enum(["utf8", "base64"]).default("utf8"),
 });
 
-/** The MCP endpoint; `app` is the whole worker app, so tools pass through all its middleware. */
-export function mcpRoutes(app: { fetch: AppFetch }) {
-  const routes = new OpenAPIHono<AppEnv>();
-  routes.post("/mcp", async (c) => {
-    const server = buildServer(internalCaller(c, app.fetch));
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-      maxRequestBodySize: MAX_MCP_BODY,
-    });
-    await server.connect(transport);
-    try {
-      // In JSON mode the response is complete when this resolves.
-      return await transport.handleRequest(c.req.raw);
-    } finally {
-      await server.close();
-    }
+/** The MCP endpoint, for tenant API keys. */
+export const mcp = new OpenAPIHono<AppEnv>();
+
+mcp.use("/", tenantAuth(), rateLimit(), jsonBody());
+mcp.post("/", async (c) => {
+  const server = buildServer(c);
+  const transport = new WebStandardStreamableHTTPServerTransport({
+    sessionIdGenerator: undefined,
+    enableJsonResponse: true,
+    maxRequestBodySize: MAX_MCP_BODY,
   });
-  routes.openAPIRegistry.registerPath({
-    method: "post",
-    path: "/mcp",
-    summary:
-      "Model Context Protocol (Streamable HTTP, stateless): tools execute, create_session, list_files, read_file, write_file",
-    security: [{ bearer: [] }],
-    request: {
-      body: {
-        required: true,
-        content: {
-          "application/json": {
-            schema: z
-              .object({ jsonrpc: z.literal("2.0"), method: z.string().optional() })
-              .passthrough()
-              .openapi({
-                description:
-                  "A JSON-RPC message; send Accept: application/json, text/event-stream.",
-              }),
-          },
+  await server.connect(transport);
+  try {
+    // In JSON mode the response is complete when this resolves.
+    return await transport.handleRequest(c.req.raw);
+  } finally {
+    await server.close();
+  }
+});
+mcp.openAPIRegistry.registerPath({
+  method: "post",
+  path: "/",
+  summary:
+    "Model Context Protocol (Streamable HTTP, stateless): tools execute, create_session, list_files, read_file, write_file",
+  security: [{ bearer: [] }],
+  request: {
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z
+            .object({ jsonrpc: z.literal("2.0"), method: z.string().optional() })
+            .passthrough()
+            .openapi({
+              description: "A JSON-RPC message; send Accept: application/json, text/event-stream.",
+            }),
         },
       },
     },
-    responses: {
-      200: {
-        description: "The JSON-RPC response",
-        content: {
-          "application/json": { schema: z.object({ jsonrpc: z.literal("2.0") }).passthrough() },
-        },
-      },
-      202: { description: "A notification or response was accepted" },
-      401: {
-        description: "No valid API key",
-        content: { "application/problem+json": { schema: ProblemDetails } },
-      },
-      406: { description: "The Accept header lacks application/json or text/event-stream" },
-      429: {
-        description: "Rate limited",
-        content: { "application/problem+json": { schema: ProblemDetails } },
+  },
+  responses: {
+    200: {
+      description: "The JSON-RPC response",
+      content: {
+        "application/json": { schema: z.object({ jsonrpc: z.literal("2.0") }).passthrough() },
       },
     },
-  });
-  return routes;
-}
+    202: { description: "A notification or response was accepted" },
+    401: {
+      description: "No valid API key",
+      content: { "application/problem+json": { schema: ProblemDetails } },
+    },
+    406: { description: "The Accept header lacks application/json or text/event-stream" },
+    429: {
+      description: "Rate limited",
+      content: { "application/problem+json": { schema: ProblemDetails } },
+    },
+  },
+});
 
-type Call = (
-  method: string,
-  path: string,
-  body?: BodyInit,
-  headers?: HeadersInit,
-) => Promise<Response>;
-
-/** Calls a `/v1` route of this worker as the MCP request's caller. */
-function internalCaller(c: Ctx, appFetch: AppFetch): Call {
-  const authorization = c.req.header("authorization") ?? "";
-  const base = new URL(c.req.url);
-  return async (method, path, body, extra) => {
-    const headers = new Headers(extra);
-    headers.set("authorization", authorization);
-    const request = new Request(new URL(path, base), { method, headers, body });
-    // The `/mcp` request was counted against the rate; its tool call is not counted again.
-    return appFetch(countedElsewhere(request), c.env, c.executionCtx);
-  };
-}
-
-/** The five tools, answered through `call`. */
-function buildServer(call: Call): McpServer {
+/** The five tools, run for the tenant of `c`, the `/mcp` request. */
+function buildServer(c: AppContext): McpServer {
   const server = new McpServer(SERVER_INFO, {
     capabilities: { tools: {} },
     jsonSchemaValidator: noElicitation,
@@ -165,19 +140,19 @@ function buildServer(call: Call): McpServer {
       inputSchema: ExecuteArgs,
       outputSchema: ExecutionResult,
     },
-    async ({ sessionId, idempotencyKey, ...request }) => {
-      const path = sessionId ? `/v1/sessions/${sessionId}/execute` : "/v1/execute";
-      const headers: Record<string, string> = { "content-type": "application/json" };
-      if (idempotencyKey !== undefined) headers["idempotency-key"] = idempotencyKey;
-      const res = await call("POST", path, JSON.stringify(request), headers);
-      if (res.status !== 200) return problemResult(res);
-      const result = ExecutionResult.parse(await res.json());
-      return {
-        content: [{ type: "text", text: JSON.stringify(result) }],
-        structuredContent: result,
-        isError: result.status !== "ok",
-      };
-    },
+    ({ sessionId, idempotencyKey, ...request }) =>
+      answer(sessionId ? `/v1/sessions/${sessionId}/execute` : "/v1/execute", async () => {
+        withinJsonCap(request);
+        const run = sessionId
+          ? await admitInSession(c, sessionId, request, idempotencyKey)
+          : await admitOnce(c, request, idempotencyKey);
+        const result = ExecutionResult.parse(await run({}));
+        return {
+          content: [{ type: "text", text: JSON.stringify(result) }],
+          structuredContent: result,
+          isError: result.status !== "ok",
+        };
+      }),
   );
 
   server.registerTool(
@@ -189,13 +164,11 @@ function buildServer(call: Call): McpServer {
       inputSchema: NewSession,
       outputSchema: SessionCreated,
     },
-    async (options) => {
-      const res = await call("POST", "/v1/sessions", JSON.stringify(options), {
-        "content-type": "application/json",
-      });
-      if (res.status !== 201) return problemResult(res);
-      return jsonResult(SessionCreated.parse(await res.json()));
-    },
+    (options) =>
+      answer("/v1/sessions", async () => {
+        withinJsonCap(options);
+        return jsonResult(SessionCreated.parse(await createSession(c, options)));
+      }),
   );
 
   server.registerTool(
@@ -206,11 +179,10 @@ function buildServer(call: Call): McpServer {
       inputSchema: SessionArgs,
       outputSchema: FileList,
     },
-    async ({ sessionId }) => {
-      const res = await call("GET", `/v1/sessions/${sessionId}/files`);
-      if (res.status !== 200) return problemResult(res);
-      return jsonResult(FileList.parse(await res.json()));
-    },
+    ({ sessionId }) =>
+      answer(`/v1/sessions/${sessionId}/files`, async () =>
+        jsonResult(FileList.parse(await listFiles(c, sessionId))),
+      ),
   );
 
   server.registerTool(
@@ -224,23 +196,23 @@ function buildServer(call: Call): McpServer {
     async ({ sessionId, path }) => {
       const rel = workspaceRelative(path);
       if (rel === null) return badPath(path);
-      const res = await call("GET", filePath(sessionId, rel));
-      if (res.status !== 200) return problemResult(res);
-      const bytes = new Uint8Array(await res.arrayBuffer());
-      try {
-        const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
-        return { content: [{ type: "text", text }] };
-      } catch {
-        const uri = `cordon://sessions/${sessionId}/files/${rel}`;
-        return {
-          content: [
-            {
-              type: "resource",
-              resource: { uri, mimeType: "application/octet-stream", blob: toBase64(bytes) },
-            },
-          ],
-        };
-      }
+      return answer(fileRoute(sessionId, rel), async () => {
+        const bytes = await readFile(c, sessionId, workspacePath(rel));
+        try {
+          const text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+          return { content: [{ type: "text", text }] };
+        } catch {
+          const uri = `cordon://sessions/${sessionId}/files/${rel}`;
+          return {
+            content: [
+              {
+                type: "resource",
+                resource: { uri, mimeType: "application/octet-stream", blob: toBase64(bytes) },
+              },
+            ],
+          };
+        }
+      });
     },
   );
 
@@ -255,23 +227,53 @@ function buildServer(call: Call): McpServer {
     async ({ sessionId, path, content, encoding }) => {
       let bytes: Uint8Array;
       if (encoding === "base64") {
-        const decoded = fromBase64(content);
-        if (!decoded) return textError("content is not valid base64");
-        bytes = decoded;
+        try {
+          bytes = fromBase64(content.replace(/\s+/g, ""));
+        } catch {
+          return textError("content is not valid base64");
+        }
       } else {
         bytes = new TextEncoder().encode(content);
       }
       const rel = workspaceRelative(path);
       if (rel === null) return badPath(path);
-      const res = await call("PUT", filePath(sessionId, rel), bytes, {
-        "content-type": "application/octet-stream",
+      return answer(fileRoute(sessionId, rel), async () => {
+        // The file route's body cap holds for the same bytes sent through MCP.
+        if (bytes.byteLength > SESSION_LIMITS.fileBytes) {
+          throw bodyTooLarge(SESSION_LIMITS.fileBytes);
+        }
+        await writeFile(c, sessionId, workspacePath(rel), bytes);
+        return { content: [{ type: "text", text: `wrote ${bytes.byteLength} bytes to ${rel}` }] };
       });
-      if (res.status !== 204) return problemResult(res);
-      return { content: [{ type: "text", text: `wrote ${bytes.byteLength} bytes to ${rel}` }] };
     },
   );
 
   return server;
+}
+
+/**
+ * A tool's answer: what `work` answers, or the problem the route at `instance` would have
+ * answered (a 404, a 429, a 500 with its logged id…) as a tool error the model can read and act on.
+ */
+async function answer(
+  instance: string,
+  work: () => Promise<CallToolResult>,
+): Promise<CallToolResult> {
+  try {
+    return await work();
+  } catch (err) {
+    const problem = problemBody(asProblem(err), instance);
+    return { content: [{ type: "text", text: JSON.stringify(problem) }], isError: true };
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** A JSON route's body cap holds for the same arguments sent through MCP. */
+function withinJsonCap(args: unknown): void {
+  if (encoder.encode(JSON.stringify(args)).byteLength > LIMITS.requestBytes) {
+    throw bodyTooLarge(LIMITS.requestBytes);
+  }
 }
 
 /** Elicitation is the only use the server has for a JSON Schema validator; Cordon never elicits. */
@@ -287,18 +289,14 @@ function jsonResult<T extends Record<string, unknown>>(value: T): CallToolResult
   return { content: [{ type: "text", text: JSON.stringify(value) }], structuredContent: value };
 }
 
-/** A route's problem+json answer as a tool error the model can read and act on. */
-async function problemResult(res: Response): Promise<CallToolResult> {
-  return { content: [{ type: "text", text: await res.text() }], isError: true };
-}
-
 function textError(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
 }
 
 /**
- * Code sees the workspace at /tmp/workspace; the files API takes paths relative to it. Dot
- * segments are refused here: a URL would resolve them and reach another route.
+ * Code sees the workspace at /tmp/workspace; the files API takes paths relative to it. A dot
+ * segment is refused outright (the files route would drop `.`): a path that climbs or wanders
+ * is a mistake the model should see as one.
  */
 function workspaceRelative(path: string): string | null {
   const segments = path
@@ -309,29 +307,10 @@ function workspaceRelative(path: string): string | null {
   return segments.join("/");
 }
 
-function filePath(sessionId: string, rel: string): string {
+/** The path of the file route a file tool stands for, which its problems name (`instance`). */
+function fileRoute(sessionId: string, rel: string): string {
   return `/v1/sessions/${sessionId}/files/${rel.split("/").map(encodeURIComponent).join("/")}`;
 }
 
 const badPath = (path: string) =>
   textError(`invalid workspace path ${JSON.stringify(path)}: it must stay inside /tmp/workspace`);
-
-function toBase64(bytes: Uint8Array): string {
-  let binary = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return btoa(binary);
-}
-
-function fromBase64(text: string): Uint8Array | null {
-  let binary: string;
-  try {
-    binary = atob(text.replace(/\s+/g, ""));
-  } catch {
-    return null;
-  }
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}

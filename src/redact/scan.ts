@@ -1,3 +1,4 @@
+import { toBase64, toBinary } from "../bytes";
 import { RULES } from "./rules";
 
 export type Where = "result" | "logs" | "error";
@@ -224,25 +225,6 @@ export function mapJsonStrings(
     }
   }
   return root;
-}
-
-/** Bytes as a string of one char per byte (0–255), the form bodies are scrubbed in. */
-export function toBinary(bytes: Uint8Array): string {
-  let out = "";
-  for (let i = 0; i < bytes.length; i += 0x8000) {
-    out += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  }
-  return out;
-}
-
-export function fromBinary(text: string): Uint8Array {
-  const bytes = new Uint8Array(text.length);
-  for (let i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
-  return bytes;
-}
-
-function toBase64(bytes: Uint8Array): string {
-  return btoa(toBinary(bytes));
 }
 
 function urlSafe(b64: string): string {

@@ -1,57 +1,32 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { MiddlewareHandler } from "hono";
-import { INCIDENTS } from "../../durable-objects/incidents";
-import { TENANT_ID } from "../../durable-objects/tenants";
 import { notFound, Problem } from "../api/problem";
-import { forgetTenantSecrets } from "../egress/context";
-import type { Env } from "../env";
-import { forgetTenantKeys, registry, sameSecret } from "../middleware/auth";
+import { ADMIN_BODY_BYTES, INCIDENTS } from "../config";
+import type { AppEnv } from "../env";
+import { forgetTenantKeys } from "../middleware/auth";
+import { adminAuth } from "../middleware/auth/admin";
 import { limitBody } from "../middleware/body-limit";
 import { jsonBody } from "../middleware/json-body";
+import {
+  IncidentList,
+  KeyCreated,
+  KeyId,
+  NewTenant,
+  Tenant,
+  TenantCreated,
+  TenantId,
+} from "../schemas/admin";
 import { problemDoc } from "../schemas/execution";
 import { Policy, Secret, SecretName } from "../schemas/policy";
+import { forgetTenantSecrets, registry } from "../tenants/registry";
+import { unmatched } from "./shared";
 import { validationHook } from "./validation";
-
-/** Admin bodies are a policy or a secret; nothing legitimate comes near this. */
-const ADMIN_BODY_BYTES = 1024 * 1024;
-
-const TenantId = z
-  .string()
-  .regex(
-    TENANT_ID,
-    "must be 1-63 lowercase letters, digits or '-', starting with a letter or digit",
-  )
-  .openapi({ param: { name: "id", in: "path" }, example: "acme" });
-
-const KeyId = z
-  .string()
-  .regex(/^key_[A-Za-z0-9_-]{1,64}$/, "must be a key id such as key_AbC123")
-  .openapi({ param: { name: "keyId", in: "path" }, example: "key_3q2-7wEjvM5bXaQh" });
-
-const NewTenant = z
-  .object({ id: TenantId.openapi({ description: "The tenant id." }), policy: Policy.optional() })
-  .strict()
-  .openapi("NewTenant");
-
-const TenantCreated = z
-  .object({ id: z.string(), apiKey: z.string(), keyId: z.string() })
-  .openapi("TenantCreated");
-
-const KeyCreated = z.object({ keyId: z.string(), apiKey: z.string() }).openapi("KeyCreated");
-
-const Tenant = z
-  .object({
-    id: z.string(),
-    policy: Policy,
-    keys: z.array(z.object({ keyId: z.string(), createdAt: z.string() })),
-    secrets: z.array(z.string()).openapi({ description: "Secret names; values are never shown." }),
-  })
-  .openapi("Tenant");
 
 const guarded = {
   401: problemDoc("No valid admin token"),
   404: problemDoc("No such tenant (or the admin API is off: no admin token is configured)"),
 } as const;
+
+const requireJson = jsonBody();
 
 const json = <T extends z.ZodType>(schema: T) => ({
   required: true,
@@ -60,9 +35,10 @@ const json = <T extends z.ZodType>(schema: T) => ({
 
 const createTenantRoute = createRoute({
   method: "post",
-  path: "/v1/admin/tenants",
+  path: "/tenants",
   summary: "Create a tenant and its first API key (shown once)",
   security: [{ adminToken: [] }],
+  middleware: requireJson,
   request: { body: json(NewTenant) },
   responses: {
     201: {
@@ -77,7 +53,7 @@ const createTenantRoute = createRoute({
 
 const getTenantRoute = createRoute({
   method: "get",
-  path: "/v1/admin/tenants/{id}",
+  path: "/tenants/{id}",
   summary: "A tenant's policy, key ids and secret names",
   security: [{ adminToken: [] }],
   request: { params: z.object({ id: TenantId }) },
@@ -90,9 +66,10 @@ const getTenantRoute = createRoute({
 
 const setPolicyRoute = createRoute({
   method: "put",
-  path: "/v1/admin/tenants/{id}/policy",
+  path: "/tenants/{id}/policy",
   summary: "Replace a tenant's whole policy",
   security: [{ adminToken: [] }],
+  middleware: requireJson,
   request: { params: z.object({ id: TenantId }), body: json(Policy) },
   responses: {
     204: { description: "Replaced; applies from the tenant's next request" },
@@ -103,7 +80,7 @@ const setPolicyRoute = createRoute({
 
 const addKeyRoute = createRoute({
   method: "post",
-  path: "/v1/admin/tenants/{id}/keys",
+  path: "/tenants/{id}/keys",
   summary: "Add an API key to a tenant (shown once)",
   security: [{ adminToken: [] }],
   request: { params: z.object({ id: TenantId }) },
@@ -119,7 +96,7 @@ const addKeyRoute = createRoute({
 
 const revokeKeyRoute = createRoute({
   method: "delete",
-  path: "/v1/admin/tenants/{id}/keys/{keyId}",
+  path: "/tenants/{id}/keys/{keyId}",
   summary: "Revoke an API key; it stops working at once",
   security: [{ adminToken: [] }],
   request: { params: z.object({ id: TenantId, keyId: KeyId }) },
@@ -132,9 +109,10 @@ const revokeKeyRoute = createRoute({
 
 const setSecretRoute = createRoute({
   method: "put",
-  path: "/v1/admin/tenants/{id}/secrets/{name}",
+  path: "/tenants/{id}/secrets/{name}",
   summary: "Set a secret: code sees a placeholder, the named hosts get the value",
   security: [{ adminToken: [] }],
+  middleware: requireJson,
   request: { params: z.object({ id: TenantId, name: SecretName }), body: json(Secret) },
   responses: {
     204: { description: "Set" },
@@ -143,51 +121,11 @@ const setSecretRoute = createRoute({
   },
 });
 
-/**
- * Requires `Authorization: Bearer <CORDON_ADMIN_TOKEN>`, compared in constant time. Without a
- * configured token the admin API does not exist: every route answers 404.
- */
-function adminGuard(): MiddlewareHandler<{ Bindings: Env }> {
-  return async function adminGuard(c, next) {
-    const expected = c.env.CORDON_ADMIN_TOKEN;
-    if (!expected) throw notFound(`no route for ${c.req.method} ${c.req.path}`);
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
-    if (!match?.[1] || !(await sameSecret(match[1], expected))) {
-      throw new Problem(
-        401,
-        "unauthorized",
-        "Unauthorized",
-        "send the admin token as `Authorization: Bearer <token>`",
-        {},
-        { "www-authenticate": 'Bearer realm="cordon-admin"' },
-      );
-    }
-    await next();
-  };
-}
-
-// Admin routes are mounted ahead of the tenant middleware of `/v1/*`, so they bring their own.
-const requireJson = jsonBody();
-
 const noSuchTenant = (id: string) => notFound(`there is no tenant ${JSON.stringify(id)}`);
-
-const IncidentList = z
-  .object({
-    incidents: z.array(
-      z.object({
-        at: z.string(),
-        tenant: z.string(),
-        codeHash: z.string(),
-        reason: z.string(),
-        quarantinedUntil: z.string().optional(),
-      }),
-    ),
-  })
-  .openapi("IncidentList");
 
 const listIncidentsRoute = createRoute({
   method: "get",
-  path: "/v1/admin/incidents",
+  path: "/incidents",
   summary: "Hostile executions that were stopped, capped or killed (oldest first)",
   security: [{ adminToken: [] }],
   responses: {
@@ -199,22 +137,20 @@ const listIncidentsRoute = createRoute({
   },
 });
 
-/** `/v1/admin/*`: tenants, their policies, keys and secrets; incidents. */
-export const adminRoutes = new OpenAPIHono<{ Bindings: Env }>({ defaultHook: validationHook });
+/**
+ * `/v1/admin`: tenants, their policies, keys and secrets; incidents. Every path under it takes
+ * the admin token, and only that.
+ */
+export const admin = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
 
-adminRoutes.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
+admin.openAPIRegistry.registerComponent("securitySchemes", "adminToken", {
   type: "http",
   scheme: "bearer",
   description: "The server's admin token (CORDON_ADMIN_TOKEN)",
 });
 
-adminRoutes.use("/v1/admin/*", adminGuard());
-adminRoutes.use("/v1/admin/*", limitBody(ADMIN_BODY_BYTES));
-adminRoutes.post("/v1/admin/tenants", requireJson);
-adminRoutes.put("/v1/admin/tenants/:id/policy", requireJson);
-adminRoutes.put("/v1/admin/tenants/:id/secrets/:name", requireJson);
-
-adminRoutes
+admin.use(adminAuth(), limitBody(ADMIN_BODY_BYTES));
+admin
   .openapi(createTenantRoute, async (c) => {
     const { id, policy } = c.req.valid("json");
     const key = await registry(c.env).createTenant(id, policy ?? {});
@@ -261,3 +197,4 @@ adminRoutes
     const incidents = await c.env.INCIDENTS.getByName(INCIDENTS).list();
     return c.json({ incidents }, 200);
   });
+admin.all("*", unmatched);

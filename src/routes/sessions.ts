@@ -1,69 +1,42 @@
 import { createRoute, OpenAPIHono, z } from "@hono/zod-openapi";
-import type { Context } from "hono";
-import { type FileRefusal, SESSION_LIMITS } from "../../durable-objects/session";
-import { badRequest, notFound, Problem, tooLarge } from "../api/problem";
-import type { Env } from "../env";
-import type { AuthVariables } from "../middleware/auth";
+import { badRequest } from "../api/problem";
+import { toBase64Url } from "../bytes";
+import { LIMITS, SESSION_LIMITS } from "../config";
+import type { AppContext, AppEnv } from "../env";
+import { admitInSession } from "../execution/admit";
+import { noSession, sessionStub } from "../execution/session";
+import { respond } from "../execution/stream";
+import { tenantAuth } from "../middleware/auth";
 import { signSessionToken } from "../middleware/auth/session-token";
-import type { ExecuteOptions, SessionRun } from "../sandbox/executor";
+import { limitBody } from "../middleware/body-limit";
+import { jsonBody } from "../middleware/json-body";
+import { rateLimit } from "../middleware/rate-limit";
 import { EventStream, ExecutionRequest, ExecutionResult, problemDoc } from "../schemas/execution";
 import {
   ExecutionHistory,
-  FileList,
   NewSession,
+  type NewSessionBody,
   SessionCreated,
   SessionId,
   SessionInfo,
 } from "../schemas/session";
-import { admit, idempotent, respond, run, withExecutionSlot } from "./pipeline";
+import { bearer, missingSession, unmatched } from "./shared";
 import { validationHook } from "./validation";
 
-type AppEnv = { Bindings: Env; Variables: AuthVariables };
-type Ctx = Context<AppEnv>;
-
-const auth = [{ bearer: [] }];
 const params = z.object({ id: SessionId });
-const missing = problemDoc(
-  "No such session (never created, deleted, expired, or another tenant's)",
-);
-
-/** The session's object: names are scoped by tenant, so no tenant can reach another's session. */
-function sessionStub(c: Ctx, id: string) {
-  return c.env.SESSION.getByName(`${c.get("tenant")}:${id}`);
-}
-
-const noSession = (id: string) => notFound(`no session ${id}`);
+const requireJson = jsonBody();
 
 function newSessionId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(15));
-  return `ses_${btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")}`;
-}
-
-/**
- * A workspace path as stored: relative, `/`-separated, no empty, `.` or `..` segments, so no
- * path can leave `/tmp/workspace`.
- */
-export function workspacePath(raw: string): string {
-  const segments = raw.split("/").filter((s) => s !== "" && s !== ".");
-  const bad =
-    segments.length === 0 ||
-    raw.length > 512 ||
-    segments.some((s) => s === ".." || s.includes("\\") || [...s].some((ch) => ch < " "));
-  if (bad) {
-    throw badRequest(`invalid workspace path ${JSON.stringify(raw)}`, [
-      { path: "path", message: "must be a relative path inside the workspace, without '..'" },
-    ]);
-  }
-  return segments.join("/");
+  return `ses_${toBase64Url(bytes)}`;
 }
 
 const createRoute_ = createRoute({
   method: "post",
-  path: "/v1/sessions",
+  path: "/",
   summary: "Create a session (variables and files persist between its executions)",
-  security: auth,
+  security: bearer,
+  middleware: requireJson,
   request: { body: { required: false, content: { "application/json": { schema: NewSession } } } },
   responses: {
     201: {
@@ -77,35 +50,35 @@ const createRoute_ = createRoute({
 
 const infoRoute = createRoute({
   method: "get",
-  path: "/v1/sessions/{id}",
+  path: "/{id}",
   summary: "Describe a session",
-  security: auth,
+  security: bearer,
   request: { params },
   responses: {
     200: { description: "The session", content: { "application/json": { schema: SessionInfo } } },
     401: problemDoc("No valid key or token"),
-    404: missing,
+    404: missingSession,
   },
 });
 
 const deleteRoute = createRoute({
   method: "delete",
-  path: "/v1/sessions/{id}",
+  path: "/{id}",
   summary: "Delete a session and all of its data",
-  security: auth,
+  security: bearer,
   request: { params },
   responses: {
     204: { description: "Deleted" },
     401: problemDoc("No valid key or token"),
-    404: missing,
+    404: missingSession,
   },
 });
 
 const historyRoute = createRoute({
   method: "get",
-  path: "/v1/sessions/{id}/executions",
+  path: "/{id}/executions",
   summary: "The session's executions, newest last",
-  security: auth,
+  security: bearer,
   request: { params },
   responses: {
     200: {
@@ -113,15 +86,16 @@ const historyRoute = createRoute({
       content: { "application/json": { schema: ExecutionHistory } },
     },
     401: problemDoc("No valid key or token"),
-    404: missing,
+    404: missingSession,
   },
 });
 
 const executeRoute = createRoute({
   method: "post",
-  path: "/v1/sessions/{id}/execute",
+  path: "/{id}/execute",
   summary: "Run code in a session: its variables and files carry over",
-  security: auth,
+  security: bearer,
+  middleware: requireJson,
   request: {
     params,
     body: { required: true, content: { "application/json": { schema: ExecutionRequest } } },
@@ -137,27 +111,44 @@ const executeRoute = createRoute({
     400: problemDoc("Invalid execution request"),
     401: problemDoc("No valid key or token"),
     403: problemDoc("This tenant's code is quarantined"),
-    404: missing,
+    404: missingSession,
     409: problemDoc("Too many executions are waiting for this session"),
     413: problemDoc("Code or input larger than 1 MiB"),
   },
 });
 
-const listFilesRoute = createRoute({
-  method: "get",
-  path: "/v1/sessions/{id}/files",
-  summary: "List the session's workspace files",
-  security: auth,
-  request: { params },
-  responses: {
-    200: { description: "The files", content: { "application/json": { schema: FileList } } },
-    401: problemDoc("No valid key or token"),
-    404: missing,
-  },
-});
+/**
+ * Makes a session for the request's tenant and signs its token, which is valid as long as the
+ * session could live (its idle TTL never takes it past that).
+ */
+export async function createSession(c: AppContext, options: NewSessionBody) {
+  const tenant = c.get("tenant");
+  const sessionId = newSessionId();
+  const ttl = options.ttlSeconds ?? SESSION_LIMITS.defaultTtlSeconds;
+  const { createdAt, expiresAt } = await sessionStub(c, sessionId).create(
+    tenant,
+    sessionId,
+    ttl,
+    options.egress,
+  );
+  const token = await signSessionToken(c.env, {
+    tenant,
+    session: sessionId,
+    exp: Date.parse(createdAt) + SESSION_LIMITS.maxLifetimeMs,
+  });
+  return { sessionId, token, expiresAt };
+}
 
-/** `/v1/sessions/*`. */
-export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHook })
+/**
+ * `/v1/sessions` and each session's routes but its files (`files`). Creating a session takes an
+ * API key; a session's own routes also take that session's token.
+ */
+export const sessions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+const jsonLimit = limitBody(LIMITS.requestBytes);
+sessions.use("/", tenantAuth(), rateLimit(), jsonLimit);
+sessions.use("/:id/*", tenantAuth({ sessionParam: "id" }), rateLimit(), jsonLimit);
+sessions
   .openapi(createRoute_, async (c) => {
     // The body is optional; when there is one it must be valid JSON.
     const text = await c.req.text();
@@ -182,22 +173,7 @@ export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
         })),
       );
     }
-    const tenant = c.get("tenant");
-    const sessionId = newSessionId();
-    const ttl = parsed.data.ttlSeconds ?? SESSION_LIMITS.defaultTtlSeconds;
-    const { createdAt, expiresAt } = await sessionStub(c, sessionId).create(
-      tenant,
-      sessionId,
-      ttl,
-      parsed.data.egress,
-    );
-    // Valid as long as the session could live: its idle TTL never takes it past this.
-    const token = await signSessionToken(c.env, {
-      tenant,
-      session: sessionId,
-      exp: Date.parse(createdAt) + SESSION_LIMITS.maxLifetimeMs,
-    });
-    return c.json({ sessionId, token, expiresAt }, 201);
+    return c.json(await createSession(c, parsed.data), 201);
   })
   .openapi(infoRoute, async (c) => {
     const { id } = c.req.valid("param");
@@ -216,209 +192,10 @@ export const sessionRoutes = new OpenAPIHono<AppEnv>({ defaultHook: validationHo
     if (!(await stub.info())) throw noSession(id);
     return c.json({ executions: await stub.executions() }, 200);
   })
-  .openapi(listFilesRoute, async (c) => {
-    const { id } = c.req.valid("param");
-    const files = await sessionStub(c, id).listFiles();
-    if (!files) throw noSession(id);
-    return c.json({ files }, 200);
-  })
   .openapi(executeRoute, async (c) => {
     const { id } = c.req.valid("param");
     const body = c.req.valid("json");
-    const hash = await admit(c, body);
-    return respond(c, (options) =>
-      idempotent(c, `session:${id}`, body, () => runInSession(c, id, body, hash, options)),
-    );
+    return respond(c, await admitInSession(c, id, body, c.req.header("idempotency-key")));
   });
-
-async function runInSession(
-  c: Ctx,
-  id: string,
-  body: z.infer<typeof ExecutionRequest>,
-  hash: string,
-  options: ExecuteOptions,
-) {
-  const begun = await sessionStub(c, id).begin(crypto.randomUUID(), body.timeoutMs);
-  const turn = begun.turn;
-  if (!begun.state || !turn) {
-    if (begun.refused === "gone") throw noSession(id);
-    throw new Problem(
-      409,
-      "session-busy",
-      "Session busy",
-      `too many executions are waiting for session ${id} (at most ${SESSION_LIMITS.maxWaiting}, each for at most ${SESSION_LIMITS.maxWaitMs / 1000} s); retry later`,
-    );
-  }
-  const session: SessionRun = {
-    variables: begun.state.variables,
-    files: begun.state.files,
-    egress: begun.state.egress,
-  };
-  let result: Awaited<ReturnType<typeof run>>;
-  try {
-    // The slot is taken when the turn begins: executions waiting for their turn hold none, so
-    // one session (one token) cannot take all of its tenant's slots.
-    result = await withExecutionSlot(c, body.timeoutMs, () =>
-      run(c, body, hash, { ...options, session }),
-    );
-  } catch (err) {
-    await onSession(c, id, (stub) => stub.abandon(turn.executionId));
-    throw err;
-  }
-  const history = {
-    executionId: result.executionId,
-    at: new Date().toISOString(),
-    status: result.status,
-    usage: result.usage,
-    egress: result.egress,
-  };
-  const { notSaved, filesRefused } = await onSession(c, id, (stub) =>
-    stub.commit(turn, history, session.after?.variables, session.after?.files),
-  );
-  if (notSaved) {
-    result.logs.push({
-      level: "warn",
-      message: `variables and workspace changes not saved: ${
-        notSaved === "gone"
-          ? "the session was deleted or expired while this execution ran"
-          : "this execution lost its turn in the session (it ran over its timeout by more than 30 s, or the session restarted), so a newer execution may have changed the session"
-      }`,
-    });
-  } else if (filesRefused) {
-    result.logs.push({
-      level: "warn",
-      message: `workspace changes not saved: ${refusalDetail(filesRefused)}`,
-    });
-  }
-  return result;
-}
-
-/**
- * Calls the session's object, and once more on a fresh stub if that call failed: a stub breaks
- * when its object restarts while an execution runs. The turn fence makes the second call safe.
- */
-async function onSession<T>(
-  c: Ctx,
-  id: string,
-  call: (stub: ReturnType<typeof sessionStub>) => Promise<T>,
-): Promise<T> {
-  try {
-    return await call(sessionStub(c, id));
-  } catch (err) {
-    console.warn(`session ${id}: retrying a call that failed on a fresh stub:`, err);
-    return call(sessionStub(c, id));
-  }
-}
-
-/** Why files were not stored, in words; the files API and a run's warn log say the same. */
-function refusalDetail(refusal: FileRefusal): string {
-  switch (refusal.reason) {
-    case "too-large":
-      return `the session's files would pass ${SESSION_LIMITS.fileBytes} bytes`;
-    case "too-many":
-      return `the session would hold more than ${SESSION_LIMITS.files} files`;
-    case "conflict":
-      return refusal.other.startsWith(`${refusal.path}/`)
-        ? `${refusal.path} cannot be a file: it is the directory of ${refusal.other}`
-        : `${refusal.path} needs ${refusal.other} to be a directory, but ${refusal.other} is a file`;
-  }
-}
-
-/** The problem a refused file write answers: 413 past a cap, 409 for a path conflict. */
-function fileRefused(refusal: FileRefusal): Problem {
-  const detail = `${refusalDetail(refusal)}; nothing was stored`;
-  return refusal.reason === "conflict"
-    ? new Problem(409, "path-conflict", "Path conflict", detail)
-    : tooLarge(detail);
-}
-
-/** Raw-bytes file routes, which OpenAPIHono's one-segment params cannot express. */
-export const fileRoutes = new OpenAPIHono<AppEnv>();
-
-fileRoutes.put("/v1/sessions/:id/files/:path{.+}", async (c) => {
-  const id = sessionParam(c);
-  const path = workspacePath(c.req.param("path"));
-  const bytes = new Uint8Array(await c.req.arrayBuffer());
-  const stored = await sessionStub(c, id).putFile(path, bytes);
-  if (stored === "gone") throw noSession(id);
-  if (stored !== "ok") throw fileRefused(stored);
-  return c.body(null, 204);
-});
-
-fileRoutes.get("/v1/sessions/:id/files/:path{.+}", async (c) => {
-  const id = sessionParam(c);
-  const path = workspacePath(c.req.param("path"));
-  const stub = sessionStub(c, id);
-  const bytes = await stub.getFile(path);
-  if (bytes)
-    return new Response(bytes, { headers: { "content-type": "application/octet-stream" } });
-  if (!(await stub.info())) throw noSession(id);
-  throw notFound(`no file ${path} in session ${id}`);
-});
-
-fileRoutes.delete("/v1/sessions/:id/files/:path{.+}", async (c) => {
-  const id = sessionParam(c);
-  const path = workspacePath(c.req.param("path"));
-  const deleted = await sessionStub(c, id).deleteFile(path);
-  if (deleted === "gone") throw noSession(id);
-  if (deleted === "missing") throw notFound(`no file ${path} in session ${id}`);
-  return c.body(null, 204);
-});
-
-function sessionParam(c: Ctx): string {
-  const id = c.req.param("id") ?? "";
-  if (!SessionId.safeParse(id).success) throw noSession(id);
-  return id;
-}
-
-for (const method of ["put", "get", "delete"] as const) {
-  fileRoutes.openAPIRegistry.registerPath({
-    method,
-    path: "/v1/sessions/{id}/files/{path}",
-    summary:
-      method === "put"
-        ? "Store a workspace file (raw bytes); 413 past the session's 10 MiB or 1,000 files, 409 for a path that clashes with a file"
-        : method === "get"
-          ? "Read a workspace file (raw bytes)"
-          : "Delete a workspace file",
-    security: auth,
-    request: {
-      params: z.object({
-        id: SessionId,
-        path: z.string().openapi({ param: { name: "path", in: "path" } }),
-      }),
-      ...(method === "put"
-        ? {
-            body: {
-              content: {
-                "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) },
-              },
-            },
-          }
-        : {}),
-    },
-    responses: {
-      ...(method === "get"
-        ? {
-            200: {
-              description: "The file",
-              content: {
-                "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) },
-              },
-            },
-          }
-        : { 204: { description: "Done" } }),
-      400: problemDoc("The path leaves the workspace"),
-      401: problemDoc("No valid key or token"),
-      404: missing,
-      ...(method === "put"
-        ? {
-            409: problemDoc(
-              "The path needs a directory where a file is, or is a directory of other files; nothing was stored",
-            ),
-            413: problemDoc("Past the session's file caps; nothing was stored"),
-          }
-        : {}),
-    },
-  });
-}
+sessions.all("/", unmatched);
+sessions.all("/:id/*", unmatched);

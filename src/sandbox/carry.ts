@@ -1,4 +1,5 @@
 import type { Declaration, Expression, Pattern, Program } from "acorn";
+import { SESSION_LIMITS } from "../config";
 import { applyEdits, byPosition, instrument, RESERVED_PREFIX } from "./instrument";
 import { parseModule } from "./parse";
 
@@ -445,7 +446,7 @@ export function nextVariables(
   // Every later run compiles what the session carries, and the session stores it again.
   let size = compiledSize(scope);
   let first = 0;
-  while (size > SCOPE_CHARS && first < carried.length) {
+  while (size > SESSION_LIMITS.carriedChars && first < carried.length) {
     const oldest = carried[first++] as Carried;
     size -= oldest.name.length + (oldest.how === "source" ? oldest.source.length : 0);
     delete values[oldest.name];
@@ -455,9 +456,6 @@ export function nextVariables(
   }
   return { scope: { ...scope, carried: carried.slice(first) }, values, warnings };
 }
-
-/** The most a session carries: names, carried sources and import declarations, in characters. */
-export const SCOPE_CHARS = 1024 * 1024;
 
 function compiledSize(scope: SessionScope): number {
   let size = 0;

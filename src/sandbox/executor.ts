@@ -1,4 +1,6 @@
+import { sha256Hex } from "../bytes";
 import { Lru } from "../cache";
+import { LIMITS } from "../config";
 import {
   closeAudit,
   type EgressAttempt,
@@ -7,7 +9,6 @@ import {
   trackIsolate,
 } from "../egress/audit";
 import type { EgressPolicy } from "../egress/policy";
-import { LIMITS } from "../limits";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
 import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend";
@@ -101,7 +102,6 @@ const compiled = new Lru<string, CompiledRun | CompileError>(512, {
   maxEntryBytes: 4 * MiB,
   bytes: (key, module) => 2 * key.length + (module.ok ? module.bytes : 1024),
 });
-const encoder = new TextEncoder();
 
 /** Where a module compiled where it ran stands until its envelope says what the compiler found. */
 const COMPILED_THERE = {
@@ -164,7 +164,7 @@ export async function execute(
     module = {
       ...COMPILED_THERE,
       // Compiling is deterministic: the same code and scope make the same module.
-      hash: `c${await sha256(key)}`,
+      hash: `c${await sha256Hex(key)}`,
       mayUseFs: MAY_USE_FS.test(request.code),
       mayUseTimers: MAY_USE_TIMERS.test(request.code),
       compile: { code: request.code, language: request.language, ...(scope ? { scope } : {}) },
@@ -176,7 +176,7 @@ export async function execute(
       module = made.ok
         ? {
             ...made,
-            hash: await sha256(made.source),
+            hash: await sha256Hex(made.source),
             mayUseFs: MAY_USE_FS.test(request.code),
             mayUseTimers: MAY_USE_TIMERS.test(request.code),
           }
@@ -364,13 +364,8 @@ async function envKey(env: Record<string, string>): Promise<string> {
   if (text === "{}") return "";
   let key = envKeys.get(text);
   if (key === undefined) {
-    key = `-e${(await sha256(text)).slice(0, 16)}`;
+    key = `-e${(await sha256Hex(text)).slice(0, 16)}`;
     envKeys.set(text, key);
   }
   return key;
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(text));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }

@@ -1,4 +1,5 @@
 import { Lru } from "../cache";
+import { DEFAULT_TENANT_LIMITS } from "../config";
 import { execution } from "../egress/audit";
 import { LineSplitter } from "../runner/lines";
 import {
@@ -99,18 +100,24 @@ const MEMORY_SLACK_MB = 32;
  * since reused isolates are sealed (docs/isolates.md).
  */
 const WARM_ISOLATE_MB = 10;
-/** A run's memory limit when the job names none (Cloudflare's per-isolate figure). */
-const DEFAULT_MEMORY_MB = 128;
 /** How long a broken stream waits for the supervisor to confirm its runner's exit. */
 const CONFIRM_EXIT_MS = 500;
 const MiB = 2 ** 20;
+
+/** A runner process's exit, as the supervisor saw it (`memory`: over the ceiling). */
+interface RunnerExit {
+  at: number;
+  reason: string;
+  memory: boolean;
+}
 
 /** What one try on one runner came to. */
 type Try =
   | Outcome
   | { kind: "unreachable" }
   | { kind: "lost"; loss: Loss; stay: Stay }
-  | { kind: "broken" };
+  /** `unanswered`: the connection broke before the runner answered anything. */
+  | { kind: "broken"; unanswered?: boolean };
 
 /**
  * Turns for runs whose runner compiles their code first (large code, hundreds of milliseconds
@@ -255,7 +262,7 @@ export class RunnerPool implements Backend {
     const stay: Stay = {
       executionId: run.meta.executionId,
       dispatchedAt: now,
-      memoryMb: run.job.limits.memoryMb ?? DEFAULT_MEMORY_MB,
+      memoryMb: run.job.limits.memoryMb ?? DEFAULT_TENANT_LIMITS.memoryMb,
       shared: generation.stays.size > 0,
     };
     for (const other of generation.stays) other.shared = true;
@@ -292,7 +299,12 @@ export class RunnerPool implements Backend {
       }
       // A connect that failed while the process was being lost may have reached it first.
       if (exchanged.kind === "broken" || (exchanged.kind === "unreachable" && generation.loss)) {
-        return await this.#lost(index, generation, stay);
+        return await this.#lost(
+          index,
+          generation,
+          stay,
+          exchanged.kind === "broken" && exchanged.unanswered === true,
+        );
       }
       return exchanged;
     } finally {
@@ -339,17 +351,22 @@ export class RunnerPool implements Backend {
   }
 
   /** The stream of a run broke: its runner process was lost. Finds out how. */
-  async #lost(index: number, generation: Generation, stay: Stay): Promise<Try> {
+  async #lost(index: number, generation: Generation, stay: Stay, unanswered = false): Promise<Try> {
     const state = states[index] as RunnerState;
     if (!generation.loss) {
-      // The first run to notice closes the generation: later runs go to the new process.
-      if (state.generation === generation) state.generation = new Generation();
       const exit = await this.#exitSince(index, stay.dispatchedAt);
       if (!exit) {
-        // The process is still there: only the connection broke. The run may still be going,
-        // so it is not run again, and nobody is to blame.
+        // The process is still there. A connection that broke before any answer, to a runner
+        // that was restarted earlier, was one kept open to the process that exited: the run
+        // never reached a runner, so it runs again.
+        if (unanswered && (await this.#lastExit(index))) return { kind: "unreachable" };
+        // Else only the connection broke. The run may still be going, so it is not run again,
+        // and nobody is to blame.
         return BROKEN;
       }
+      // The first run to learn of the exit closes the generation: later runs go to the new
+      // process.
+      if (state.generation === generation) state.generation = new Generation();
       generation.loss ??= { cause: exit.memory ? "memory" : "crashed", detail: exit.reason };
     }
     return { kind: "lost", loss: generation.loss, stay };
@@ -383,23 +400,25 @@ export class RunnerPool implements Backend {
   }
 
   /** The runner's last exit, if the supervisor saw one since `since`. */
-  async #exitSince(
-    index: number,
-    since: number,
-  ): Promise<{ reason: string; memory: boolean } | undefined> {
+  async #exitSince(index: number, since: number): Promise<RunnerExit | undefined> {
     const until = Date.now() + CONFIRM_EXIT_MS;
     for (;;) {
-      try {
-        const res = await this.#supervisor.fetch(`http://supervisor/runners/${index}/exit`, {
-          signal: AbortSignal.timeout(CONFIRM_EXIT_MS),
-        });
-        const exit = (await res.json()) as { at: number; reason: string; memory: boolean } | null;
-        if (exit && exit.at >= since) return exit;
-      } catch {
-        // Asked again below, until CONFIRM_EXIT_MS.
-      }
+      const exit = await this.#lastExit(index);
+      if (exit && exit.at >= since) return exit;
       if (Date.now() >= until) return undefined;
       await sleep(RETRY_MS);
+    }
+  }
+
+  /** The runner's last exit that the supervisor saw, if any (and if it answers). */
+  async #lastExit(index: number): Promise<RunnerExit | undefined> {
+    try {
+      const res = await this.#supervisor.fetch(`http://supervisor/runners/${index}/exit`, {
+        signal: AbortSignal.timeout(CONFIRM_EXIT_MS),
+      });
+      return ((await res.json()) as RunnerExit | null) ?? undefined;
+    } catch {
+      return undefined;
     }
   }
 
@@ -663,7 +682,7 @@ async function exchange(
     // workerd says this when a connection it had made broke; a runner that is not listening
     // (restarting) fails the connect instead.
     const lost = err instanceof Error && /connection lost/i.test(err.message);
-    return { kind: lost ? "broken" : "unreachable" };
+    return lost ? { kind: "broken", unanswered: true } : { kind: "unreachable" };
   }
   return (await readLines(response, sink, state)) ?? { kind: "broken" };
 }

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { LIMITS } from "../config";
 import { ruleErrors } from "../egress/policy";
-import { LIMITS } from "../limits";
 import { nestsDeeperThan } from "./depth";
 
 /** An egress rule: a host pattern string, or an object narrowing scheme, port, methods and paths. */

@@ -1,32 +1,7 @@
 import { z } from "@hono/zod-openapi";
+import { DEFAULT_TENANT_LIMITS, MIN_MEMORY_MB, POLICY_CAPS } from "../config";
 import { ruleErrors } from "../egress/policy";
-import { LIMITS } from "../limits";
 import { EgressPolicy } from "./execution";
-
-/** Server caps from the v1 contract ("Tenant policy"). */
-export const POLICY_CAPS = {
-  rate: 10_000,
-  burst: 10_000,
-  concurrency: 256,
-  timeoutMs: LIMITS.maxTimeoutMs,
-  /** Every concurrency slot busy for the whole minute: a larger budget could never be spent. */
-  wallMsPerMinute: 256 * 60_000,
-  memoryMb: 4096,
-} as const;
-
-/** The smallest memory limit a policy may set: an isolate alone takes a few MB. */
-export const MIN_MEMORY_MB = 16;
-
-/** What a tenant gets for a limit its policy leaves out (DESIGN.md "Limits"). */
-export const DEFAULT_TENANT_LIMITS = {
-  timeoutMs: LIMITS.maxTimeoutMs,
-  rate: 20,
-  burst: 40,
-  concurrency: 8,
-  wallMsPerMinute: 600_000,
-  /** Cloudflare's memory limit per isolate. */
-  memoryMb: 128,
-} as const;
 
 export const TenantLimits = z
   .object({

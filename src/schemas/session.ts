@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { SESSION_LIMITS } from "../config";
 import { EgressAttempt, EgressPolicy } from "./execution";
 
 export const SessionId = z
@@ -8,9 +9,15 @@ export const SessionId = z
 
 export const NewSession = z
   .object({
-    ttlSeconds: z.number().int().min(1).max(86_400).optional().openapi({
-      description: "Idle time to live; each execution extends it, up to 24 h after creation.",
-    }),
+    ttlSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(SESSION_LIMITS.maxLifetimeMs / 1000)
+      .optional()
+      .openapi({
+        description: "Idle time to live; each execution extends it, up to 24 h after creation.",
+      }),
     egress: EgressPolicy.optional().openapi({
       description: "Narrows the tenant's egress policy for every execution in this session.",
     }),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_EGRESS_CAPS, type EgressSecret, execution } from "../../src/egress/audit";
+import { DEFAULT_EGRESS_CAPS } from "../../src/config";
+import { type EgressSecret, execution } from "../../src/egress/audit";
 import type { Backend } from "../../src/sandbox/backend";
 import { execute } from "../../src/sandbox/executor";
 

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { INCIDENTS } from "../../durable-objects/incidents";
+import { INCIDENTS } from "../../src/config";
 import { codeHash, QUARANTINE_REFRESH_MS, recordIncident } from "../../src/incidents";
 import { admin, createTenant, executeAs } from "./tenant-helpers";
 

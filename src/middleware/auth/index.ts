@@ -1,21 +1,13 @@
 import { z } from "@hono/zod-openapi";
 import type { MiddlewareHandler } from "hono";
-import { hashApiKey, REGISTRY, type ResolvedKey } from "../../../durable-objects/tenants";
-import { notFound, Problem, unauthorized, unavailable } from "../../api/problem";
+import type { ResolvedKey } from "../../../durable-objects/tenants";
+import { notFound, Problem, unauthorized } from "../../api/problem";
 import { ExpiringCache } from "../../cache";
-import type { Env } from "../../env";
+import type { AppEnv, Env } from "../../env";
 import { Policy, type PolicyBody, Secret, SecretName } from "../../schemas/policy";
+import { hashApiKey } from "../../tenants/keys";
+import { fromRegistry, registry } from "../../tenants/registry";
 import { TOKEN_PREFIX, verifySessionToken } from "./session-token";
-
-/** The tenant a request acts for and its policy, set by `tenantAuth`. */
-export interface AuthVariables {
-  tenant: string;
-  policy: PolicyBody;
-  /** Set when the request carries a session token: the one session it may act on. */
-  sessionScope?: string;
-  /** False when the tenant is known to have no secrets (unknown: the gateway loads them). */
-  hasSecrets?: boolean;
-}
 
 /**
  * How long this isolate trusts what the registry said about a key. Short, because an isolate
@@ -58,45 +50,30 @@ function tenantPolicy(env: Env, tenant: string): Promise<PolicyBody | null> {
   );
 }
 
-/** How soon a client may try again when the registry did not answer. */
-const REGISTRY_RETRY_SECONDS = 1;
-
-/**
- * What a registry call answers. When the registry cannot answer, the request gets a 503 with
- * `Retry-After`: nothing was checked, so it is neither refused (401) nor a bug (500).
- */
-export async function fromRegistry<T>(call: Promise<T>): Promise<T> {
-  try {
-    return await call;
-  } catch (err) {
-    console.error("the tenant registry did not answer:", err);
-    throw unavailable(
-      `the tenant registry did not answer; retry in ${REGISTRY_RETRY_SECONDS} s`,
-      REGISTRY_RETRY_SECONDS,
-    );
-  }
-}
-
-/** The registry's stub. */
-export function registry(env: Env) {
-  return env.TENANTS.getByName(REGISTRY);
+/** Where a tenant scope accepts session tokens. */
+export interface TenantAuthOptions {
+  /**
+   * The route parameter that names the session its routes act on. Only a scope that has one
+   * takes session tokens, each for its own session; anywhere else a token is 401.
+   */
+  sessionParam?: string;
 }
 
 /**
  * Accepts `Authorization: Bearer <key>` when the key is a tenant's API key, and sets that tenant
  * and its policy. With `CORDON_BASE_HOST`, a request to `<tenant>.<base host>` must carry a key of
- * that very tenant. `/v1/admin/*` is left to the admin guard.
+ * that very tenant.
  */
-export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: AuthVariables }> {
+export function tenantAuth(options: TenantAuthOptions = {}): MiddlewareHandler<AppEnv> {
+  const { sessionParam } = options;
   return async function tenantAuth(c, next) {
-    if (isAdminPath(c.req.path)) return next();
     const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
     const apiKey = match?.[1];
     if (!apiKey) throw unauthorized();
     if (apiKey.startsWith(TOKEN_PREFIX)) {
       const claims = await verifySessionToken(c.env, apiKey);
       if (!claims) throw unauthorized();
-      const target = /^\/v1\/sessions\/([^/]+)(\/|$)/.exec(c.req.path)?.[1];
+      const target = sessionParam === undefined ? undefined : c.req.param(sessionParam);
       // A session token works on its own session's routes only; another session answers the
       // same 404 as one that does not exist, so a token reveals nothing about other sessions.
       if (target === undefined) throw unauthorized();
@@ -118,11 +95,6 @@ export function tenantAuth(): MiddlewareHandler<{ Bindings: Env; Variables: Auth
     c.set("hasSecrets", resolved.hasSecrets);
     await next();
   };
-}
-
-/** Whether a path belongs to the admin API, which takes the admin token instead of a key. */
-export function isAdminPath(path: string): boolean {
-  return path === "/v1/admin" || path.startsWith("/v1/admin/");
 }
 
 /**
@@ -197,15 +169,4 @@ function parseConfig<T>(
 function misconfigured(detail: string): Problem {
   console.error(`configuration error: ${detail}`);
   return new Problem(500, "server-misconfigured", "Server misconfigured", detail);
-}
-
-const encoder = new TextEncoder();
-
-/** Compares two secrets in time that does not depend on where they differ. */
-export async function sameSecret(given: string, expected: string): Promise<boolean> {
-  const [a, b] = await Promise.all([
-    crypto.subtle.digest("SHA-256", encoder.encode(given)),
-    crypto.subtle.digest("SHA-256", encoder.encode(expected)),
-  ]);
-  return crypto.subtle.timingSafeEqual(a, b);
 }

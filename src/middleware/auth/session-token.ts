@@ -1,5 +1,6 @@
+import { fromBase64Url, hmacKey, toBase64Url } from "../../bytes";
 import type { Env } from "../../env";
-import { fromRegistry, registry } from ".";
+import { fromRegistry, registry } from "../../tenants/registry";
 
 /** What a session token grants: one session of one tenant, until it expires. */
 export interface SessionClaims {
@@ -17,15 +18,7 @@ let signingKey: Promise<CryptoKey> | undefined;
 
 function key(env: Env): Promise<CryptoKey> {
   signingKey ??= fromRegistry(registry(env).sessionSigningKey())
-    .then((secret) =>
-      crypto.subtle.importKey(
-        "raw",
-        encoder.encode(secret),
-        { name: "HMAC", hash: "SHA-256" },
-        false,
-        ["sign", "verify"],
-      ),
-    )
+    .then(hmacKey)
     .catch((err: unknown) => {
       signingKey = undefined;
       throw err;
@@ -33,22 +26,11 @@ function key(env: Env): Promise<CryptoKey> {
   return signingKey;
 }
 
-const b64url = (bytes: Uint8Array) =>
-  btoa(String.fromCharCode(...bytes))
-    .replace(/\+/g, "-")
-    .replace(/\//g, "_")
-    .replace(/=+$/, "");
-
-function unb64url(text: string): Uint8Array {
-  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
-  return Uint8Array.from(binary, (ch) => ch.charCodeAt(0));
-}
-
 /** Signs a session token: `cst_<claims>.<HMAC-SHA256>`. */
 export async function signSessionToken(env: Env, claims: SessionClaims): Promise<string> {
-  const payload = b64url(encoder.encode(JSON.stringify(claims)));
+  const payload = toBase64Url(encoder.encode(JSON.stringify(claims)));
   const mac = await crypto.subtle.sign("HMAC", await key(env), encoder.encode(payload));
-  return `${TOKEN_PREFIX}${payload}.${b64url(new Uint8Array(mac))}`;
+  return `${TOKEN_PREFIX}${payload}.${toBase64Url(new Uint8Array(mac))}`;
 }
 
 /**
@@ -67,7 +49,7 @@ export async function verifySessionToken(env: Env, token: string): Promise<Sessi
   if (!(await crypto.subtle.verify("HMAC", signing, macBytes, encoder.encode(payload)))) {
     return null;
   }
-  const claims = JSON.parse(new TextDecoder().decode(unb64url(payload))) as SessionClaims;
+  const claims = JSON.parse(new TextDecoder().decode(fromBase64Url(payload))) as SessionClaims;
   return claims.exp > Date.now() ? claims : null;
 }
 
@@ -78,8 +60,8 @@ export async function verifySessionToken(env: Env, token: string): Promise<Sessi
 function canonical(text: string): Uint8Array | null {
   if (text === "") return null;
   try {
-    const bytes = unb64url(text);
-    return b64url(bytes) === text ? bytes : null;
+    const bytes = fromBase64Url(text);
+    return toBase64Url(bytes) === text ? bytes : null;
   } catch {
     return null;
   }

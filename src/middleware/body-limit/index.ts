@@ -11,7 +11,7 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
   const limit = bodyLimit({
     maxSize: maxBytes,
     onError: () => {
-      throw tooLarge(`the request body is larger than ${maxBytes} bytes`);
+      throw bodyTooLarge(maxBytes);
     },
   });
   return async function limitBody(c, next) {
@@ -31,3 +31,7 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
     }
   };
 }
+
+/** The 413 of a request body over `maxBytes`. */
+export const bodyTooLarge = (maxBytes: number) =>
+  tooLarge(`the request body is larger than ${maxBytes} bytes`);

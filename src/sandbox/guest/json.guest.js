@@ -99,6 +99,9 @@ function write(value, state) {
     case "symbol":
       return leaf(state, quote(StringCtor(value)));
     case "string":
+      // Its JSON text is at least this long: a string past the cap is refused before a copy of
+      // it is made (a 64 MiB result would otherwise double in memory on its way to TOO_LARGE).
+      if (value.length + 2 > state.cap - state.length) throw TOO_LARGE;
       return leaf(state, quote(value));
     case "boolean":
       return leaf(state, value ? "true" : "false");

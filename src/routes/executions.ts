@@ -1,16 +1,22 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
-import type { Env } from "../env";
-import type { AuthVariables } from "../middleware/auth";
-import { acquireExecutionLease } from "../middleware/rate-limit";
+import { LIMITS } from "../config";
+import type { AppEnv } from "../env";
+import { admitOnce } from "../execution/admit";
+import { respond } from "../execution/stream";
+import { tenantAuth } from "../middleware/auth";
+import { limitBody } from "../middleware/body-limit";
+import { jsonBody } from "../middleware/json-body";
+import { rateLimit } from "../middleware/rate-limit";
 import { EventStream, ExecutionRequest, ExecutionResult, problemDoc } from "../schemas/execution";
-import { admit, idempotent, respond, run } from "./pipeline";
+import { bearer, unmatched } from "./shared";
 import { validationHook } from "./validation";
 
 const executeRoute = createRoute({
   method: "post",
-  path: "/v1/execute",
+  path: "/",
   summary: "Run code once in a fresh isolate",
-  security: [{ bearer: [] }],
+  security: bearer,
+  middleware: jsonBody(),
   request: {
     body: { required: true, content: { "application/json": { schema: ExecutionRequest } } },
   },
@@ -30,17 +36,12 @@ const executeRoute = createRoute({
   },
 });
 
-/** `POST /v1/execute`. */
-export const executeRoutes = new OpenAPIHono<{ Bindings: Env; Variables: AuthVariables }>({
-  defaultHook: validationHook,
-}).openapi(executeRoute, async (c) => {
+/** `POST /v1/execute`, for tenant API keys. */
+export const executions = new OpenAPIHono<AppEnv>({ defaultHook: validationHook });
+
+executions.use(tenantAuth(), rateLimit(), limitBody(LIMITS.requestBytes));
+executions.openapi(executeRoute, async (c) => {
   const body = c.req.valid("json");
-  const hash = await admit(c, body);
-  // Taken once the body has been read and checked: a slow client holds no slot while it sends.
-  const lease = await acquireExecutionLease(c, body.timeoutMs);
-  return respond(
-    c,
-    (options) => idempotent(c, "execute", body, () => run(c, body, hash, options)),
-    lease,
-  );
+  return respond(c, await admitOnce(c, body, c.req.header("idempotency-key")));
 });
+executions.all("*", unmatched);
