@@ -1,11 +1,6 @@
 import { env, exports } from "cloudflare:workers";
-import {
-  closeAudit,
-  DEFAULT_EGRESS_CAPS,
-  type ExecutionEgress,
-  openAudit,
-} from "../../src/egress/audit";
-import { LIMITS } from "../../src/limits";
+import { DEFAULT_EGRESS_CAPS, LIMITS } from "../../src/config";
+import { closeAudit, type ExecutionEgress, openAudit } from "../../src/egress/audit";
 import type { HarnessLimits } from "../../src/sandbox/guest";
 import { type LogEntry, LogSink } from "../../src/sandbox/logs";
 import {
