@@ -1,15 +1,16 @@
 import { env, exports } from "cloudflare:workers";
 import { DEFAULT_EGRESS_CAPS, LIMITS } from "../../src/config";
-import { closeAudit, type ExecutionEgress, openAudit } from "../../src/egress/audit";
-import type { HarnessLimits } from "../../src/sandbox/guest";
+import { type ExecutionEgress, InFlight } from "../../src/egress/audit";
+import { Execution } from "../../src/sandbox/capabilities";
+import { type GuestJob, type HarnessLimits, runGuest } from "../../src/sandbox/guest";
 import { type LogEntry, LogSink } from "../../src/sandbox/logs";
-import {
-  type PythonJob,
-  type PythonSession,
-  pythonSnapshot,
-  runPython,
-} from "../../src/sandbox/runtimes/python/isolate";
-import { pyodideFiles } from "../../src/sandbox/runtimes/python/pyodide";
+import { python } from "../../src/sandbox/runtimes/python";
+
+/** A session's state as the harness takes it (docs/python.md): carried values and files. */
+export interface PythonSession {
+  values: Record<string, string>;
+  files: { path: string; data: string }[];
+}
 
 /** The harness's envelope with the logs as the executor would report them. */
 export interface PythonOutcome {
@@ -31,26 +32,27 @@ export interface PythonOptions {
   timeoutMs?: number;
   session?: PythonSession;
   env?: Record<string, string>;
-  /** Run in the named, reused isolate of this key. */
-  reuse?: string;
   /** Hosts the run may reach (a loopback upstream stands in for the internet). */
   allow?: string[];
   limits?: Partial<HarnessLimits>;
 }
 
-/** Runs Python through the real LOADER, Pyodide files, snapshot, gateway and log sink. */
+/**
+ * Runs Python through the runtime, the real LOADER, Pyodide's files, the snapshot, the gateway
+ * and the log sink: the guest side of an execution, with the harness's envelope as it answers.
+ */
 export async function runPy(code: string, options: PythonOptions = {}): Promise<PythonOutcome> {
-  const files = await pyodideFiles(env.PYODIDE);
-  const snapshot = await pythonSnapshot(env.LOADER, files);
-  const executionId = crypto.randomUUID();
+  const prepared = await python.prepare({ code, language: "python" });
+  if (!prepared.ok) throw new Error(prepared.error.message);
   const egress: ExecutionEgress = {
     layers: [{ allow: options.allow ?? [] }],
     secrets: [],
     allowPrivate: false,
     caps: DEFAULT_EGRESS_CAPS,
   };
-  openAudit(executionId, egress);
+  const inFlight = new InFlight(egress);
   const sink = new LogSink(LIMITS.logLines, LIMITS.logBytes);
+  const execution = new Execution(crypto.randomUUID(), sink, inFlight);
   const limits: HarnessLimits = {
     resultBytes: LIMITS.resultBytes,
     logLines: LIMITS.logLines,
@@ -58,24 +60,17 @@ export async function runPy(code: string, options: PythonOptions = {}): Promise<
     timeoutMs: options.timeoutMs ?? 10_000,
     ...options.limits,
   };
-  const job: PythonJob = {
-    hash: options.reuse ?? "",
-    ...(options.reuse ? { reuse: true } : {}),
-    code,
+  const job: GuestJob = {
+    hash: `test-${prepared.isolateKey}`,
+    program: prepared.program,
     input: options.input,
     limits,
     ...(options.session ? { session: options.session } : {}),
     ...(options.env ? { env: options.env } : {}),
   };
   try {
-    const text = await runPython(
-      env.LOADER,
-      files,
-      snapshot,
-      job,
-      exports.Gateway({ props: { executionId } }),
-      () => exports.Gateway({ props: { executionId: "", isolate: job.hash } }),
-      sink,
+    const text = await runGuest(env.LOADER, 0, job, execution.capabilities, () =>
+      exports.Gateway({ props: { isolate: job.hash } }),
     );
     const envelope = JSON.parse(text) as Omit<PythonOutcome, "logs" | "egress"> & {
       logs: unknown;
@@ -84,9 +79,9 @@ export async function runPy(code: string, options: PythonOptions = {}): Promise<
     return {
       ...envelope,
       logs: sink.finish(envelope.logs, envelope.dropped),
-      egress: closeAudit(executionId),
+      egress: inFlight.close(),
     };
   } finally {
-    closeAudit(executionId);
+    inFlight.close();
   }
 }

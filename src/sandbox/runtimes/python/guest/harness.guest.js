@@ -7,23 +7,29 @@
 // its place when imports are sorted).
 import "shims.js";
 import { abortIsolate, env, WorkerEntrypoint } from "cloudflare:workers";
-import {
-  DateCtor,
-  PromiseCtor,
-  promiseThen,
-  StringCtor,
-  stringStartsWith,
-  TypeErrorCtor,
-  uncurry,
-} from "builtins.js";
 import harnessSource from "harness.py";
-import { quote } from "json.js";
+import code from "program.py";
 import createPyodideModule from "pyodide.asm.js";
 import { loadPyodide } from "pyodide.js";
 import lockFile from "pyodide-lock.json";
 import { INDEX_URL, setOutbound } from "shims.js";
 import snapshot from "snapshot.bin";
 
+// Taken before any Python runs: Python code reaches JavaScript globals through `js` and could
+// replace what this module would otherwise look up later.
+const { apply } = Reflect;
+const uncurry =
+  (fn) =>
+  (self, ...args) =>
+    apply(fn, self, args);
+const DateCtor = Date;
+const PromiseCtor = Promise;
+const StringCtor = String;
+const TypeErrorCtor = TypeError;
+const promiseThen = uncurry(Promise.prototype.then);
+const stringStartsWith = uncurry(String.prototype.startsWith);
+/** JSON text of a string: JSON.stringify looks nothing up on a string primitive. */
+const quote = JSON.stringify;
 const now = DateCtor.now;
 const parseJson = JSON.parse;
 const stringify = JSON.stringify;
@@ -125,7 +131,11 @@ async function guestFetch(resource, init) {
   if (run === undefined || run.done) {
     throw new TypeErrorCtor("fetch is only available while code is running");
   }
-  const request = new RequestCtor(resource, init);
+  const asked = new RequestCtor(resource, init);
+  // An AbortSignal cannot cross the capability's RPC boundary (pyfetch always passes one): the
+  // request goes without it, and an abort here stops waiting for the answer.
+  const signal = asked.signal;
+  const request = new RequestCtor(asked, { signal: null });
   if (!stringStartsWith(request.url, "http:") && !stringStartsWith(request.url, "https:")) {
     throw new TypeErrorCtor(`fetch(): only http and https URLs are supported: ${request.url}`);
   }
@@ -138,12 +148,33 @@ async function guestFetch(resource, init) {
     headersSet(headers, "cordon-raw-url", encodeComponent(toWellFormed(resource)));
   }
   headersSet(headers, "cordon-redirect", StringCtor(request.redirect));
-  const response = await run.egress.fetch(request);
+  const response = await abortable(run.egress.fetch(request), signal);
   const denied = headersGet(response.headers, "cordon-egress-denied");
   if (denied !== null) throw new TypeErrorCtor(await responseText(response));
   return response;
 }
 setOutbound(guestFetch);
+
+/** `answer` (an RpcPromise: a thenable, not a Promise), or its signal's reason if that aborts first. */
+function abortable(answer, signal) {
+  if (signal.aborted) return PromiseCtor.reject(signal.reason);
+  const settled = new PromiseCtor((resolve) => resolve(answer));
+  return new PromiseCtor((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promiseThen(
+      settled,
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (err) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(err);
+      },
+    );
+  });
+}
 
 /** Starts Pyodide: restored from the snapshot module, or (no snapshot) from scratch. */
 async function startPython(makeSnapshot) {
@@ -185,7 +216,7 @@ function python() {
 export default class PythonHarness extends WorkerEntrypoint {
   /**
    * Starts Pyodide from scratch with the harness imported and answers its memory snapshot, for
-   * later isolates to start from (src/sandbox/runtimes/python/snapshot.ts).
+   * later isolates to start from (../isolate.ts).
    */
   async snapshot() {
     const py = await startPython(true);
@@ -193,11 +224,12 @@ export default class PythonHarness extends WorkerEntrypoint {
   }
 
   /**
-   * Runs `code` once and answers with a JSON envelope string:
+   * Runs the isolate's program (its `program.py` module) once with `input` and answers with a
+   * JSON envelope string:
    * `{ status, result | error, logs, dropped }` and, in a session, `vars`, `files`, `state`.
    * Never throws for anything the code does.
    */
-  async run(code, input, limits, egress, sink, session) {
+  async run(input, limits, capabilities, session) {
     const { run: pythonRun } = await python();
     const run = {
       __proto__: null,
@@ -205,8 +237,9 @@ export default class PythonHarness extends WorkerEntrypoint {
       stopped: false,
       cancelled: false,
       limits,
-      egress,
-      sink,
+      // The execution's capabilities: its log sink, cancellation and egress gateway.
+      egress: capabilities,
+      sink: capabilities,
       buf: "",
       lines: 0,
       chars: 0,
