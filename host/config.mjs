@@ -16,6 +16,13 @@ export const PASSED_ENV = [
 ];
 
 const quote = (text) => JSON.stringify(text);
+
+/**
+ * Pyodide's files for the Python runtime (copied into dist/pyodide by host/build.mjs), served
+ * read-only to the worker as its PYODIDE binding: read at a process's first Python run.
+ */
+const pyodideService = (distDir) =>
+  `(name = "pyodide", disk = (path = ${quote(join(distDir, "pyodide"))}, writable = false))`;
 const unix = (path) => quote(`unix:${path}`);
 
 /**
@@ -32,7 +39,7 @@ function modules(distDir, configDir) {
   // capnp resolves `embed` paths relative to the config file.
   const embed = (name) => `embed ${quote(relative(configDir, join(distDir, name)))}`;
   const text = readdirSync(distDir)
-    .filter((name) => name.endsWith(".js") && name !== "index.js")
+    .filter((name) => (name.endsWith(".js") || name.endsWith(".py")) && name !== "index.js")
     .map((name) => `(name = ${quote(name)}, text = ${embed(name)})`);
   return [`(name = "index.js", esModule = ${embed("index.js")})`, ...text].join(",\n    ");
 }
@@ -92,6 +99,7 @@ export function controlPlaneConfig({
     `(name = "CORDON_ISOLATION", text = ${quote(isolation)})`,
     `(name = "CORDON_SANDBOX", text = ${quote(sandbox.join(","))})`,
     `(name = "SUPERVISOR", service = "supervisor")`,
+    `(name = "PYODIDE", service = "pyodide")`,
     ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.
     ...PASSED_ENV.filter((name) => process.env[name]).map(
@@ -117,6 +125,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .mainWorker),
     ${internetService()},
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
+    ${pyodideService(distDir)},
     (name = "supervisor", external = (address = ${unix(join(sockDir, "supervisor.sock"))}, http = ())),
     ${runnerServices.join(",\n    ")}
   ],
@@ -154,6 +163,7 @@ export function runnerConfig({ distDir, configDir, sockDir, index, compatibility
 const config :Workerd.Config = (
   services = [
     (name = "runner", worker = .runnerWorker),
+    ${pyodideService(distDir)},
     (name = "control", external = (address = ${unix(controlSocket(sockDir))}, http = ())),
     # A runner reaches nothing but the control plane, even where no network namespace exists.
     (name = "internet", network = (allow = [])),
@@ -170,6 +180,7 @@ const runnerWorker :Workerd.Worker = (
   bindings = [
     (name = "LOADER", workerLoader = ()),
     (name = "CONTROL", service = "control"),
+    (name = "PYODIDE", service = "pyodide"),
     (name = "CORDON_ROLE", text = "runner"),
     ${warm}
   ],

@@ -128,7 +128,9 @@ export async function execute(
     program: prepared.program,
     input: request.input,
     limits,
-    ...(session ? { session: { values: session.variables.values, files: session.files } } : {}),
+    ...(session
+      ? { session: { values: prepared.carried(session.variables), files: session.files } }
+      : {}),
     env,
   };
   const execution = new Execution(executionId, sink, egress);

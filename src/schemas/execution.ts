@@ -30,8 +30,10 @@ export const EgressPolicy = z
 
 export const ExecutionRequest = z
   .object({
-    code: z.string().openapi({ description: "JavaScript or TypeScript, an ES module." }),
-    language: z.enum(["javascript", "typescript"]).default("javascript"),
+    code: z.string().openapi({
+      description: "JavaScript or TypeScript (an ES module), or Python (docs/python.md).",
+    }),
+    language: z.enum(["javascript", "typescript", "python"]).default("javascript"),
     input: z
       .unknown()
       // Checked before anything walks it: serializers recurse, and 10,000 levels overflow them.

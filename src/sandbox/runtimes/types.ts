@@ -42,6 +42,8 @@ export interface Envelope {
   vars?: Record<string, unknown>;
   /** In a session: the workspace files the run changed and the paths it removed. */
   files?: { changed: { path: string; data: string }[]; deleted: string[] };
+  /** What the run left that its harness could not carry (Python), in words. */
+  warnings?: unknown;
   /** Anything else the runtime reports about the run (the JavaScript compiler's findings). */
   compiled?: unknown;
 }
@@ -65,6 +67,8 @@ export interface Prepared<Program extends GuestProgram = GuestProgram> {
   isolateKey: string;
   /** A run outside a session needs an empty workspace made first (its code may use files). */
   workspace: boolean;
+  /** What of a session's variables the harness restores before the run. */
+  carried(variables: SessionVariables): Record<string, string>;
   /** A position the harness reported, in the code as sent; undefined when it is not in it. */
   locate(line: number, column: number): SourcePosition | undefined;
   /**
@@ -104,6 +108,12 @@ export interface GuestRuntime<Program extends GuestProgram = GuestProgram> {
    * earlier run changed in its modules and builtins).
    */
   readonly oneShot?: boolean;
+  /**
+   * Memory the process running the isolate takes for this runtime besides what the code uses, in
+   * MB: once, for the first run that starts the runtime there (`start`), and for every run
+   * (`run`). A runner pool allows it on top of the tenant's memory limit.
+   */
+  readonly memoryMb?: { start: number; run: number };
   /** On the control plane: the code made ready to run, or why it cannot run. */
   prepare(request: PrepareRequest): Promise<Prepared<Program> | CompileError>;
   /** Where the isolate is: its code, for a one-shot isolate or a reused one (sealed). */

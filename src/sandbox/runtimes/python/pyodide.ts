@@ -49,13 +49,18 @@ async function readFiles(binding: Fetcher | undefined): Promise<PyodideFiles> {
     return res;
   };
   const [asm, main, wasm, stdlib, lock] = await Promise.all([
-    read(PYODIDE_FILES.asm).then((r) => r.text()),
-    read(PYODIDE_FILES.main).then((r) => r.text()),
+    // A disk service answers .mjs as application/octet-stream: decoded here, not by text().
+    read(PYODIDE_FILES.asm).then(utf8),
+    read(PYODIDE_FILES.main).then(utf8),
     read(PYODIDE_FILES.wasm).then((r) => r.arrayBuffer()),
     read(PYODIDE_FILES.stdlib).then((r) => r.arrayBuffer()),
     read(PYODIDE_FILES.lock).then((r) => r.json()),
   ]);
   return { asm, main, wasm, stdlib, lock };
+}
+
+async function utf8(res: Response): Promise<string> {
+  return new TextDecoder().decode(await res.arrayBuffer());
 }
 
 /** Python cannot run here: Pyodide's files are missing or its snapshot could not be made. */
