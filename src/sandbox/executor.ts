@@ -247,7 +247,15 @@ function timeoutError(timeoutMs: number) {
   };
 }
 
-function locateError(error: Envelope["error"], prepared: Prepared): ExecutionResult["error"] {
+function locateError(
+  error: Envelope["error"],
+  prepared: Prepared,
+): NonNullable<ExecutionResult["error"]> {
+  // Python's traceback (the JavaScript harness reports none) is passed on as it is.
+  if (typeof error?.stack === "string") {
+    const { stack, ...rest } = error;
+    return { ...locateError(rest, prepared), stack };
+  }
   const name = typeof error?.name === "string" ? error.name : "Error";
   const message = typeof error?.message === "string" ? error.message : "";
   if (typeof error?.line !== "number") return { name, message };

@@ -85,6 +85,7 @@ export const ExecutionResult = z
         message: z.string(),
         line: z.number().int().optional(),
         column: z.number().int().optional(),
+        stack: z.string().optional().openapi({ description: "Python: the traceback." }),
       })
       .optional(),
     logs: z.array(LogEntry),

@@ -133,6 +133,9 @@ describe("Python on /v1/execute", () => {
       error: { name: "ValueError", message: "bad 1", line: 3 },
       logs: [{ level: "log", message: "before" }],
     });
+    expect(r.error?.stack).toMatch(
+      /^Traceback[\s\S]*line 5[\s\S]*line 3, in f[\s\S]*ValueError: bad 1\n$/,
+    );
     const syntax = await py("x = (\n1 +\n");
     expect(syntax).toMatchObject({ status: "error", error: { name: "SyntaxError" } });
   });

@@ -35,7 +35,7 @@ export interface Envelope {
   status: "ok" | "error" | "timeout";
   reason?: "waiting" | "computing" | "cancelled";
   result?: unknown;
-  error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
+  error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown; stack?: unknown };
   logs: unknown[];
   dropped: number;
   /** In a session: what the run left of each binding, as the runtime's harness reports it. */
