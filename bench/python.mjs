@@ -163,11 +163,8 @@ function python3Once() {
 // --- The run ------------------------------------------------------------------------------------
 
 const rows = [];
-const row = (system, workload, p50, perSecond, note = "") => {
-  rows.push({ system, workload, p50, perSecond, note });
-  console.log(
-    `${system.padEnd(16)} ${workload.padEnd(15)} p50 ${p50 === undefined ? "-" : `${p50.toFixed(0)} ms`}  ${perSecond === undefined ? "" : `${perSecond.toFixed(2)}/s at ${CLIENTS} clients`} ${note}`,
-  );
+const row = (system, workload, p50, perSecond) => {
+  rows.push({ system, workload, p50, perSecond });
 };
 
 const whole = contention();
@@ -179,7 +176,7 @@ try {
   row("cordon", "python-fresh", median(await latencies(SAMPLES, fresh)), undefined);
   const freshRate = await throughput(CLIENTS, SECONDS, fresh);
   rows.at(-1).perSecond = freshRate.perSecond;
-  console.log(`  (${freshRate.ok} ok, ${freshRate.failed} failed at ${CLIENTS} clients)`);
+  rows.at(-1).note = `${freshRate.ok} ok, ${freshRate.failed} failed`;
 
   const session = await cordonSession(server);
   row("cordon", "python-session", median(await latencies(SAMPLES, session)), undefined);
@@ -202,8 +199,9 @@ try {
   row("python3-bwrap", "python-fresh", median(await latencies(SAMPLES, python3Once)));
   rows.at(-1).perSecond = (await throughput(CLIENTS, SECONDS, python3Once)).perSecond;
 
-  // Memory: after warm-up, over MEMORY_RUNS more unique executions at CLIENTS clients.
-  const start = workerdMemory(server.pid);
+  // Memory: after warm-up, over MEMORY_RUNS more unique executions at CLIENTS clients, sampled
+  // every 50 runs (flat means no growth from one sample to the next beyond noise).
+  const samples = [workerdMemory(server.pid)];
   let done = 0;
   let failed = 0;
   await Promise.all(
@@ -211,20 +209,24 @@ try {
       while (done + failed < MEMORY_RUNS) {
         if (await fresh()) done++;
         else failed++;
+        if ((done + failed) % 50 === 0) samples.push(workerdMemory(server.pid));
       }
     }),
   );
-  const end = workerdMemory(server.pid);
+  samples.push(workerdMemory(server.pid));
   const memory = {
     runs: done,
     failed,
-    beforeMiB: start.rssKiB / 1024,
-    afterMiB: end.rssKiB / 1024,
-    pssBeforeMiB: start.pssKiB / 1024,
-    pssAfterMiB: end.pssKiB / 1024,
+    rssMiB: samples.map((m) => m.rssMiB),
+    pssMiB: samples.map((m) => m.pssMiB),
   };
+  for (const r of rows) {
+    console.log(
+      `${r.system.padEnd(14)} ${r.workload.padEnd(15)} p50 ${r.p50.toFixed(0)} ms${r.perSecond === undefined ? "" : `, ${r.perSecond.toFixed(2)}/s at ${CLIENTS} clients`}`,
+    );
+  }
   console.log(
-    `memory over ${done} unique Python executions (${failed} failed): RSS ${memory.beforeMiB.toFixed(0)} → ${memory.afterMiB.toFixed(0)} MiB, PSS ${memory.pssBeforeMiB.toFixed(0)} → ${memory.pssAfterMiB.toFixed(0)} MiB`,
+    `memory over ${done} unique Python executions (${failed} failed), every 50: RSS ${memory.rssMiB.join(" → ")} MiB; PSS ${memory.pssMiB.join(" → ")} MiB`,
   );
   const others = whole();
   console.log(
