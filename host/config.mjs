@@ -1,6 +1,6 @@
 // Generates the workerd configurations that `npm start` serves: one control plane and its runners.
 import { readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 /** Environment variables the control plane reads, passed as `fromEnvironment` bindings (never written to disk). */
 export const PASSED_ENV = [
@@ -23,6 +23,25 @@ const quote = (text) => JSON.stringify(text);
  */
 const pyodideService = (distDir) =>
   `(name = "pyodide", disk = (path = ${quote(join(distDir, "pyodide"))}, writable = false))`;
+
+/**
+ * The operator's Python packages (CORDON_PYODIDE_PACKAGES: a directory holding a
+ * pyodide-lock.json and the wheels it lists), as an absolute path, or undefined.
+ */
+export function pythonPackagesDir() {
+  const dir = process.env.CORDON_PYODIDE_PACKAGES;
+  return dir ? resolve(dir) : undefined;
+}
+
+/** The packages' read-only disk service and its binding, when there are packages. */
+function pythonPackages() {
+  const dir = pythonPackagesDir();
+  if (!dir) return { service: "", binding: "" };
+  return {
+    service: `(name = "pyodide-packages", disk = (path = ${quote(dir)}, writable = false)),`,
+    binding: `(name = "PYODIDE_PACKAGES", service = "pyodide-packages"),`,
+  };
+}
 const unix = (path) => quote(`unix:${path}`);
 
 /**
@@ -100,6 +119,7 @@ export function controlPlaneConfig({
     `(name = "CORDON_SANDBOX", text = ${quote(sandbox.join(","))})`,
     `(name = "SUPERVISOR", service = "supervisor")`,
     `(name = "PYODIDE", service = "pyodide")`,
+    ...(pythonPackagesDir() ? [`(name = "PYODIDE_PACKAGES", service = "pyodide-packages")`] : []),
     ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.
     ...PASSED_ENV.filter((name) => process.env[name]).map(
@@ -126,6 +146,7 @@ const config :Workerd.Config = (
     ${internetService()},
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
     ${pyodideService(distDir)},
+    ${pythonPackages().service}
     (name = "supervisor", external = (address = ${unix(join(sockDir, "supervisor.sock"))}, http = ())),
     ${runnerServices.join(",\n    ")}
   ],
@@ -164,6 +185,7 @@ const config :Workerd.Config = (
   services = [
     (name = "runner", worker = .runnerWorker),
     ${pyodideService(distDir)},
+    ${pythonPackages().service}
     (name = "control", external = (address = ${unix(controlSocket(sockDir))}, http = ())),
     # A runner reaches nothing but the control plane, even where no network namespace exists.
     (name = "internet", network = (allow = [])),
@@ -181,6 +203,7 @@ const runnerWorker :Workerd.Worker = (
     (name = "LOADER", workerLoader = ()),
     (name = "CONTROL", service = "control"),
     (name = "PYODIDE", service = "pyodide"),
+    ${pythonPackages().binding}
     (name = "CORDON_ROLE", text = "runner"),
     ${warm}
   ],

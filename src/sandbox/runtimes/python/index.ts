@@ -9,7 +9,7 @@ import type { LogEntry } from "../../logs";
 import type { GuestRuntime } from "../types";
 import { makeSnapshot, pythonIsolate } from "./isolate";
 import type { PythonProgram } from "./program";
-import { type PyodideFiles, PythonUnavailable, pyodideFiles } from "./pyodide";
+import { type PyodideFiles, PythonUnavailable, pyodideFiles, pythonPackages } from "./pyodide";
 
 export type { PythonProgram };
 
@@ -24,10 +24,15 @@ let starting: Promise<void> | undefined;
 function start(): Promise<void> {
   if (ready) return Promise.resolve();
   starting ??= (async () => {
-    const bindings = env as { LOADER?: WorkerLoader; PYODIDE?: Fetcher };
+    const bindings = env as {
+      LOADER?: WorkerLoader;
+      PYODIDE?: Fetcher;
+      PYODIDE_PACKAGES?: Fetcher;
+    };
     if (!bindings.LOADER) throw new PythonUnavailable("this process has no LOADER binding");
     const files = await pyodideFiles(bindings.PYODIDE);
-    ready = { files, snapshot: await makeSnapshot(bindings.LOADER, files) };
+    const packages = await pythonPackages(bindings.PYODIDE_PACKAGES);
+    ready = { files, snapshot: await makeSnapshot(bindings.LOADER, files, packages) };
   })().finally(() => {
     starting = undefined;
   });

@@ -3,10 +3,10 @@ import type { IsolateCode } from "../types";
 import harnessSource from "./guest/harness.guest.js";
 import pythonHarnessSource from "./guest/harness.guest.py";
 import shimsSource from "./guest/shims.guest.js";
-import { type PyodideFiles, PythonUnavailable } from "./pyodide";
+import { type PyodideFiles, type PythonPackages, PythonUnavailable } from "./pyodide";
 
 interface SnapshotEntrypoint extends Rpc.WorkerEntrypointBranded {
-  snapshot(): Promise<Uint8Array>;
+  snapshot(packages: PythonPackages | undefined): Promise<Uint8Array>;
 }
 
 /**
@@ -40,11 +40,12 @@ export function pythonIsolate(
 
 /**
  * Makes the memory snapshot Python isolates start from, in an isolate of its own with no network
- * (a snapshot made outside workerd does not restore in it).
+ * (a snapshot made outside workerd does not restore in it), with the operator's packages installed.
  */
 export async function makeSnapshot(
   loader: WorkerLoader,
   files: PyodideFiles,
+  packages: PythonPackages | undefined,
 ): Promise<ArrayBuffer> {
   const maker = loader.load({
     compatibilityDate: GUEST_COMPATIBILITY_DATE,
@@ -53,7 +54,7 @@ export async function makeSnapshot(
   });
   let made: Uint8Array;
   try {
-    made = await maker.getEntrypoint<SnapshotEntrypoint>().snapshot();
+    made = await maker.getEntrypoint<SnapshotEntrypoint>().snapshot(packages);
   } catch (err) {
     throw new PythonUnavailable(
       `the Python snapshot could not be made: ${err instanceof Error ? err.message : String(err)}`,

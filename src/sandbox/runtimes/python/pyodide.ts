@@ -67,3 +67,36 @@ async function utf8(res: Response): Promise<string> {
 export class PythonUnavailable extends Error {
   override readonly name = "PythonUnavailable";
 }
+
+/** The operator's third-party packages: their lock file and wheels by file name. */
+export interface PythonPackages {
+  lock: { packages: Record<string, { file_name: string }> };
+  wheels: Record<string, ArrayBuffer>;
+}
+
+/**
+ * The operator's packages (CORDON_PYODIDE_PACKAGES) through `binding`: its `pyodide-lock.json`
+ * and every wheel that names; undefined without a binding.
+ */
+export async function pythonPackages(
+  binding: Fetcher | undefined,
+): Promise<PythonPackages | undefined> {
+  if (!binding) return undefined;
+  const read = async (name: string) => {
+    const res = await binding.fetch(`https://pyodide.packages/${encodeURIComponent(name)}`);
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new PythonUnavailable(`package file ${name} could not be read (${res.status})`);
+    }
+    return res;
+  };
+  const lock = JSON.parse(await utf8(await read("pyodide-lock.json"))) as PythonPackages["lock"];
+  if (typeof lock?.packages !== "object" || lock.packages === null) {
+    throw new PythonUnavailable("the packages' pyodide-lock.json lists no packages");
+  }
+  const wheels: Record<string, ArrayBuffer> = {};
+  for (const entry of Object.values(lock.packages)) {
+    wheels[entry.file_name] = await (await read(entry.file_name)).arrayBuffer();
+  }
+  return { lock, wheels };
+}

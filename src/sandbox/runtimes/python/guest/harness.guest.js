@@ -176,11 +176,15 @@ function abortable(answer, signal) {
   });
 }
 
-/** Starts Pyodide: restored from the snapshot module, or (no snapshot) from scratch. */
-async function startPython(makeSnapshot) {
+/**
+ * Starts Pyodide: restored from the snapshot module, or (no snapshot) from scratch, then with
+ * `packages` (the operator's lock file and wheels) installed before the harness.
+ */
+async function startPython(makeSnapshot, packages) {
   const restoring = snapshot.byteLength > 0 && !makeSnapshot;
   const py = await loadPyodide({
     indexURL: INDEX_URL,
+    // The operator's packages join Pyodide's own in the lock file Pyodide installs from.
     lockFileContents: lockFile,
     createPyodideModule,
     ...(restoring ? { _loadSnapshot: snapshot } : {}),
@@ -189,6 +193,7 @@ async function startPython(makeSnapshot) {
     stdout: (line) => emit("log", line),
     stderr: (line) => emit("error", line),
   });
+  if (packages !== undefined) await installWheels(py, packages);
   if (!restoring) {
     py.FS.writeFile(HARNESS_PATH, harnessSource);
     py.runPython("import _cordon");
@@ -197,11 +202,47 @@ async function startPython(makeSnapshot) {
   return py;
 }
 
+/**
+ * Unpacks the operator's wheels into site-packages, each checked against its lock entry's
+ * SHA-256, and imports the modules each entry's `imports` names: into the snapshot, so every run
+ * has them and nothing is fetched at run time. (Pyodide's loadPackage leaves JavaScript
+ * references that a memory snapshot refuses.) Pure-Python wheels only.
+ */
+async function installWheels(py, packages) {
+  const entries = Object.values(packages.lock.packages);
+  const paths = [];
+  for (const entry of entries) {
+    const bytes = packages.wheels[entry.file_name];
+    const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+    if (hex !== entry.sha256) throw new Error(`${entry.file_name} does not match its sha256`);
+    const path = `/tmp/${entry.file_name}`;
+    py.FS.writeFile(path, new Uint8Array(bytes));
+    paths.push(path);
+  }
+  // The paths as a JSON string inside a Python string literal: JSON's string escapes are Python's.
+  py.runPython(
+    [
+      "import json, os, site, zipfile",
+      `for _w in json.loads(${quote(stringify(paths))}):`,
+      "    with zipfile.ZipFile(_w) as _z:",
+      "        _z.extractall(site.getsitepackages()[0])",
+      "    os.remove(_w)",
+      "del _w, _z",
+      // A snapshot holds the interpreter's memory, not its file system: what a run can import is
+      // what is imported here.
+      `for _m in json.loads(${quote(stringify(entries.flatMap((e) => e.imports ?? [])))}):`,
+      "    __import__(_m)",
+      "del _m",
+    ].join("\n"),
+  );
+}
+
 let started;
 
 /** The interpreter and the harness's `run`, started once per isolate. */
 function python() {
-  started ??= promiseThen(startPython(false), (py) => {
+  started ??= promiseThen(startPython(false, undefined), (py) => {
     const harness = py.pyimport("_cordon");
     // os.environ: the placeholders of the tenant's secrets, fixed when the isolate was made.
     harness.set_environ(stringify(env ?? {}));
@@ -215,11 +256,12 @@ function python() {
 
 export default class PythonHarness extends WorkerEntrypoint {
   /**
-   * Starts Pyodide from scratch with the harness imported and answers its memory snapshot, for
-   * later isolates to start from (../isolate.ts).
+   * Starts Pyodide from scratch with the operator's packages (`{ lock, wheels }`, if any) and the
+   * harness imported, and answers its memory snapshot, for later isolates to start from
+   * (../isolate.ts).
    */
-  async snapshot() {
-    const py = await startPython(true);
+  async snapshot(packages) {
+    const py = await startPython(true, packages);
     return py.makeMemorySnapshot();
   }
 
