@@ -34,6 +34,14 @@ export default defineConfig({
               r2Buckets: ["PACKAGES_TEST_BUCKET"],
             },
           }),
+          // The Python harness is shipped as text (a wrangler rule, which the pool applies when
+          // the worker imports it); vite's import analysis must not read it as JavaScript first.
+          {
+            name: "cordon-python-text",
+            enforce: "pre",
+            transform: (code, id) =>
+              id.endsWith(".guest.py") ? `export default ${JSON.stringify(code)};` : undefined,
+          },
         ],
         // As wrangler.toml's [alias]: the JavaScript build, not the one that compiles WebAssembly.
         resolve: {

@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 
 const USAGE = `usage:
   cordon exec FILE [--session ID] [--input JSON] [--allow HOST]... [--timeout MS]
-                   [--language javascript|typescript] [--stream] [--json]
+                   [--language javascript|typescript|python] [--stream] [--json]
   cordon session create [--ttl SECONDS] [--json]
   cordon session info ID [--json]
   cordon session delete ID
@@ -20,7 +20,7 @@ const USAGE = `usage:
   cordon files put ID PATH [FILE]        (reads standard input without FILE)
   cordon files rm ID PATH
 
-FILE may be - for standard input. The language follows the extension (.ts is TypeScript).
+FILE may be - for standard input. The language follows the extension (.ts is TypeScript, .py is Python).
 Environment: CORDON_URL (default http://127.0.0.1:8787), CORDON_API_KEY (a tenant API key or
 a session token). Exit status: 0 ok; 1 the code ended in error, timeout or killed; 2 usage or
 an HTTP problem.`;
@@ -141,14 +141,14 @@ function readSource(file) {
 
 function language(file, given) {
   if (given !== undefined) {
-    if (given !== "javascript" && given !== "typescript") {
-      throw new UsageError("--language is javascript or typescript");
+    if (given !== "javascript" && given !== "typescript" && given !== "python") {
+      throw new UsageError("--language is javascript, typescript or python");
     }
     return given;
   }
-  return [".ts", ".mts", ".cts"].includes(extname(file).toLowerCase())
-    ? "typescript"
-    : "javascript";
+  const ext = extname(file).toLowerCase();
+  if (ext === ".py") return "python";
+  return [".ts", ".mts", ".cts"].includes(ext) ? "typescript" : "javascript";
 }
 
 async function session(cordon, sub, args, opts) {

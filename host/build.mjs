@@ -1,6 +1,6 @@
 // Bundles the worker with wrangler (the same bundle `wrangler deploy` uploads) into dist/.
 import { spawnSync } from "node:child_process";
-import { rmSync } from "node:fs";
+import { copyFileSync, mkdirSync, rmSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -28,7 +28,27 @@ export function build() {
     process.stderr.write(result.stdout + result.stderr);
     process.exit(result.status ?? 1);
   }
+  copyPyodide();
   buildClient();
+}
+
+/**
+ * Pyodide's files, which `npm start` serves to the Python runtime from dist/pyodide (a read-only
+ * disk service; never part of the bundle): the names src/sandbox/runtimes/python/pyodide.ts reads.
+ */
+export const PYODIDE_FILES = [
+  "pyodide.asm.mjs",
+  "pyodide.mjs",
+  "pyodide.asm.wasm",
+  "python_stdlib.zip",
+  "pyodide-lock.json",
+];
+
+function copyPyodide() {
+  const from = join(root, "node_modules/pyodide");
+  const to = join(root, "dist/pyodide");
+  mkdirSync(to, { recursive: true });
+  for (const name of PYODIDE_FILES) copyFileSync(join(from, name), join(to, name));
 }
 
 /**

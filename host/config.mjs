@@ -1,6 +1,6 @@
 // Generates the workerd configurations that `npm start` serves: one control plane and its runners.
 import { readdirSync } from "node:fs";
-import { join, relative } from "node:path";
+import { join, relative, resolve } from "node:path";
 
 /** Environment variables the control plane reads, passed as `fromEnvironment` bindings (never written to disk). */
 export const PASSED_ENV = [
@@ -17,6 +17,32 @@ export const PASSED_ENV = [
 ];
 
 const quote = (text) => JSON.stringify(text);
+
+/**
+ * Pyodide's files for the Python runtime (copied into dist/pyodide by host/build.mjs), served
+ * read-only to the worker as its PYODIDE binding: read at a process's first Python run.
+ */
+const pyodideService = (distDir) =>
+  `(name = "pyodide", disk = (path = ${quote(join(distDir, "pyodide"))}, writable = false))`;
+
+/**
+ * The operator's Python packages (CORDON_PYODIDE_PACKAGES: a directory holding a
+ * pyodide-lock.json and the wheels it lists), as an absolute path, or undefined.
+ */
+export function pythonPackagesDir() {
+  const dir = process.env.CORDON_PYODIDE_PACKAGES;
+  return dir ? resolve(dir) : undefined;
+}
+
+/** The packages' read-only disk service and its binding, when there are packages. */
+function pythonPackages() {
+  const dir = pythonPackagesDir();
+  if (!dir) return { service: "", binding: "" };
+  return {
+    service: `(name = "pyodide-packages", disk = (path = ${quote(dir)}, writable = false)),`,
+    binding: `(name = "PYODIDE_PACKAGES", service = "pyodide-packages"),`,
+  };
+}
 const unix = (path) => quote(`unix:${path}`);
 
 /**
@@ -33,7 +59,7 @@ function modules(distDir, configDir) {
   // capnp resolves `embed` paths relative to the config file.
   const embed = (name) => `embed ${quote(relative(configDir, join(distDir, name)))}`;
   const text = readdirSync(distDir)
-    .filter((name) => name.endsWith(".js") && name !== "index.js")
+    .filter((name) => (name.endsWith(".js") || name.endsWith(".py")) && name !== "index.js")
     .map((name) => `(name = ${quote(name)}, text = ${embed(name)})`);
   return [`(name = "index.js", esModule = ${embed("index.js")})`, ...text].join(",\n    ");
 }
@@ -128,6 +154,8 @@ export function controlPlaneConfig({
     `(name = "SUPERVISOR", service = "supervisor")`,
     `(name = "PACKAGE_DISK", service = "packages-disk")`,
     `(name = "NPM_REGISTRY", service = "npm-registry")`,
+    `(name = "PYODIDE", service = "pyodide")`,
+    ...(pythonPackagesDir() ? [`(name = "PYODIDE_PACKAGES", service = "pyodide-packages")`] : []),
     ...runnerIndexes.map((i) => `(name = "RUNNER_${i}", service = "runner-${i}")`),
     // Unset variables are left out, so the worker sees them as undefined rather than null.
     ...PASSED_ENV.filter((name) => process.env[name]).map(
@@ -156,6 +184,8 @@ const config :Workerd.Config = (
     (name = "do-disk", disk = (path = ${quote(join(dataDir, "do"))}, writable = true)),
     # The package cache (src/packages/store.ts): tarballs and builds, content-addressed.
     (name = "packages-disk", disk = (path = ${quote(join(dataDir, "packages"))}, writable = true)),
+    ${pyodideService(distDir)},
+    ${pythonPackages().service}
     (name = "supervisor", external = (address = ${unix(join(sockDir, "supervisor.sock"))}, http = ())),
     ${runnerServices.join(",\n    ")}
   ],
@@ -193,6 +223,8 @@ export function runnerConfig({ distDir, configDir, sockDir, index, compatibility
 const config :Workerd.Config = (
   services = [
     (name = "runner", worker = .runnerWorker),
+    ${pyodideService(distDir)},
+    ${pythonPackages().service}
     (name = "control", external = (address = ${unix(controlSocket(sockDir))}, http = ())),
     # A runner reaches nothing but the control plane, even where no network namespace exists.
     (name = "internet", network = (allow = [])),
@@ -209,6 +241,8 @@ const runnerWorker :Workerd.Worker = (
   bindings = [
     (name = "LOADER", workerLoader = ()),
     (name = "CONTROL", service = "control"),
+    (name = "PYODIDE", service = "pyodide"),
+    ${pythonPackages().binding}
     (name = "CORDON_ROLE", text = "runner"),
     ${warm}
   ],

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { unstable_readConfig } from "wrangler";
 import { build } from "./build.mjs";
-import { controlPlaneConfig, runnerConfig } from "./config.mjs";
+import { controlPlaneConfig, pythonPackagesDir, runnerConfig } from "./config.mjs";
 import {
   namespacesAvailable,
   Supervisor,
@@ -67,6 +67,7 @@ const supervisor = new Supervisor({
   namespaces,
   maxRssBytes,
   log,
+  readOnly: pythonPackagesDir() ? [pythonPackagesDir()] : [],
 });
 if (namespaces) {
   // bwrap works here, so a failure is the sandbox's own (a library it does not show): say so

@@ -214,6 +214,8 @@ export class Supervisor {
   /** Namespaces only: why workerd's files could not be listed. */
   #sandboxError = "";
   #maxRss;
+  /** More paths a runner may read (the operator's Python packages). */
+  #readOnly;
   #runners = [];
   #control;
   #server;
@@ -221,8 +223,9 @@ export class Supervisor {
   #watch;
   #log;
 
-  constructor({ distDir, workerd, sockDir, namespaces, maxRssBytes, log }) {
+  constructor({ distDir, workerd, sockDir, namespaces, maxRssBytes, log, readOnly = [] }) {
     this.#distDir = distDir;
+    this.#readOnly = readOnly;
     this.#workerd = workerd;
     this.#sockDir = sockDir;
     this.#namespaces = namespaces;
@@ -410,7 +413,12 @@ export class Supervisor {
       const sandbox = sandboxArgs({
         executable: this.#workerdFiles,
         // The control plane's socket directory, so that a restarted control plane's new socket shows.
-        readOnly: [this.#distDir, dirname(controlSocket(this.#sockDir)), ...readOnly],
+        readOnly: [
+          this.#distDir,
+          dirname(controlSocket(this.#sockDir)),
+          ...this.#readOnly,
+          ...readOnly,
+        ],
         writable,
         env: RUNNER_ENV,
         seccompFd: typeof seccompFd === "number" ? 3 : undefined,

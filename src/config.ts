@@ -3,6 +3,9 @@
 // Objects included). Tuning that belongs to one mechanism (cache lifetimes, batching, timers)
 // stays beside its code.
 
+/** The compatibility date of every guest isolate, whatever its runtime. */
+export const GUEST_COMPATIBILITY_DATE = "2026-11-01";
+
 /** The tenant registry: one instance holds every tenant, so a key resolves with one lookup. */
 export const REGISTRY = "registry";
 

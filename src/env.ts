@@ -10,6 +10,8 @@ import type { PolicyBody } from "./schemas/policy";
 /** Bindings and configuration of the control-plane worker. */
 export interface Env {
   LOADER: WorkerLoader;
+  /** Pyodide's files for Python guests (static assets, or a disk service self-hosted). */
+  PYODIDE?: Fetcher;
   /** The tenant registry (one instance, named "registry"). */
   TENANTS: DurableObjectNamespace<Tenants>;
   /** One rate limiter per tenant, named by tenant id. */

@@ -54,7 +54,7 @@ const pathArg = z
 
 const ExecuteArgs = ExecutionRequest.extend({
   code: ExecutionRequest.shape.code.describe(
-    "JavaScript or TypeScript, an ES module with top-level await. The result is the default export (a function is called with `input`) or else the completion value of the top-level statements, as in a REPL.",
+    "JavaScript or TypeScript, an ES module with top-level await. The result is the default export (a function is called with `input`) or else the completion value of the top-level statements, as in a REPL. With language python: Python 3 (Pyodide, standard library, top-level await); the result is the value of the last top-level expression, as Jupyter shows it; `input` is a dict.",
   ),
   input: ExecutionRequest.shape.input.meta({
     type: JSON_TYPES,

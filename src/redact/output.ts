@@ -15,7 +15,7 @@ const SECRET_KIND = "secret";
 
 export interface Output {
   result?: unknown;
-  error?: { name: string; message: string; line?: number; column?: number };
+  error?: { name: string; message: string; line?: number; column?: number; stack?: string };
   logs: { level: string; message: string; truncated?: true }[];
 }
 
@@ -70,6 +70,11 @@ export function redactOutput<T extends Output>(
     merge(found, name.redactions);
     merge(found, message.redactions);
     out.error = { ...fields.error, name: name.text, message: message.text };
+    if (fields.error.stack !== undefined) {
+      const stack = scanText(scrub(fields.error.stack, "error"), "error");
+      merge(found, stack.redactions);
+      out.error.stack = stack.text;
+    }
   }
   return { fields: out, redactions: found };
 }

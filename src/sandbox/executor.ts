@@ -148,7 +148,9 @@ export async function execute(
     program: prepared.program,
     input: request.input,
     limits,
-    ...(session ? { session: { values: session.variables.values, files: session.files } } : {}),
+    ...(session
+      ? { session: { values: prepared.carried(session.variables), files: session.files } }
+      : {}),
     env,
   };
   const execution = new Execution(executionId, sink, egress);
@@ -273,10 +275,23 @@ function timeoutError(timeoutMs: number) {
   };
 }
 
-function locateError(error: Envelope["error"], prepared: Prepared): ExecutionResult["error"] {
+function locateError(
+  error: Envelope["error"],
+  prepared: Prepared,
+): NonNullable<ExecutionResult["error"]> {
+  // Python's traceback (the JavaScript harness reports none) is passed on as it is.
+  if (typeof error?.stack === "string") {
+    const { stack, ...rest } = error;
+    return { ...locateError(rest, prepared), stack };
+  }
   const name = typeof error?.name === "string" ? error.name : "Error";
   const message = typeof error?.message === "string" ? error.message : "";
-  if (typeof error?.line !== "number" || typeof error.column !== "number") return { name, message };
+  if (typeof error?.line !== "number") return { name, message };
+  // Python may know the line only (a syntax error at the end of the code).
+  if (typeof error.column !== "number") {
+    const at = prepared.locate(error.line, 1);
+    return at ? { name, message, line: at.line } : { name, message };
+  }
   const at = prepared.locate(error.line, error.column);
   return at ? { name, message, line: at.line, column: at.column } : { name, message };
 }

@@ -1,9 +1,10 @@
+import { GUEST_COMPATIBILITY_DATE } from "../config";
 import type { GuestCapabilities } from "./capabilities";
 import { IsolatePolicy } from "./isolates";
 import { runtimeOf } from "./runtimes";
 import type { GuestProgram } from "./runtimes/types";
 
-export const GUEST_COMPATIBILITY_DATE = "2026-11-01";
+export { GUEST_COMPATIBILITY_DATE };
 
 /** Caps the harness enforces inside the isolate. */
 export interface HarnessLimits {

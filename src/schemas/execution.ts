@@ -38,8 +38,10 @@ export const EgressPolicy = z
 
 export const ExecutionRequest = z
   .object({
-    code: z.string().openapi({ description: "JavaScript or TypeScript, an ES module." }),
-    language: z.enum(["javascript", "typescript"]).default("javascript"),
+    code: z.string().openapi({
+      description: "JavaScript or TypeScript (an ES module), or Python (docs/python.md).",
+    }),
+    language: z.enum(["javascript", "typescript", "python"]).default("javascript"),
     input: z
       .unknown()
       // Checked before anything walks it: serializers recurse, and 10,000 levels overflow them.
@@ -96,6 +98,7 @@ export const ExecutionResult = z
         message: z.string(),
         line: z.number().int().optional(),
         column: z.number().int().optional(),
+        stack: z.string().optional().openapi({ description: "Python: the traceback." }),
       })
       .optional(),
     logs: z.array(LogEntry),

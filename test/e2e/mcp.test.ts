@@ -84,7 +84,7 @@ describe("the MCP server at /mcp", () => {
     const execute = byName.execute?.inputSchema;
     expect(execute?.required).toEqual(["code"]);
     expect(execute?.properties).toMatchObject({
-      language: { enum: ["javascript", "typescript"], default: "javascript" },
+      language: { enum: ["javascript", "typescript", "python"], default: "javascript" },
       timeoutMs: { type: "integer", maximum: 300_000 },
       sessionId: { type: "string", pattern: "^ses_[A-Za-z0-9_-]{8,64}$" },
       egress: { type: "object" },

@@ -23,7 +23,7 @@ export interface ExecutionResult {
   executionId: string;
   status: string;
   result?: unknown;
-  error?: { name: string; message: string; line?: number; column?: number };
+  error?: { name: string; message: string; line?: number; column?: number; stack?: string };
   logs: { level: string; message: string; truncated?: boolean }[];
   egress: {
     method: string;

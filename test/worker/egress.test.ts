@@ -242,9 +242,7 @@ describe("a request's AbortSignal", () => {
         release = () => resolve(new Response("late"));
       });
     const r = await t.run(
-      thrown(
-        "await fetch('https://api.example.com/', { signal: AbortSignal.timeout(50) })",
-      ),
+      thrown("await fetch('https://api.example.com/', { signal: AbortSignal.timeout(50) })"),
       { timeoutMs: 5000 },
     );
     release();

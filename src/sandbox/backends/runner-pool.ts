@@ -20,12 +20,15 @@ import { type Backend, CANCELLED, GRACE_MS, type Outcome, withDeadline } from ".
 interface Stay {
   readonly executionId: string;
   readonly dispatchedAt: number;
+  /** The execution's memory limit (the tenant's). */
   readonly memoryMb: number;
   /**
    * What the run costs its runner besides the code's own `memoryMb`: carrying its session's state
    * in and out, and its runtime's work first (compiling large code).
    */
   readonly carriedMb: number;
+  /** What its runtime takes in the process besides what the code uses (GuestRuntime.memoryMb). */
+  readonly runtimeMb: number;
   /** Another execution was on the same process at some time during this stay. */
   shared: boolean;
 }
@@ -47,6 +50,8 @@ class Generation {
   loss?: Loss;
   /** Code sent here that may have made a warm isolate (which stays), with when it first came. */
   readonly warmed = new Map<string, number>();
+  /** Runtimes a run sent here may have started (their `memoryMb.start` is spent once). */
+  readonly started = new Set<string>();
 }
 
 interface RunnerState {
@@ -281,12 +286,19 @@ export class RunnerPool implements Backend {
     const state = states[index] as RunnerState;
     const generation = state.generation;
     const now = Date.now();
+    const runtime = runtimeOf(run.job.program);
+    let runtimeMb = runtime.memoryMb?.run ?? 0;
+    if (runtime.memoryMb && !generation.started.has(runtime.name)) {
+      generation.started.add(runtime.name);
+      runtimeMb += runtime.memoryMb.start;
+    }
     const stay: Stay = {
       executionId: run.meta.executionId,
       dispatchedAt: now,
       memoryMb: run.job.limits.memoryMb ?? DEFAULT_TENANT_LIMITS.memoryMb,
       carriedMb:
         carriedMb(run.job) + (runtimeOf(run.job.program).setupMemoryMb?.(run.job.program) ?? 0),
+      runtimeMb,
       shared: generation.stays.size > 0,
     };
     for (const other of generation.stays) other.shared = true;
@@ -469,7 +481,7 @@ export class RunnerPool implements Backend {
         const stays = [...generation.stays];
         const since = Math.min(...stays.map((s) => s.dispatchedAt));
         let allowedMb = MEMORY_SLACK_MB;
-        for (const s of stays) allowedMb += s.memoryMb + s.carriedMb;
+        for (const s of stays) allowedMb += s.memoryMb + s.carriedMb + s.runtimeMb;
         let warmed = 0;
         for (const at of generation.warmed.values()) if (at >= since) warmed++;
         allowedMb += WARM_ISOLATE_MB * Math.min(warmed, this.#maxWarm);

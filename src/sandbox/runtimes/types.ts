@@ -9,11 +9,12 @@ import type { UsedPackageBody } from "../../schemas/packages";
 import type { LogEntry } from "../logs";
 import type { SessionVariables } from "./javascript/carry";
 import type { JavaScriptProgram } from "./javascript/program";
+import type { PythonProgram } from "./python/program";
 
 export type { SessionVariables };
 
 /** The languages a request may name. */
-export type Language = "javascript" | "typescript";
+export type Language = "javascript" | "typescript" | "python";
 
 /** A 1-based line and column in the code as the client sent it. */
 export interface SourcePosition {
@@ -31,20 +32,22 @@ export interface CompileError {
  * What a runtime hands to the isolate that runs the code: plain data (it travels to a runner as
  * JSON), naming its runtime.
  */
-export type GuestProgram = JavaScriptProgram;
+export type GuestProgram = JavaScriptProgram | PythonProgram;
 
 /** What the harness answers (every runtime's harness builds the same envelope). */
 export interface Envelope {
   status: "ok" | "error" | "timeout";
   reason?: "waiting" | "computing" | "cancelled";
   result?: unknown;
-  error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
+  error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown; stack?: unknown };
   logs: unknown[];
   dropped: number;
   /** In a session: what the run left of each binding, as the runtime's harness reports it. */
   vars?: Record<string, unknown>;
   /** In a session: the workspace files the run changed and the paths it removed. */
   files?: { changed: { path: string; data: string }[]; deleted: string[] };
+  /** What the run left that its harness could not carry (Python), in words. */
+  warnings?: unknown;
   /** Anything else the runtime reports about the run (the JavaScript compiler's findings). */
   compiled?: unknown;
 }
@@ -75,6 +78,8 @@ export interface Prepared<Program extends GuestProgram = GuestProgram> {
   workspace: boolean;
   /** The npm packages the program was linked to: the set resolved, and what the result lists. */
   packages?: { lock: Lock; used: UsedPackageBody[] };
+  /** What of a session's variables the harness restores before the run. */
+  carried(variables: SessionVariables): Record<string, string>;
   /** A position the harness reported, in the code as sent; undefined when it is not in it. */
   locate(line: number, column: number): SourcePosition | undefined;
   /**
@@ -90,14 +95,32 @@ export interface Prepared<Program extends GuestProgram = GuestProgram> {
 /** What an isolate for a program is made of, besides what every guest isolate gets. */
 export interface IsolateCode {
   mainModule: string;
-  /** Module text by name; `{ js }` for a module whose name does not end in `.js`. */
-  modules: Record<string, string | PackageModule>;
+  /**
+   * Module text by name; `{ js }` for a module whose name does not end in `.js`; other kinds
+   * (`text`, `data`, `json`, `wasm`) as the Worker Loader takes them.
+   */
+  modules: Record<
+    string,
+    | string
+    | { js: string }
+    | { text: string }
+    | { data: ArrayBuffer }
+    | { json: unknown }
+    | { wasm: ArrayBuffer }
+    | PackageModule
+  >;
   compatibilityFlags: string[];
 }
 
 /** A language Cordon runs. */
 export interface GuestRuntime<Program extends GuestProgram = GuestProgram> {
   readonly name: Program["runtime"];
+  /**
+   * Memory the process running the isolate takes for this runtime besides what the code uses, in
+   * MB: once, for the first run that starts the runtime there (`start`), and for every run
+   * (`run`). A runner pool allows it on top of the tenant's memory limit.
+   */
+  readonly memoryMb?: { start: number; run: number };
   /** On the control plane: the code made ready to run, or why it cannot run. */
   prepare(request: PrepareRequest): Promise<Prepared<Program> | CompileError>;
   /** Where the isolate is: its code, for a one-shot isolate or a reused one (sealed). */

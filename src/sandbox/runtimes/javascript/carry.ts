@@ -357,6 +357,11 @@ export interface SessionVariables {
   scope: SessionScope;
   /** Encoded values of the bindings carried by value. */
   values: Record<string, string>;
+  /**
+   * Python's carried variables, a namespace of their own (name → text, see
+   * runtimes/python/guest/harness.guest.py): JavaScript runs keep them as they are.
+   */
+  python?: Record<string, string>;
 }
 
 /**

@@ -193,6 +193,7 @@ export const javascript: GuestRuntime<JavaScriptProgram> = {
       workspace: !session && module.mayUseFs,
       ...(linked ? { packages: { lock: linked.lock, used: linked.used } } : {}),
       locate: (line, column) => module.toOriginal(line, column),
+      carried: (variables) => variables.values,
       settle(envelope, before) {
         const found = module.compile ? readCompiledInfo(envelope?.compiled) : module;
         const warnings: ReturnType<Prepared["settle"]>["warnings"] = [];
@@ -215,7 +216,11 @@ export const javascript: GuestRuntime<JavaScriptProgram> = {
             message: `not carried to the next execution: ${variables.warnings.join(", ")}`,
           });
         }
-        return { warnings, variables };
+        // Python's variables are not this runtime's: they stay as they were.
+        return {
+          warnings,
+          variables: before.python ? { ...variables, python: before.python } : variables,
+        };
       },
     } satisfies Prepared<JavaScriptProgram>;
   },

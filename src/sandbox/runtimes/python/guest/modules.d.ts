@@ -1,0 +1,4 @@
+declare module "*.guest.py" {
+  const source: string;
+  export default source;
+}

@@ -1,0 +1,124 @@
+// The Python runtime: CPython (Pyodide) inside a Worker Loader isolate, started from a memory
+// snapshot that the process running the isolate makes at first use and keeps (docs/python.md).
+// The code is not compiled here: CPython compiles it in the isolate and locates its errors in
+// the code as sent.
+import { env } from "cloudflare:workers";
+import { sha256Hex } from "../../../bytes";
+import { SESSION_LIMITS } from "../../../config";
+import type { LogEntry } from "../../logs";
+import type { GuestRuntime } from "../types";
+import { makeSnapshot, pythonIsolate } from "./isolate";
+import type { PythonProgram } from "./program";
+import { type PyodideFiles, PythonUnavailable, pyodideFiles, pythonPackages } from "./pyodide";
+
+export type { PythonProgram };
+
+/** Pyodide's files and its snapshot, once this process has them. */
+let ready: { files: PyodideFiles; snapshot: ArrayBuffer } | undefined;
+let starting: Promise<void> | undefined;
+
+/**
+ * Reads Pyodide's files through this worker's `PYODIDE` binding and makes the snapshot with its
+ * `LOADER`, once per process; a failed attempt is retried by the next run.
+ */
+function start(): Promise<void> {
+  if (ready) return Promise.resolve();
+  starting ??= (async () => {
+    const bindings = env as {
+      LOADER?: WorkerLoader;
+      PYODIDE?: Fetcher;
+      PYODIDE_PACKAGES?: Fetcher;
+    };
+    if (!bindings.LOADER) throw new PythonUnavailable("this process has no LOADER binding");
+    const files = await pyodideFiles(bindings.PYODIDE);
+    const packages = await pythonPackages(bindings.PYODIDE_PACKAGES);
+    ready = { files, snapshot: await makeSnapshot(bindings.LOADER, files, packages) };
+  })().finally(() => {
+    starting = undefined;
+  });
+  return starting;
+}
+
+/** The Python runtime. */
+export const python: GuestRuntime<PythonProgram> = {
+  name: "python",
+  // Every run gets an isolate of its own, never a warm one: an interpreter keeps what an earlier
+  // run changed in its modules and builtins.
+  reusable: () => false,
+  // Measured on `npm start` (docs/python.md): a runner's first Python run grew it by 240 to 380 MB
+  // at its peak (Pyodide's files, the snapshot and the isolate that made it), a later run by 160
+  // to 200 MB (an interpreter restored from the snapshot, its wasm compiled for the isolate).
+  memoryMb: { start: 192, run: 224 },
+
+  async prepare(request) {
+    const program: PythonProgram = { runtime: "python", code: request.code };
+    return {
+      ok: true,
+      program,
+      isolateKey: `p-${await sha256Hex(request.code)}`,
+      // The harness makes /tmp/workspace itself.
+      workspace: false,
+      carried: (variables) => variables.python ?? {},
+      // CPython reports positions in the code as sent.
+      locate: (line, column) => ({ line, column }),
+      settle(envelope, before) {
+        const warnings: LogEntry[] = [];
+        const lost = Array.isArray(envelope?.warnings)
+          ? envelope.warnings.filter((w): w is string => typeof w === "string")
+          : [];
+        if (!before || !isCarried(envelope?.vars) || !envelope?.files) {
+          return { warnings: notCarried(lost) };
+        }
+        const python = capped(envelope.vars, lost);
+        warnings.push(...notCarried(lost));
+        return { warnings, variables: { ...before, python } };
+      },
+    };
+  },
+
+  isolate(program) {
+    if (!ready) throw new PythonUnavailable("Python has not been started in this process");
+    return pythonIsolate(ready.files, ready.snapshot, program.code);
+  },
+
+  // Starting the interpreter from its snapshot takes about 0.3 s of one core, but the first run
+  // in a process makes the snapshot first (about 2 s on an idle machine; docs/python.md), during
+  // which its process answers nothing: a runner pool must not take that for a hung runner.
+  setupCostMs: () => 2_500,
+
+  async run(program, load) {
+    await start();
+    return load(program);
+  },
+};
+
+/** The harness's carried variables: name → text. */
+function isCarried(vars: unknown): vars is Record<string, string> {
+  if (typeof vars !== "object" || vars === null) return false;
+  return Object.values(vars).every((text) => typeof text === "string");
+}
+
+/**
+ * The variables within the session's cap on carried text: past it, the largest are dropped
+ * (named in `lost`), as JavaScript drops what does not fit.
+ */
+function capped(vars: Record<string, string>, lost: string[]): Record<string, string> {
+  const entries = Object.entries(vars);
+  let size = entries.reduce((sum, [name, text]) => sum + name.length + text.length, 0);
+  if (size <= SESSION_LIMITS.carriedChars) return vars;
+  const bySize = [...entries].sort((a, b) => b[1].length - a[1].length);
+  const dropped = new Set<string>();
+  for (const [name, text] of bySize) {
+    if (size <= SESSION_LIMITS.carriedChars) break;
+    dropped.add(name);
+    size -= name.length + text.length;
+    lost.push(`${name} (the session carries at most ${SESSION_LIMITS.carriedChars} characters)`);
+  }
+  return Object.fromEntries(entries.filter(([name]) => !dropped.has(name)));
+}
+
+function notCarried(lost: string[]): LogEntry[] {
+  return lost.length === 0
+    ? []
+    : [{ level: "warn", message: `not carried to the next execution: ${lost.join(", ")}` }];
+}
