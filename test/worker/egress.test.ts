@@ -236,16 +236,13 @@ describe("a request's AbortSignal", () => {
 
   it("a signal that fires while the upstream is slow ends the fetch then, with its reason", async () => {
     const t = await tenant(["api.example.com"]);
-    let release = () => {};
+    // The delay runs in the gateway's own request, as an upstream's would.
     upstream = () =>
-      new Promise<Response>((resolve) => {
-        release = () => resolve(new Response("late"));
-      });
+      new Promise<Response>((resolve) => setTimeout(() => resolve(new Response("late")), 3000));
     const r = await t.run(
       thrown("await fetch('https://api.example.com/', { signal: AbortSignal.timeout(50) })"),
       { timeoutMs: 5000 },
     );
-    release();
     expect(r.result).toEqual(["TimeoutError", "The operation was aborted due to timeout"]);
     expect(r.usage.wallMs).toBeLessThan(2000);
   });
