@@ -2,6 +2,7 @@
 // code built to be slow to compile must not stall other tenants or grow the control plane.
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { neighbourRun } from "./neighbour";
 import { childrenOf, type ExecutionResult, type Server, startServer } from "./server";
 
 const ADMIN = "e2e-admin-token-0123456789";
@@ -42,15 +43,7 @@ const SHAPES: [string, "javascript" | "typescript", (k: number) => string][] = [
   ],
 ];
 
-async function neighbour(): Promise<{ ms: number; result: ExecutionResult }> {
-  const started = Date.now();
-  const res = await server.call("/v1/execute", {
-    method: "POST",
-    headers: { authorization: `Bearer ${neighbourKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ code: "input * 2", input: 21 }),
-  });
-  return { ms: Date.now() - started, result: (await res.json()) as ExecutionResult };
-}
+const neighbour = () => neighbourRun(server, neighbourKey);
 
 /** The control plane: the supervisor's workerd child that serves control.capnp. */
 function controlPlanePid(): number {

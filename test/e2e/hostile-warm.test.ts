@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHANNELS, channelCode } from "../channels";
+import { neighbourRun } from "./neighbour";
 import { type ExecutionResult, type Server, startServer } from "./server";
 
 // Code sent again runs in a reused (warm) isolate: these tests check that one execution there
@@ -23,15 +24,7 @@ const fresh = (code: string) => `// ${randomUUID()}\n${code}`;
 /** The hash incidents and the quarantine know code by (src/incidents/index.ts). */
 const codeHash = (code: string) => createHash("sha256").update(`javascript\n${code}`).digest("hex");
 
-async function neighbour(): Promise<{ ms: number; result: ExecutionResult }> {
-  const started = Date.now();
-  const res = await server.call("/v1/execute", {
-    method: "POST",
-    headers: { authorization: `Bearer ${neighbourKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ code: "input * 2", input: 21 }),
-  });
-  return { ms: Date.now() - started, result: (await res.json()) as ExecutionResult };
-}
+const neighbour = () => neighbourRun(server, neighbourKey);
 
 /** Runs the neighbour every 100 ms until `done` settles and a little after. */
 async function neighbourThroughout(done: Promise<unknown>, afterMs = 1500) {

@@ -1,5 +1,6 @@
 import { createServer as createHttpServer } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { neighbourRun, watchHealth as watchServerHealth } from "./neighbour";
 import { type ExecutionResult, type Server, startServer } from "./server";
 
 const ADMIN = "e2e-admin-token-0123456789";
@@ -19,37 +20,9 @@ let sessionId = "";
 const admin = (path: string, init: RequestInit = {}) =>
   server.call(path, { ...init, headers: { authorization: `Bearer ${ADMIN}`, ...init.headers } });
 
-async function neighbour(): Promise<{ ms: number; result: ExecutionResult }> {
-  const started = Date.now();
-  const res = await server.call("/v1/execute", {
-    method: "POST",
-    headers: { authorization: `Bearer ${neighbourKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ code: "input * 2", input: 21 }),
-  });
-  return { ms: Date.now() - started, result: (await res.json()) as ExecutionResult };
-}
+const neighbour = () => neighbourRun(server, neighbourKey);
 
-/** Polls /healthz until `done` settles; resolves with the slowest answer (ms) and any failure. */
-async function watchHealth(done: Promise<unknown>) {
-  let finished = false;
-  void done.finally(() => {
-    finished = true;
-  });
-  let slowest = 0;
-  let failures = 0;
-  while (!finished) {
-    const started = Date.now();
-    try {
-      const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (!res.ok) failures++;
-    } catch {
-      failures++;
-    }
-    slowest = Math.max(slowest, Date.now() - started);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { slowest, failures };
-}
+const watchHealth = (done: Promise<unknown>) => watchServerHealth(server, done);
 
 beforeAll(async () => {
   server = await startServer({

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { neighbourRun, watchHealth as watchServerHealth } from "./neighbour";
 import { E2E_KEY, type ExecutionResult, type Server, startServer } from "./server";
 
 const ADMIN = "e2e-admin-token-0123456789";
@@ -22,37 +23,9 @@ const admin = (path: string, init: RequestInit = {}) =>
 const py = (code: string, extra: Record<string, unknown> = {}) =>
   server.execute({ code, language: "python", ...extra });
 
-async function neighbour(): Promise<{ ms: number; result: ExecutionResult }> {
-  const started = Date.now();
-  const res = await server.call("/v1/execute", {
-    method: "POST",
-    headers: { authorization: `Bearer ${neighbourKey}`, "content-type": "application/json" },
-    body: JSON.stringify({ code: "input * 2", input: 21 }),
-  });
-  return { ms: Date.now() - started, result: (await res.json()) as ExecutionResult };
-}
+const neighbour = () => neighbourRun(server, neighbourKey);
 
-/** Polls /healthz until `done` settles; resolves with the slowest answer (ms) and any failure. */
-async function watchHealth(done: Promise<unknown>) {
-  let finished = false;
-  void done.finally(() => {
-    finished = true;
-  });
-  let slowest = 0;
-  let failures = 0;
-  while (!finished) {
-    const started = Date.now();
-    try {
-      const res = await fetch(`${server.url}/healthz`, { signal: AbortSignal.timeout(1000) });
-      if (!res.ok) failures++;
-    } catch {
-      failures++;
-    }
-    slowest = Math.max(slowest, Date.now() - started);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return { slowest, failures };
-}
+const watchHealth = (done: Promise<unknown>) => watchServerHealth(server, done);
 
 async function newSession(): Promise<string> {
   const res = await server.call("/v1/sessions", {
