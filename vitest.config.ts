@@ -25,7 +25,13 @@ export default defineConfig({
           }),
         ],
         // The first test of a file also pays for loading the worker's modules.
-        test: { name: "worker", include: ["test/worker/**/*.test.ts"], testTimeout: 30_000 },
+        test: {
+          name: "worker",
+          include: ["test/worker/**/*.test.ts"],
+          testTimeout: 30_000,
+          // The guest modules the worker ships are built from their sources first.
+          globalSetup: ["./host/guest.mjs"],
+        },
       },
       {
         test: {

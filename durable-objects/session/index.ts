@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { SESSION_LIMITS } from "../../src/config";
 import type { Env } from "../../src/env";
-import type { SessionVariables } from "../../src/sandbox/carry";
 import type { WorkspaceChanges } from "../../src/sandbox/executor";
+import type { SessionVariables } from "../../src/sandbox/runtimes/types";
 import type { EgressPolicyBody } from "../../src/schemas/execution";
 import { History, type HistoryEntry } from "./history";
 import { type BeginResult, type SessionState, type Turn, TurnQueue } from "./turns";

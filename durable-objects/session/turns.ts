@@ -1,5 +1,5 @@
 import { SESSION_LIMITS } from "../../src/config";
-import type { SessionVariables } from "../../src/sandbox/carry";
+import type { SessionVariables } from "../../src/sandbox/runtimes/types";
 import type { EgressPolicyBody } from "../../src/schemas/execution";
 
 /** What an execution needs from its session, handed over when its turn comes. */

@@ -1,4 +1,4 @@
-import type { SessionVariables } from "../../src/sandbox/carry";
+import type { SessionVariables } from "../../src/sandbox/runtimes/types";
 
 /**
  * What a session carries from one execution to the next: its top-level bindings (each with its

@@ -42,124 +42,144 @@ export const NO_EGRESS: ExecutionEgress = {
   caps: DEFAULT_EGRESS_CAPS,
 };
 
-/** An execution in flight, as the gateway sees it. */
-export interface InFlight {
-  readonly token: string;
+/**
+ * One execution's egress while it runs: its policy, secrets and caps, what it has spent of them,
+ * and its audit. Made by the executor for the execution and handed to the gateway with each of
+ * its requests (through the execution's capabilities, src/sandbox/capabilities.ts), so nothing
+ * needs to find it by the execution's id.
+ */
+export class InFlight {
   readonly context: ExecutionEgress;
-  readonly attempts: EgressAttempt[];
+  readonly attempts: EgressAttempt[] = [];
   /** Attempts that left (what the subrequest cap counts). */
-  allowed: number;
-  requestBytes: number;
-  responseBytes: number;
+  allowed = 0;
+  requestBytes = 0;
+  responseBytes = 0;
   /** Denied attempts past the audit's size cap: counted, not listed. */
-  unlisted: number;
-  /** Made on first use (most executions make no request): see `executionSignal`. */
-  abort?: AbortController;
-  isolate?: string;
+  unlisted = 0;
+  /** Made on first use (most executions make no request): see `signal`. */
+  #abort: AbortController | undefined;
+  #closed = false;
   /** Told of each attempt as it is recorded (streamed executions). */
-  readonly onAttempt?: (attempt: EgressAttempt) => void;
-}
+  readonly #onAttempt: ((attempt: EgressAttempt) => void) | undefined;
 
-// The control plane runs in one isolate: every gateway call of an execution in flight finds its
-// context and audit here until the execution collects it.
-const inFlight = new Map<string, InFlight>();
-
-/**
- * Starts the audit of an execution with the policy, secrets and caps its requests go through;
- * returns the token its runner must show to use the gateway.
- */
-export function openAudit(
-  executionId: string,
-  context: ExecutionEgress = NO_EGRESS,
-  onAttempt?: (attempt: EgressAttempt) => void,
-): string {
-  const token = crypto.randomUUID();
-  inFlight.set(executionId, {
-    token,
-    context,
-    attempts: [],
-    allowed: 0,
-    requestBytes: 0,
-    responseBytes: 0,
-    unlisted: 0,
-    ...(onAttempt ? { onAttempt } : {}),
-  });
-  return token;
-}
-
-/**
- * Names the guest isolate an execution runs in, so an attempt that bypasses the harness (and so
- * reaches the isolate's deny-all global outbound, which knows no execution) is still audited.
- */
-export function trackIsolate(executionId: string, isolate: string): void {
-  const run = inFlight.get(executionId);
-  if (run) run.isolate = isolate;
-}
-
-/** Aborted when the execution ends: its in-flight requests and sockets stop with it. */
-export function executionSignal(run: InFlight): AbortSignal {
-  run.abort ??= new AbortController();
-  return run.abort.signal;
-}
-
-/** The execution in flight with this id, if any. */
-export function execution(executionId: string): InFlight | undefined {
-  return executionId === "" ? undefined : inFlight.get(executionId);
-}
-
-/** True if `token` is the egress token of an execution still running. */
-export function validEgressToken(executionId: string, token: string): boolean {
-  const run = execution(executionId);
-  return run !== undefined && run.token === token;
-}
-
-/**
- * Appends an attempt to an execution's audit, if the execution is still running, and returns
- * it: the gateway fills in status, bytes and ms as the request goes on.
- */
-export function recordAttempt(executionId: string, attempt: EgressAttempt): EgressAttempt {
-  const run = inFlight.get(executionId);
-  if (run) push(run, attempt);
-  return attempt;
-}
-
-/**
- * A loop of denied fetches would grow the audit without end (each costs the guest little), so
- * past MAX_AUDIT_ENTRIES denied attempts are counted instead of listed. Allowed ones are always
- * listed: the subrequest cap bounds them.
- */
-function push(run: InFlight, attempt: EgressAttempt): void {
-  if (attempt.decision === "denied" && run.attempts.length >= MAX_AUDIT_ENTRIES) run.unlisted++;
-  else {
-    run.attempts.push(attempt);
-    // A copy as decided: status, bytes and ms are filled in later, in the final result.
-    run.onAttempt?.({ ...attempt });
+  constructor(context: ExecutionEgress = NO_EGRESS, onAttempt?: (attempt: EgressAttempt) => void) {
+    this.context = context;
+    this.#onAttempt = onAttempt;
   }
+
+  /** False once the execution has ended: the gateway then treats a request as coming from no one. */
+  get open(): boolean {
+    return !this.#closed;
+  }
+
+  /** True if nothing of the execution has reached the outside, not even a denied attempt. */
+  get untouched(): boolean {
+    return this.attempts.length === 0 && this.unlisted === 0;
+  }
+
+  /** Aborted when the execution ends: its in-flight requests and sockets stop with it. */
+  signal(): AbortSignal {
+    this.#abort ??= new AbortController();
+    return this.#abort.signal;
+  }
+
+  /**
+   * Appends an attempt to the audit, if the execution is still running, and returns it: the
+   * gateway fills in status, bytes and ms as the request goes on.
+   *
+   * A loop of denied fetches would grow the audit without end (each costs the guest little), so
+   * past MAX_AUDIT_ENTRIES denied attempts are counted instead of listed. Allowed ones are always
+   * listed: the subrequest cap bounds them.
+   */
+  record(attempt: EgressAttempt): EgressAttempt {
+    if (this.#closed) return attempt;
+    if (attempt.decision === "denied" && this.attempts.length >= MAX_AUDIT_ENTRIES) {
+      this.unlisted++;
+    } else {
+      this.attempts.push(attempt);
+      // A copy as decided: status, bytes and ms are filled in later, in the final result.
+      this.#onAttempt?.({ ...attempt });
+    }
+    return attempt;
+  }
+
+  /** Ends the audit, stops the execution's requests and returns its attempts in order. */
+  close(): EgressAttempt[] {
+    if (this.#closed) return [];
+    this.#closed = true;
+    this.#abort?.abort(new Error("the execution has ended"));
+    // A snapshot: streams still draining must not change a result already handed out.
+    const attempts = this.attempts.map((attempt) => ({ ...attempt }));
+    if (this.unlisted > 0) {
+      attempts.push({
+        method: "*",
+        url: "*",
+        decision: "denied",
+        reason: `${this.unlisted} more denied attempts are not listed (the audit lists at most ${MAX_AUDIT_ENTRIES})`,
+      });
+    }
+    return attempts;
+  }
+}
+
+// Two registries remain, for the two ways in that cannot carry an execution's state with them.
+// The control plane runs in one isolate, so each is one map.
+
+/**
+ * Executions running in each guest isolate, by isolate key. An isolate's global outbound (which
+ * only sees requests that went around fetch() and connect()) is fixed when the isolate is made and
+ * serves every later execution in it; an attempt that reaches it is audited in each execution
+ * running there.
+ */
+const byIsolate = new Map<string, Set<InFlight>>();
+
+/** Counts `run` as running in `isolate` until the function answered is called. */
+export function trackIsolate(isolate: string, run: InFlight): () => void {
+  let runs = byIsolate.get(isolate);
+  if (runs === undefined) {
+    runs = new Set();
+    byIsolate.set(isolate, runs);
+  }
+  runs.add(run);
+  return () => {
+    runs.delete(run);
+    if (runs.size === 0 && byIsolate.get(isolate) === runs) byIsolate.delete(isolate);
+  };
 }
 
 /** Records an attempt that bypassed the harness in every running execution of that isolate. */
 export function recordBypass(isolate: string, attempt: EgressAttempt): void {
   if (isolate === "") return;
-  for (const run of inFlight.values()) {
-    if (run.isolate === isolate) push(run, { ...attempt });
-  }
+  for (const run of byIsolate.get(isolate) ?? []) run.record({ ...attempt });
 }
 
-/** Ends the audit of an execution, stops its requests and returns its attempts in order. */
-export function closeAudit(executionId: string): EgressAttempt[] {
-  const run = inFlight.get(executionId);
-  inFlight.delete(executionId);
-  if (!run) return [];
-  run.abort?.abort(new Error("the execution has ended"));
-  // A snapshot: streams still draining must not change a result already handed out.
-  const attempts = run.attempts.map((attempt) => ({ ...attempt }));
-  if (run.unlisted > 0) {
-    attempts.push({
-      method: "*",
-      url: "*",
-      decision: "denied",
-      reason: `${run.unlisted} more denied attempts are not listed (the audit lists at most ${MAX_AUDIT_ENTRIES})`,
-    });
-  }
-  return attempts;
+/**
+ * Executions handed to runner processes, by execution id, with the token their runner shows: a
+ * runner forwards each guest request over its socket to the control plane (src/runner), and only
+ * the id and token travel with it. Nothing else finds an execution by its id.
+ */
+const onRunners = new Map<string, { token: string; run: InFlight }>();
+
+/** Lets a runner's requests for `executionId` spend `run`'s egress; answers the token to show. */
+export function openRunnerEgress(executionId: string, run: InFlight): string {
+  const token = crypto.randomUUID();
+  onRunners.set(executionId, { token, run });
+  return token;
+}
+
+/** Ends what `openRunnerEgress` opened. */
+export function closeRunnerEgress(executionId: string): void {
+  onRunners.delete(executionId);
+}
+
+/** The execution a runner's request names, if it is running there and the token is its own. */
+export function runnerEgress(executionId: string, token: string): InFlight | undefined {
+  const found = onRunners.get(executionId);
+  return found !== undefined && found.token === token && found.run.open ? found.run : undefined;
+}
+
+/** The execution on a runner with this id, if any (what a runner's request would find). */
+export function execution(executionId: string): InFlight | undefined {
+  return onRunners.get(executionId)?.run;
 }

@@ -1,7 +1,8 @@
 /**
- * `connect()` (TCP) through the gateway. Workerd hands the gateway entrypoint's `connect` handler
- * the guest's end of the socket. Since a socket has no status line of its own, the two ends
- * speak a one-line preamble each way before any payload:
+ * `connect()` (TCP) through the gateway. The guest's end is a pair of byte streams: handed over by
+ * the execution's capabilities (src/sandbox/capabilities.ts), or a runner's socket to the control
+ * plane's egress ingress. Since a socket has no status line of its own, the two ends speak a
+ * one-line preamble each way before any payload:
  *
  *   runner → control plane (runner processes only): {"e": executionId, "t": token, "i": isolate, "a": address}
  *   harness → gateway: {"address": "host:port" | {hostname, port}, "secureTransport": "off" | "on"}
@@ -12,7 +13,7 @@
  */
 import { connect } from "cloudflare:sockets";
 import { scrubSecrets } from "../redact/scan";
-import { execution, executionSignal, recordAttempt, recordBypass, validEgressToken } from "./audit";
+import { type InFlight, recordBypass, runnerEgress } from "./audit";
 import { decideConnect } from "./policy";
 import { BYPASS_REASON, deniedMessage, subrequestCapReason } from "./reasons";
 import { secretInAddress } from "./secrets";
@@ -85,36 +86,58 @@ async function within<T>(promise: Promise<T>, ms: number, signal?: AbortSignal):
   }
 }
 
+/** The gateway's end of a guest socket: the guest's bytes come in, the gateway's go out. */
+export interface GuestSocket {
+  readable: ReadableStream;
+  writable: WritableStream;
+  close(): Promise<void>;
+}
+
 /**
- * Serves one guest socket. `executionId` is null on the runners' ingress, where the runner's
- * preamble line names the execution (and proves it with the egress token).
+ * A runner's socket to the egress ingress: its first line names the execution and proves it with
+ * the egress token (src/runner); then it is served as that execution's socket, or, for a token
+ * that is not a running execution's, closed (and audited as a bypass when the runner names the
+ * isolate it came from).
  */
-export async function handleConnect(executionId: string | null, socket: Socket): Promise<void> {
+export async function serveRunnerConnect(socket: Socket): Promise<void> {
   const lines = new LineReader(socket.readable);
+  let run: InFlight | undefined;
+  try {
+    const runner = parseLine(await within(lines.line(PREAMBLE_MAX_BYTES), PREAMBLE_TIMEOUT_MS));
+    const e = typeof runner?.e === "string" ? runner.e : "";
+    const t = typeof runner?.t === "string" ? runner.t : "";
+    run = runnerEgress(e, t);
+    if (!run && typeof runner?.i === "string") {
+      recordBypass(runner.i, {
+        method: "CONNECT",
+        url: bypassUrl(runner.a),
+        decision: "denied",
+        reason: BYPASS_REASON,
+      });
+    }
+  } catch {
+    // The runner went away or sent garbage; there is nobody left to tell.
+  }
+  if (run) return serveConnect(run, socket, lines);
+  lines.cancel();
+  await socket.close().catch(() => {});
+}
+
+/**
+ * Serves one guest socket of `run`: reads the harness's preamble (from `lines`, when something
+ * before it was read already), decides it, and if allowed pipes bytes both ways until either end
+ * closes or the execution ends.
+ */
+export async function serveConnect(
+  run: InFlight | undefined,
+  socket: GuestSocket,
+  lines = new LineReader(socket.readable),
+): Promise<void> {
   const writer = socket.writable.getWriter();
   const answer = (status: Status) => writer.write(encoder.encode(`${JSON.stringify(status)}\n`));
   let upstream: Socket | undefined;
   try {
-    let id = executionId;
-    if (id === null) {
-      const runner = parseLine(await within(lines.line(PREAMBLE_MAX_BYTES), PREAMBLE_TIMEOUT_MS));
-      const e = typeof runner?.e === "string" ? runner.e : "";
-      const t = typeof runner?.t === "string" ? runner.t : "";
-      if (!validEgressToken(e, t)) {
-        if (typeof runner?.i === "string") {
-          recordBypass(runner.i, {
-            method: "CONNECT",
-            url: bypassUrl(runner.a),
-            decision: "denied",
-            reason: BYPASS_REASON,
-          });
-        }
-        return;
-      }
-      id = e;
-    }
-    const run = execution(id);
-    if (!run) return;
+    if (!run?.open) return;
     const { layers, allowPrivate, caps, secrets } = run.context;
     const values = secrets.map((s) => s.value);
     const request = parseLine(await within(lines.line(PREAMBLE_MAX_BYTES), PREAMBLE_TIMEOUT_MS));
@@ -124,7 +147,7 @@ export async function handleConnect(executionId: string | null, socket: Socket):
       // A policy reason may quote the host, and a host may spell a value.
       const shown = scrubSecrets(url, values);
       const why = scrubSecrets(reason, values);
-      recordAttempt(id, { method: "CONNECT", url: shown, decision: "denied", reason: why });
+      run.record({ method: "CONNECT", url: shown, decision: "denied", reason: why });
       await answer({ ok: false, message: deniedMessage("CONNECT", shown, why) });
     };
     if (!target) return await deny("tcp://(invalid address)", "invalid address");
@@ -136,7 +159,7 @@ export async function handleConnect(executionId: string | null, socket: Socket):
       return await deny(decision.url, subrequestCapReason(caps.subrequests));
     }
     run.allowed++;
-    const entry = recordAttempt(id, {
+    const entry = run.record({
       method: "CONNECT",
       url: decision.url,
       decision: "allowed",
@@ -148,7 +171,7 @@ export async function handleConnect(executionId: string | null, socket: Socket):
         secureTransport: tls,
         allowHalfOpen: true,
       });
-      await within(upstream.opened, caps.requestTimeoutMs, executionSignal(run));
+      await within(upstream.opened, caps.requestTimeoutMs, run.signal());
     } catch (err) {
       entry.ms = Date.now() - started;
       const why = scrubSecrets(err instanceof Error ? err.message : String(err), values);
@@ -160,12 +183,12 @@ export async function handleConnect(executionId: string | null, socket: Socket):
     entry.bytes = 0;
     await answer({ ok: true });
     writer.releaseLock();
-    const signal = executionSignal(run);
+    const signal = run.signal();
     // A secret written to the socket ends it both ways: what comes back ends as if upstream had
     // closed (aborting that pipe would wait on the upstream read, which a close does not end).
     const stopped = new AbortController();
     const refused = (reason: string) => {
-      recordAttempt(id, { method: "CONNECT", url: entry.url, decision: "denied", reason });
+      run.record({ method: "CONNECT", url: entry.url, decision: "denied", reason });
       stopped.abort();
     };
     await Promise.allSettled([

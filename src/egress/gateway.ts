@@ -3,16 +3,8 @@ import { MAX_REDIRECTS } from "../config";
 import type { Env } from "../env";
 import { scrubSecrets } from "../redact/scan";
 import { EGRESS_HEADERS } from "../runner/protocol";
-import {
-  type EgressAttempt,
-  execution,
-  executionSignal,
-  type InFlight,
-  recordAttempt,
-  recordBypass,
-  validEgressToken,
-} from "./audit";
-import { handleConnect, refuseBypassConnect } from "./connect";
+import { type EgressAttempt, type InFlight, recordBypass, runnerEgress } from "./audit";
+import { refuseBypassConnect, serveRunnerConnect } from "./connect";
 import { decideFetch } from "./policy";
 import {
   BYPASS_REASON,
@@ -24,12 +16,10 @@ import {
 import { type Outbound, prepareRequest } from "./secrets";
 import { decodeBody, inbound, readBounded } from "./streams";
 
-/** What a gateway instance knows about the execution it serves. */
+/** What an isolate's global outbound knows: only the isolate it belongs to. */
 export interface GatewayProps {
-  /** Empty for an isolate's global outbound, which serves no execution and denies everything. */
-  executionId: string;
-  /** The guest isolate (code hash) a global outbound belongs to, to audit bypass attempts. */
-  isolate?: string;
+  /** The guest isolate (its key) whose global outbound this is, to audit bypass attempts. */
+  isolate: string;
 }
 
 /** Header on a gateway answer that means "this fetch fails"; the harness throws a TypeError. */
@@ -42,8 +32,6 @@ export const HARNESS_HEADERS = {
   /** The request's redirect mode: follow (default), manual or error. */
   redirect: "cordon-redirect",
 } as const;
-
-/** At most this many redirects are followed after the first request (docs/api.md). */
 
 // RFC 9110 §7.6.1, plus the proxy ones; they describe one connection, not the request.
 const HOP_BY_HOP = new Set([
@@ -90,16 +78,17 @@ function secretValues(run: InFlight): string[] {
 
 /**
  * Decides one outbound request of an execution, sends it if allowed (following redirects hop by
- * hop, each decided again), and records every hop in the execution's audit.
+ * hop, each decided again), and records every hop in the execution's audit. Without a running
+ * execution (an isolate's global outbound, or an execution that has ended), it is denied, and
+ * audited in the executions of `isolate` when that is known.
  */
 export async function handleEgress(
-  executionId: string,
+  run: InFlight | undefined,
   request: Request,
   isolate?: string,
 ): Promise<Response> {
   const method = request.method.toUpperCase();
-  const run = execution(executionId);
-  if (!run) {
+  if (!run?.open) {
     const url = decideFetch([], method, request.url, { allowPrivate: false }).url;
     if (isolate) {
       recordBypass(isolate, { method, url, decision: "denied", reason: BYPASS_REASON });
@@ -114,7 +103,7 @@ export async function handleEgress(
     // A policy reason may quote the host, and a host may spell a value.
     const shown = scrubSecrets(url, values);
     const why = scrubSecrets(reason, values);
-    recordAttempt(executionId, { method, url: shown, decision: "denied", reason: why });
+    run.record({ method, url: shown, decision: "denied", reason: why });
     return failure(deniedMessage(method, shown, why));
   };
 
@@ -163,7 +152,7 @@ export async function handleEgress(
     }
     run.allowed++;
     run.requestBytes += sent;
-    const entry = recordAttempt(executionId, {
+    const entry = run.record({
       method: hop.method,
       url: scrubSecrets(injected.url, values),
       decision: "allowed",
@@ -180,7 +169,7 @@ export async function handleEgress(
         redirect: "manual",
         // The raw bytes, whatever the encoding: the gateway decodes what it can scrub itself.
         ...(secrets.length > 0 ? { encodeResponseBody: "manual" as const } : {}),
-        signal: AbortSignal.any([executionSignal(run), AbortSignal.timeout(caps.requestTimeoutMs)]),
+        signal: AbortSignal.any([run.signal(), AbortSignal.timeout(caps.requestTimeoutMs)]),
       });
     } catch (err) {
       entry.ms = Date.now() - started;
@@ -297,24 +286,25 @@ async function toGuest(
   });
 }
 
-/** Every guest's only way out when it runs in this worker's own LOADER. */
+/**
+ * The global outbound of a guest isolate in this worker's own LOADER: what reaches it went around
+ * the harness's fetch() and connect() (which use the execution's capabilities), so it is denied,
+ * and audited in the executions running in that isolate.
+ */
 export class Gateway extends WorkerEntrypoint<Env, GatewayProps> {
   override fetch(request: Request): Promise<Response> {
-    return handleEgress(this.ctx.props.executionId, request, this.ctx.props.isolate);
+    return handleEgress(undefined, request, this.ctx.props.isolate);
   }
 
-  /** `connect()` of the guest: the harness's wrapper speaks a one-line preamble first. */
-  override async connect(socket: Socket): Promise<void> {
-    const { executionId, isolate } = this.ctx.props;
-    if (executionId === "") return refuseBypassConnect(socket, isolate);
-    return handleConnect(executionId, socket);
+  override connect(socket: Socket): Promise<void> {
+    return refuseBypassConnect(socket, this.ctx.props.isolate);
   }
 }
 
 /**
  * The control plane's egress socket for runner processes: a runner forwards each guest request
  * with the execution's id and egress token, so a runner can only spend the policy of a run it
- * was given.
+ * was given (src/runner).
  */
 export class EgressIngress extends WorkerEntrypoint<Env> {
   override async fetch(request: Request): Promise<Response> {
@@ -335,12 +325,12 @@ export class EgressIngress extends WorkerEntrypoint<Env> {
     } catch {
       return failure("egress denied: the runner sent no valid target URL");
     }
-    if (!validEgressToken(executionId, token)) return handleEgress("", forwarded, isolate);
-    return handleEgress(executionId, forwarded);
+    const run = runnerEgress(executionId, token);
+    return run ? handleEgress(run, forwarded) : handleEgress(undefined, forwarded, isolate);
   }
 
   /** A runner's socket: its first line names the execution and token, then the guest's bytes. */
-  override async connect(socket: Socket): Promise<void> {
-    return handleConnect(null, socket);
+  override connect(socket: Socket): Promise<void> {
+    return serveRunnerConnect(socket);
   }
 }

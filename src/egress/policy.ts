@@ -170,6 +170,27 @@ function decide(
   return { allowed: true, reason: `allowed by rule ${labels.join(" and rule ")}`, url };
 }
 
+/**
+ * Rules as decisions read them, by the rules array they were compiled from: a policy is compiled
+ * the first time a decision meets it, and every later decision over it (each redirect hop, each
+ * request of the execution, each execution of a cached tenant policy) reads the prepared rules.
+ * Keyed by the array rather than the policy, since a secret's hosts are wrapped in a new policy
+ * for every request they are checked on. Policies are never changed once stored or parsed.
+ */
+const preparedRules = new WeakMap<readonly EgressRule[], readonly CompiledRule[]>();
+
+/** The layer's valid rules, compiled once; invalid ones allow nothing (writes refuse them). */
+function rulesOf(layer: EgressPolicy): readonly CompiledRule[] {
+  const rules: unknown = layer?.allow;
+  if (!Array.isArray(rules)) return [];
+  let compiled = preparedRules.get(rules);
+  if (compiled === undefined) {
+    compiled = rules.map(compileRule).filter((rule): rule is CompiledRule => !Array.isArray(rule));
+    preparedRules.set(rules, compiled);
+  }
+  return compiled;
+}
+
 /** On success, `reason` is the matching rule's label. */
 function decideLayer(
   layer: EgressPolicy,
@@ -177,10 +198,8 @@ function decideLayer(
   attempt: Attempt,
 ): { allowed: boolean; reason: string } {
   let nearest: { stage: number; reason: string } | null = null;
-  const rules = Array.isArray(layer?.allow) ? layer.allow : [];
-  for (const rule of rules) {
-    const compiled = compileRule(rule);
-    if (Array.isArray(compiled) || !hostMatches(compiled.host, target)) continue;
+  for (const compiled of rulesOf(layer)) {
+    if (!hostMatches(compiled.host, target)) continue;
     const miss = mismatch(compiled, target, attempt);
     if (!miss) return { allowed: true, reason: compiled.label };
     // Report the rule that came closest, so the reason names what the user must change.

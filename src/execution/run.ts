@@ -1,8 +1,8 @@
 import { executionEgress } from "../egress/context";
 import type { AppContext } from "../env";
 import { recordIncident } from "../incidents";
+import { backendFor } from "../sandbox/backends";
 import { type ExecuteOptions, execute } from "../sandbox/executor";
-import { backendFor } from "../sandbox/runtime";
 import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
 import { effectiveLimits } from "../schemas/policy";
 import { tenantSecrets } from "../tenants/registry";
@@ -25,8 +25,8 @@ export async function run(
   });
   return execute(
     {
-      backend: backendFor(c.env, (executionId, isolate) =>
-        c.executionCtx.exports.Gateway({ props: { executionId, isolate } }),
+      backend: backendFor(c.env, (isolate) =>
+        c.executionCtx.exports.Gateway({ props: { isolate } }),
       ),
       tenant,
       egress,

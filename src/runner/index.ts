@@ -1,7 +1,8 @@
-import { WorkerEntrypoint } from "cloudflare:workers";
+import { RpcTarget, WorkerEntrypoint } from "cloudflare:workers";
 import type { Env } from "../env";
-import { failure } from "../sandbox/backend";
-import { LogReceiver, runGuest } from "../sandbox/guest";
+import { failure } from "../sandbox/backends/backend";
+import { Cancellation, type GuestCapabilities } from "../sandbox/capabilities";
+import { runGuest } from "../sandbox/guest";
 import {
   EGRESS_HEADERS,
   fitsHeader,
@@ -15,63 +16,120 @@ import {
 /** Bindings of a runner process (see host/config.mjs). */
 type RunnerEnv = Pick<Env, "LOADER" | "CONTROL" | "CORDON_WARM_ISOLATES">;
 
+/** Who a request to the control plane's egress ingress is for. */
 interface EgressProps {
+  /** The execution and the token that proves the runner was given it; empty on a bypass. */
   executionId: string;
   egressToken: string;
   /** Set on an isolate's global outbound (no execution): lets the gateway audit bypasses. */
   isolate?: string;
 }
 
-/** A guest's way out from a runner: every request is forwarded to the control plane's gateway. */
+/** A request of a guest, forwarded to the control plane's gateway. */
+function forwardFetch(control: Fetcher, request: Request, props: EgressProps): Promise<Response> {
+  const headers = new Headers(request.headers);
+  headers.set(EGRESS_HEADERS.execution, props.executionId);
+  headers.set(EGRESS_HEADERS.token, props.egressToken);
+  headers.set(EGRESS_HEADERS.target, request.url);
+  if (props.isolate) headers.set(EGRESS_HEADERS.isolate, props.isolate);
+  return control.fetch("http://control/egress", {
+    method: request.method,
+    headers,
+    body: request.body,
+    redirect: "manual",
+  });
+}
+
+/**
+ * A socket to the control plane's egress socket (HTTP CONNECT), its first line naming the
+ * execution and proving it with the egress token (src/egress/connect.ts); `address` is what the
+ * guest asked for, for the audit of a bypass.
+ */
+async function openTunnel(control: Fetcher, props: EgressProps, address: string): Promise<Socket> {
+  const tunnel = control.connect("egress.cordon:1");
+  const { executionId, egressToken, isolate } = props;
+  const preamble = { e: executionId, t: egressToken, i: isolate ?? "", a: address };
+  const writer = tunnel.writable.getWriter();
+  try {
+    await writer.write(encoder.encode(`${JSON.stringify(preamble)}\n`));
+  } finally {
+    writer.releaseLock();
+  }
+  return tunnel;
+}
+
+function controlOf(env: RunnerEnv): Fetcher {
+  if (!env.CONTROL) throw new Error("runner has no CONTROL binding");
+  return env.CONTROL;
+}
+
+/**
+ * The global outbound of a guest isolate on a runner: what reaches it went around the harness's
+ * fetch() and connect(), and is forwarded to the control plane to be denied and audited there.
+ */
 export class RunnerEgress extends WorkerEntrypoint<RunnerEnv, EgressProps> {
-  override async fetch(request: Request): Promise<Response> {
-    const headers = new Headers(request.headers);
-    headers.set(EGRESS_HEADERS.execution, this.ctx.props.executionId);
-    headers.set(EGRESS_HEADERS.token, this.ctx.props.egressToken);
-    headers.set(EGRESS_HEADERS.target, request.url);
-    if (this.ctx.props.isolate) headers.set(EGRESS_HEADERS.isolate, this.ctx.props.isolate);
-    if (!this.env.CONTROL) throw new Error("runner has no CONTROL binding");
-    return this.env.CONTROL.fetch("http://control/egress", {
-      method: request.method,
-      headers,
-      body: request.body,
-      redirect: "manual",
-    });
+  override fetch(request: Request): Promise<Response> {
+    return forwardFetch(controlOf(this.env), request, this.ctx.props);
   }
 
-  /**
-   * A guest socket: tunnelled to the control plane's egress socket (HTTP CONNECT), prefixed by
-   * one line that names the execution and proves it with the egress token (src/egress/connect.ts).
-   */
   override async connect(socket: Socket): Promise<void> {
-    if (!this.env.CONTROL) throw new Error("runner has no CONTROL binding");
+    const control = controlOf(this.env);
     const { localAddress } = await socket.opened;
-    const control = this.env.CONTROL.connect("egress.cordon:1");
+    const tunnel = await openTunnel(control, this.ctx.props, localAddress ?? "");
     try {
-      const { executionId, egressToken, isolate } = this.ctx.props;
-      const preamble = { e: executionId, t: egressToken, i: isolate ?? "", a: localAddress ?? "" };
-      const writer = control.writable.getWriter();
-      await writer.write(encoder.encode(`${JSON.stringify(preamble)}\n`));
-      writer.releaseLock();
       await Promise.allSettled([
-        socket.readable.pipeTo(control.writable),
-        control.readable.pipeTo(socket.writable),
+        socket.readable.pipeTo(tunnel.writable),
+        tunnel.readable.pipeTo(socket.writable),
       ]);
     } finally {
-      await control.close().catch(() => {});
+      await tunnel.close().catch(() => {});
       await socket.close().catch(() => {});
     }
   }
 }
 
-class StreamSink extends LogReceiver {
+/**
+ * What a guest on a runner is handed for its execution: the same calls as on the control plane
+ * (src/sandbox/capabilities.ts), over this runner's hop to the control plane. Console output and
+ * heartbeats go back in the run's answer stream; requests and sockets go to the control plane's
+ * egress ingress with the execution's id and egress token.
+ */
+class RunnerCapabilities extends RpcTarget implements GuestCapabilities {
   readonly #write: (line: RunLine) => void;
-  constructor(write: (line: RunLine) => void) {
+  readonly #env: RunnerEnv;
+  readonly #props: EgressProps;
+  readonly #cancellation: Cancellation;
+
+  constructor(
+    write: (line: RunLine) => void,
+    env: RunnerEnv,
+    props: EgressProps,
+    cancellation: Cancellation,
+  ) {
     super();
     this.#write = write;
+    this.#env = env;
+    this.#props = props;
+    this.#cancellation = cancellation;
   }
+
   log(batch: string, dropped: number): void {
     this.#write({ l: batch, d: dropped });
+  }
+
+  waitCancel(): Promise<boolean> {
+    return this.#cancellation.wait();
+  }
+
+  fetch(request: Request): Promise<Response> {
+    return forwardFetch(controlOf(this.#env), request, this.#props);
+  }
+
+  async connect(fromGuest: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {
+    const tunnel = await openTunnel(controlOf(this.#env), this.#props, "");
+    // The guest's bytes flow on after this call answers, until either side ends the socket.
+    void fromGuest.pipeTo(tunnel.writable).catch(() => {});
+    return tunnel.readable;
   }
 }
 
@@ -125,6 +183,7 @@ export async function runnerFetch(
     return writer;
   };
   let closed = false;
+  const cancellation = new Cancellation();
   const write = (line: Final) => {
     if (closed) return;
     // Writes are queued in order by the stream; a failed write means the caller went away,
@@ -133,21 +192,20 @@ export async function runnerFetch(
       .write(encoder.encode(lineText(line)))
       .catch(() => {
         closed = true;
-        sink.cancel();
+        cancellation.cancel();
       });
   };
-  const sink = new StreamSink(write);
   if (job.limits.cancellable) open();
-  const egress = (props: EgressProps) => ctx.exports.RunnerEgress({ props });
   const maxWarm = Number(env.CORDON_WARM_ISOLATES ?? 64);
+  const capabilities = new RunnerCapabilities(
+    write,
+    env,
+    { executionId, egressToken },
+    cancellation,
+  );
 
-  const running = runGuest(
-    env.LOADER,
-    maxWarm,
-    job,
-    egress({ executionId, egressToken }),
-    () => egress({ executionId: "", egressToken: "", isolate: job.hash }),
-    sink,
+  const running = runGuest(env.LOADER, maxWarm, job, capabilities, () =>
+    ctx.exports.RunnerEgress({ props: { executionId: "", egressToken: "", isolate: job.hash } }),
   ).then(
     (json): Final => ({ envelope: json }),
     (err: unknown): Final => {
@@ -175,7 +233,7 @@ export async function runnerFetch(
   ctx.waitUntil(
     ended.then(async (line) => {
       clearTimeout(timer);
-      sink.ended();
+      cancellation.ended();
       if (!writer) {
         closed = true;
         respond(oneAnswer(lineText(line)));

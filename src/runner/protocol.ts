@@ -1,5 +1,5 @@
-import type { Envelope } from "../sandbox/backend";
 import type { GuestJob } from "../sandbox/guest";
+import type { Envelope } from "../sandbox/runtimes/types";
 
 /** `POST /run` from the control plane to a runner: in its `cordon-job` header, or its body. */
 export interface RunRequest {

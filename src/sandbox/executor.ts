@@ -1,22 +1,16 @@
 import { sha256Hex } from "../bytes";
 import { Lru } from "../cache";
 import { LIMITS } from "../config";
-import {
-  closeAudit,
-  type EgressAttempt,
-  type ExecutionEgress,
-  openAudit,
-  trackIsolate,
-} from "../egress/audit";
+import { type EgressAttempt, type ExecutionEgress, InFlight, trackIsolate } from "../egress/audit";
 import type { EgressPolicy } from "../egress/policy";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
-import { type Backend, CANCELLED, type Envelope, type Outcome } from "./backend";
-import { nextVariables, type SessionVariables, withoutRefused } from "./carry";
-import { type CompiledModule, type CompileError, compile, type Language } from "./compile";
-import { type CompileRequest, compileSize, readCompiledInfo } from "./compile-job";
-import type { GuestSession, HarnessLimits } from "./guest";
+import { type Backend, CANCELLED, type Outcome } from "./backends/backend";
+import { Execution } from "./capabilities";
+import type { GuestJob, GuestSession, HarnessLimits } from "./guest";
 import { type LogEntry, LogSink } from "./logs";
+import { runtimeFor } from "./runtimes";
+import type { Envelope, Language, Prepared, SessionVariables } from "./runtimes/types";
 
 export type { ExecutionResult };
 
@@ -31,7 +25,7 @@ export interface ExecutionRequest {
 export type ExecutionStatus = ExecutionResult["status"];
 
 /** Where and for whom an execution runs. */
-export interface Runtime {
+export interface ExecutionHost {
   backend: Backend;
   tenant: string;
   /**
@@ -60,62 +54,6 @@ export interface SessionRun {
   after?: { variables: SessionVariables; files: WorkspaceChanges };
 }
 
-/**
- * Code that may reach node:fs (the word `fs`, as in `node:fs` or `fs/promises`, a dynamic import
- * or getBuiltinModule): only its one-shot runs get an empty /tmp/workspace made (docs/guest.md).
- */
-const MAY_USE_FS = /\bfs\b|getBuiltinModule|\bimport\s*\(/;
-
-/**
- * Code that may reach a timer global: by name, through the global object, or inside a module it
- * imports or requires (which may call `.unref()` on what `setTimeout` answers). Only one-shot code
- * without any of these runs in an isolate with the runtime's web timers, spared the cost of
- * installing Node.js's (docs/guest.md).
- */
-const MAY_USE_TIMERS =
-  /\b(?:set|clear)(?:Timeout|Interval|Immediate)\b|\b(?:timers|import|require|getBuiltinModule|process|globalThis|global|self)\b|node:/;
-
-interface CompiledRun extends CompiledModule {
-  hash: string;
-  mayUseFs: boolean;
-  mayUseTimers: boolean;
-  /** The code, to be compiled where it runs (`source` is then empty). */
-  compile?: CompileRequest;
-}
-
-const MiB = 1024 * 1024;
-
-/**
- * Code that, with its session's carried code, is larger than this is compiled by the runtime
- * that runs it (a runner process, self-hosted), not here: compiling takes up to ~2 µs a
- * character, and every tenant's requests wait while the control plane compiles (docs/isolates.md).
- */
-const LOCAL_COMPILE_CHARS = 64 * 1024;
-
-/**
- * Compiled modules by language, code and session scope, with the hash of their source and
- * whether the code may reach node:fs or a timer global. Bounded by what the entries keep alive
- * (key and module, strings counted at two bytes a character).
- */
-const compiled = new Lru<string, CompiledRun | CompileError>(512, {
-  maxBytes: 32 * MiB,
-  maxEntryBytes: 4 * MiB,
-  bytes: (key, module) => 2 * key.length + (module.ok ? module.bytes : 1024),
-});
-
-/** Where a module compiled where it ran stands until its envelope says what the compiler found. */
-const COMPILED_THERE = {
-  ok: true,
-  source: "",
-  declared: [],
-  imports: [],
-  refused: { carried: [], imports: [] },
-  warnings: [],
-  bytes: 0,
-  // The runtime that compiled it located the run's error in the code as sent already.
-  toOriginal: (line, column) => ({ line, column }),
-} satisfies CompiledModule;
-
 /** What a caller may watch or control of one execution. */
 export interface ExecuteOptions {
   /** Each console entry as it arrives (scrubbed of secrets). */
@@ -130,61 +68,41 @@ export interface ExecuteOptions {
 
 /** Runs code in a guest isolate and returns its result. Never throws for anything the code does. */
 export async function execute(
-  runtime: Runtime,
+  host: ExecutionHost,
   request: ExecutionRequest,
   executionId: string,
   { onLog, onEgress, signal, session }: ExecuteOptions = {},
 ): Promise<ExecutionResult> {
   const started = Date.now();
-  const secretValues = runtime.egress?.secrets.map((s) => s.value) ?? [];
+  const secretValues = host.egress?.secrets.map((s) => s.value) ?? [];
+  const egress = new InFlight(host.egress, onEgress);
   const finish = (
     status: ExecutionStatus,
     fields: Pick<ExecutionResult, "result" | "error" | "logs">,
   ): ExecutionResult => {
-    const egress = closeAudit(executionId);
+    const attempts = egress.close();
     // Nothing the code produced leaves the service with a secret value or a credential in it.
     const { fields: clean, redactions } = redactOutput(fields, secretValues);
     return {
       executionId,
       status,
       ...clean,
-      egress,
+      egress: attempts,
       redactions,
       usage: {
         wallMs: Date.now() - started,
-        subrequests: egress.filter((a) => a.decision === "allowed").length,
+        subrequests: attempts.filter((a) => a.decision === "allowed").length,
       },
     };
   };
 
-  const scope = session?.variables.scope;
-  const key = `${request.language}\u0000${request.code}\u0000${scope ? JSON.stringify(scope) : ""}`;
-  let module: CompiledRun | CompileError | undefined;
-  if (compileSize(request.code, scope) > LOCAL_COMPILE_CHARS) {
-    module = {
-      ...COMPILED_THERE,
-      // Compiling is deterministic: the same code and scope make the same module.
-      hash: `c${await sha256Hex(key)}`,
-      mayUseFs: MAY_USE_FS.test(request.code),
-      mayUseTimers: MAY_USE_TIMERS.test(request.code),
-      compile: { code: request.code, language: request.language, ...(scope ? { scope } : {}) },
-    };
-  } else {
-    module = compiled.get(key);
-    if (!module) {
-      const made = compile(request.code, request.language, scope);
-      module = made.ok
-        ? {
-            ...made,
-            hash: await sha256Hex(made.source),
-            mayUseFs: MAY_USE_FS.test(request.code),
-            mayUseTimers: MAY_USE_TIMERS.test(request.code),
-          }
-        : made;
-      compiled.set(key, module);
-    }
-  }
-  if (!module.ok) return finish("error", { error: module.error, logs: [] });
+  const runtime = runtimeFor(request.language);
+  const prepared = await runtime.prepare({
+    code: request.code,
+    language: request.language,
+    ...(session ? { session: { scope: session.variables.scope } } : {}),
+  });
+  if (!prepared.ok) return finish("error", { error: prepared.error, logs: [] });
 
   const sink = new LogSink(
     LIMITS.logLines,
@@ -196,70 +114,50 @@ export async function execute(
     logLines: LIMITS.logLines,
     logBytes: LIMITS.logBytes,
     timeoutMs: request.timeoutMs,
-    ...(runtime.memoryMb ? { memoryMb: runtime.memoryMb } : {}),
+    ...(host.memoryMb ? { memoryMb: host.memoryMb } : {}),
     ...(signal ? { cancellable: true } : {}),
-    ...(!session && module.mayUseFs ? { workspace: true } : {}),
+    ...(!session && prepared.workspace ? { workspace: true } : {}),
   };
-  const webTimers = !session && !module.mayUseTimers;
   // process.env: each secret's placeholder, never its value.
-  const env = Object.fromEntries(
-    (runtime.egress?.secrets ?? []).map((s) => [s.name, s.placeholder]),
-  );
-  const job = {
-    // Tenants never share an isolate, even for the same code; nor do one-shot and session runs
-    // (a session isolate loads node:fs before any of its code runs: session.guest.js), nor
-    // isolates with web and with Node.js timers, nor isolates made with different secrets (an
-    // isolate's process.env is fixed when it is made).
-    hash: `${runtime.tenant}-${session ? "s" : webTimers ? "w" : "o"}-${module.hash}${await envKey(env)}`,
-    source: module.source,
-    ...(module.compile ? { compile: module.compile } : {}),
+  const env = Object.fromEntries((host.egress?.secrets ?? []).map((s) => [s.name, s.placeholder]));
+  const job: GuestJob = {
+    // Tenants never share an isolate, even for the same code; nor do isolates made with different
+    // secrets (an isolate's process.env is fixed when it is made), nor programs whose isolates the
+    // runtime sets up differently (its part of the key).
+    hash: `${host.tenant}-${prepared.isolateKey}${await envKey(env)}`,
+    program: prepared.program,
     input: request.input,
     limits,
-    session: session && { values: session.variables.values, files: session.files },
+    ...(session ? { session: { values: session.variables.values, files: session.files } } : {}),
     env,
-    ...(webTimers ? { webTimers } : {}),
   };
-  const cancel = () => sink.cancel();
-  const egressToken = openAudit(executionId, runtime.egress, onEgress);
+  const execution = new Execution(executionId, sink, egress);
+  const cancel = () => execution.cancellation.cancel();
+  // An attempt that goes around the harness reaches only the isolate's global outbound, which
+  // knows no execution: it is audited in every execution running in that isolate.
+  const untrack = trackIsolate(job.hash, egress);
   let outcome: Outcome;
   let ended: ReturnType<typeof outcomeResult>;
   try {
-    trackIsolate(executionId, job.hash);
     signal?.addEventListener("abort", cancel);
-    outcome = await runtime.backend.run(job, { executionId, egressToken }, sink, signal);
-    sink.ended();
-    ended = outcomeResult(outcome, sink, module, request.timeoutMs, finish);
+    outcome = await host.backend.run(job, execution, signal);
+    execution.cancellation.ended();
+    ended = outcomeResult(outcome, sink, prepared, request.timeoutMs, finish);
   } finally {
     signal?.removeEventListener("abort", cancel);
+    untrack();
     // `finish` has closed the audit of a run that ended; one that threw must not leave its
-    // context, secrets included, in the gateway's map.
-    closeAudit(executionId);
+    // requests running, nor its context (secrets included) reachable through its capabilities.
+    egress.close();
   }
   const { result, envelope } = ended;
-  const found = module.compile ? readCompiledInfo(envelope?.compiled) : module;
-  if (found.warnings.length > 0) {
-    result.logs.push({
-      level: "warn",
-      message: `dropped from the session (they cannot be declared safely): ${found.warnings.join(", ")}`,
-    });
-  }
-  if (session && envelope?.vars && envelope.files) {
-    const variables = nextVariables(
-      withoutRefused(session.variables, found.refused),
-      found.declared,
-      found.imports,
-      envelope.vars,
-    );
-    session.after = { variables, files: envelope.files };
-    if (variables.warnings.length > 0) {
-      result.logs.push({
-        level: "warn",
-        message: `not carried to the next execution: ${variables.warnings.join(", ")}`,
-      });
-    }
+  const settled = prepared.settle(envelope, session?.variables);
+  result.logs.push(...settled.warnings);
+  if (session && settled.variables && envelope?.files) {
+    session.after = { variables: settled.variables, files: envelope.files };
   }
   const incident = incidentOf(result, outcome);
-  if (incident) runtime.onIncident?.(incident, outcome.kind === "killed");
+  if (incident) host.onIncident?.(incident, outcome.kind === "killed");
   return result;
 }
 
@@ -290,7 +188,7 @@ function incidentOf(result: ExecutionResult, outcome: Outcome): string | undefin
 function outcomeResult(
   outcome: Outcome,
   sink: LogSink,
-  module: CompiledModule,
+  prepared: Prepared,
   timeoutMs: number,
   finish: (
     status: ExecutionStatus,
@@ -327,7 +225,7 @@ function outcomeResult(
         return { result: finish("timeout", { error: timeoutError(timeoutMs), logs }) };
       }
       return {
-        result: finish("error", { error: locateError(envelope.error, module), logs }),
+        result: finish("error", { error: locateError(envelope.error, prepared), logs }),
         envelope,
       };
     }
@@ -347,11 +245,11 @@ function timeoutError(timeoutMs: number) {
   };
 }
 
-function locateError(error: Envelope["error"], module: CompiledModule): ExecutionResult["error"] {
+function locateError(error: Envelope["error"], prepared: Prepared): ExecutionResult["error"] {
   const name = typeof error?.name === "string" ? error.name : "Error";
   const message = typeof error?.message === "string" ? error.message : "";
   if (typeof error?.line !== "number" || typeof error.column !== "number") return { name, message };
-  const at = module.toOriginal(error.line, error.column);
+  const at = prepared.locate(error.line, error.column);
   return at ? { name, message, line: at.line, column: at.column } : { name, message };
 }
 

@@ -1,5 +1,3 @@
-import { LogReceiver } from "./guest";
-
 export type LogLevel = "log" | "info" | "warn" | "error" | "debug";
 
 /** A console entry as the execution result reports it. */
@@ -16,7 +14,7 @@ const encoder = new TextEncoder();
  * Receives console output from the guest while it runs and enforces the caps in bytes, so what
  * was logged before a timeout is kept and nothing past the cap is stored.
  */
-export class LogSink extends LogReceiver {
+export class LogSink {
   readonly #entries: LogEntry[] = [];
   readonly #maxLines: number;
   readonly #maxBytes: number;
@@ -27,7 +25,6 @@ export class LogSink extends LogReceiver {
   #closed = false;
 
   constructor(maxLines: number, maxBytes: number, onEntry?: (entry: LogEntry) => void) {
-    super();
     this.#maxLines = maxLines;
     this.#maxBytes = maxBytes;
     this.#onEntry = onEntry;

@@ -4,7 +4,7 @@
 import vm from "node:vm";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compile } from "../../src/sandbox/compile";
+import { compile } from "../../src/sandbox/runtimes/javascript/compile";
 
 type Tree =
   | { t: "expr" | "decl" | "empty" | "break" | "continue" | "breakLabel" | "throw" }

@@ -7,8 +7,8 @@ import {
   nextVariables,
   type SessionScope,
   withoutRefused,
-} from "../../src/sandbox/carry";
-import { type CompiledModule, compile } from "../../src/sandbox/compile";
+} from "../../src/sandbox/runtimes/javascript/carry";
+import { type CompiledModule, compile } from "../../src/sandbox/runtimes/javascript/compile";
 import { call } from "./helpers";
 
 // The oracle is the parser, not the compiler's own name check: a name may be carried when

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { DEFAULT_EGRESS_CAPS } from "../../src/config";
 import { type EgressSecret, execution } from "../../src/egress/audit";
-import type { Backend } from "../../src/sandbox/backend";
+import type { Backend } from "../../src/sandbox/backends";
 import { execute } from "../../src/sandbox/executor";
 
 describe("an execution's egress audit", () => {

@@ -1,7 +1,7 @@
 import { parse } from "acorn";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { parseModule } from "../../src/sandbox/parse";
+import { parseModule } from "../../src/sandbox/runtimes/javascript/parse";
 
 const names = fc.constantFrom("x", "y");
 /** Statements that declare `x` and `y` in every way and in every kind of scope. */

@@ -1,4 +1,0 @@
-declare module "*.guest.js" {
-  const source: string;
-  export default source;
-}

@@ -1,0 +1,104 @@
+// What the executor needs of a language: a guest runtime. JavaScript and TypeScript are one
+// (./javascript); Python will be another (Pyodide inside the isolate, its compile a check, its
+// carry pickling). The executor picks the runtime by the request's `language`; wherever the
+// isolate is (here, or a runner process), the job's program names its runtime.
+import type { LogEntry } from "../logs";
+import type { SessionVariables } from "./javascript/carry";
+import type { JavaScriptProgram } from "./javascript/program";
+
+export type { SessionVariables };
+
+/** The languages a request may name. */
+export type Language = "javascript" | "typescript";
+
+/** A 1-based line and column in the code as the client sent it. */
+export interface SourcePosition {
+  line: number;
+  column: number;
+}
+
+/** Code that cannot run: a syntax error or a forbidden import, located in the code as sent. */
+export interface CompileError {
+  ok: false;
+  error: { name: string; message: string } & Partial<SourcePosition>;
+}
+
+/**
+ * What a runtime hands to the isolate that runs the code: plain data (it travels to a runner as
+ * JSON), naming its runtime.
+ */
+export type GuestProgram = JavaScriptProgram;
+
+/** What the harness answers (every runtime's harness builds the same envelope). */
+export interface Envelope {
+  status: "ok" | "error" | "timeout";
+  reason?: "waiting" | "computing" | "cancelled";
+  result?: unknown;
+  error?: { name?: unknown; message?: unknown; line?: unknown; column?: unknown };
+  logs: unknown[];
+  dropped: number;
+  /** In a session: what the run left of each binding, as the runtime's harness reports it. */
+  vars?: Record<string, unknown>;
+  /** In a session: the workspace files the run changed and the paths it removed. */
+  files?: { changed: { path: string; data: string }[]; deleted: string[] };
+  /** Anything else the runtime reports about the run (the JavaScript compiler's findings). */
+  compiled?: unknown;
+}
+
+/** What a request asks a runtime to prepare. */
+export interface PrepareRequest {
+  code: string;
+  language: Language;
+  /** The run is in a session: its carried variables' scope (JavaScript: what to re-declare). */
+  session?: { scope: SessionVariables["scope"] };
+}
+
+/** Code a runtime made ready to run, and what it knows for reading the run's answer. */
+export interface Prepared<Program extends GuestProgram = GuestProgram> {
+  ok: true;
+  program: Program;
+  /**
+   * The program's part of the isolate key: a content hash, with whatever else makes two
+   * programs' isolates differ (JavaScript: session or not, the runtime's timers or Node.js's).
+   */
+  isolateKey: string;
+  /** A run outside a session needs an empty workspace made first (its code may use files). */
+  workspace: boolean;
+  /** A position the harness reported, in the code as sent; undefined when it is not in it. */
+  locate(line: number, column: number): SourcePosition | undefined;
+  /**
+   * What the run's answer means beyond its result: warnings for its logs and, in a session, the
+   * variables the next run starts with (undefined: the run left none to carry).
+   */
+  settle(
+    envelope: Envelope | undefined,
+    before: SessionVariables | undefined,
+  ): { warnings: LogEntry[]; variables?: SessionVariables };
+}
+
+/** What an isolate for a program is made of, besides what every guest isolate gets. */
+export interface IsolateCode {
+  mainModule: string;
+  /** Module text by name; `{ js }` for a module whose name does not end in `.js`. */
+  modules: Record<string, string | { js: string }>;
+  compatibilityFlags: string[];
+}
+
+/** A language Cordon runs. */
+export interface GuestRuntime<Program extends GuestProgram = GuestProgram> {
+  readonly name: Program["runtime"];
+  /** On the control plane: the code made ready to run, or why it cannot run. */
+  prepare(request: PrepareRequest): Promise<Prepared<Program> | CompileError>;
+  /** Where the isolate is: its code, for a one-shot isolate or a reused one (sealed). */
+  isolate(program: Program, reused: boolean): IsolateCode;
+  /**
+   * Work the isolate's side does before the run (compiling large code), in ms of one core of the
+   * reference machine: 0 for none. A runner pool gives such runs more time and fewer turns.
+   */
+  setupCostMs(program: Program): number;
+  /**
+   * Where the isolate is: runs the program with `load` (which answers the harness's envelope as
+   * JSON text) after any work left to this side, and answers the envelope.
+   */
+  run(program: Program, load: (program: Program) => Promise<string>): Promise<string>;
+}
