@@ -12,6 +12,7 @@ import { executions } from "./routes/executions";
 import { files } from "./routes/files";
 import { health } from "./routes/health";
 import { sessions } from "./routes/sessions";
+import { toolCalls, toolTypes } from "./routes/tools";
 import { validationHook } from "./routes/validation";
 
 /**
@@ -28,6 +29,8 @@ export function createApp() {
   // Ahead of the session's other routes, whose scope would otherwise take file paths too.
   app.route("/v1/sessions/:id/files", files);
   app.route("/v1/sessions", sessions);
+  app.route("/v1/executions", toolCalls);
+  app.route("/v1/tools", toolTypes);
   // The rest of /v1 is no route, but a tenant still needs a key to learn so, and pays for asking.
   app.use("/v1/*", tenantAuth(), rateLimit(), limitBody(LIMITS.requestBytes));
   app.route("/mcp", mcp);

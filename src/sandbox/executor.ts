@@ -5,8 +5,9 @@ import { type EgressAttempt, type ExecutionEgress, InFlight, trackIsolate } from
 import type { EgressPolicy } from "../egress/policy";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
+import type { ToolUseBody } from "../schemas/tools";
 import { type Backend, CANCELLED, type Outcome } from "./backends/backend";
-import { Execution } from "./capabilities";
+import { Execution, type ToolDispatch } from "./capabilities";
 import type { GuestJob, GuestSession, HarnessLimits } from "./guest";
 import { type LogEntry, LogSink } from "./logs";
 import { runtimeFor } from "./runtimes";
@@ -54,6 +55,17 @@ export interface SessionRun {
   after?: { variables: SessionVariables; files: WorkspaceChanges };
 }
 
+/** An execution's tools (src/tools/calls.ts): the namespaces its code gets, and their calls. */
+export interface ExecutionTools extends ToolDispatch {
+  readonly namespaces: string[];
+  /** Calls refused past the cap. */
+  readonly refused: number;
+  /** The execution's egress, through which MCP servers are called. */
+  attach(egress: InFlight): void;
+  /** Ends the calls (one still waiting is refused) and lists them. */
+  close(): ToolUseBody[];
+}
+
 /** What a caller may watch or control of one execution. */
 export interface ExecuteOptions {
   /** Each console entry as it arrives (scrubbed of secrets). */
@@ -64,6 +76,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** In a session: the carried variables and workspace go in, and `session.after` comes back. */
   session?: SessionRun;
+  /** The request's tools: each namespace a binding of the code. */
+  tools?: ExecutionTools;
 }
 
 /** Runs code in a guest isolate and returns its result. Never throws for anything the code does. */
@@ -71,7 +85,7 @@ export async function execute(
   host: ExecutionHost,
   request: ExecutionRequest,
   executionId: string,
-  { onLog, onEgress, signal, session }: ExecuteOptions = {},
+  { onLog, onEgress, signal, session, tools }: ExecuteOptions = {},
 ): Promise<ExecutionResult> {
   const started = Date.now();
   const secretValues = host.egress?.secrets.map((s) => s.value) ?? [];
@@ -93,6 +107,7 @@ export async function execute(
         wallMs: Date.now() - started,
         subrequests: attempts.filter((a) => a.decision === "allowed").length,
       },
+      ...(tools ? { tools: tools.close() } : {}),
     };
   };
 
@@ -101,6 +116,7 @@ export async function execute(
     code: request.code,
     language: request.language,
     ...(session ? { session: { scope: session.variables.scope } } : {}),
+    ...(tools && tools.namespaces.length > 0 ? { namespaces: tools.namespaces } : {}),
   });
   if (!prepared.ok) return finish("error", { error: prepared.error, logs: [] });
 
@@ -117,6 +133,7 @@ export async function execute(
     ...(host.memoryMb ? { memoryMb: host.memoryMb } : {}),
     ...(signal ? { cancellable: true } : {}),
     ...(!session && prepared.workspace ? { workspace: true } : {}),
+    ...(tools && tools.namespaces.length > 0 ? { tools: tools.namespaces } : {}),
   };
   // process.env: each secret's placeholder, never its value.
   const env = Object.fromEntries((host.egress?.secrets ?? []).map((s) => [s.name, s.placeholder]));
@@ -131,7 +148,8 @@ export async function execute(
     ...(session ? { session: { values: session.variables.values, files: session.files } } : {}),
     env,
   };
-  const execution = new Execution(executionId, sink, egress);
+  tools?.attach(egress);
+  const execution = new Execution(executionId, sink, egress, tools);
   const cancel = () => execution.cancellation.cancel();
   // An attempt that goes around the harness reaches only the isolate's global outbound, which
   // knows no execution: it is audited in every execution running in that isolate.
@@ -146,6 +164,7 @@ export async function execute(
   } finally {
     signal?.removeEventListener("abort", cancel);
     untrack();
+    tools?.close();
     // `finish` has closed the audit of a run that ended; one that threw must not leave its
     // requests running, nor its context (secrets included) reachable through its capabilities.
     egress.close();
@@ -156,7 +175,11 @@ export async function execute(
   if (session && settled.variables && envelope?.files) {
     session.after = { variables: settled.variables, files: envelope.files };
   }
-  const incident = incidentOf(result, outcome);
+  const incident =
+    incidentOf(result, outcome) ??
+    (tools && tools.refused > 0
+      ? `cap: ${tools.refused} tool calls refused past the execution's cap`
+      : undefined);
   if (incident) host.onIncident?.(incident, outcome.kind === "killed");
   return result;
 }

@@ -2,6 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { LIMITS } from "../config";
 import { ruleErrors } from "../egress/policy";
 import { nestsDeeperThan } from "./depth";
+import { Tools, ToolUse } from "./tools";
 
 /** An egress rule: a host pattern string, or an object narrowing scheme, port, methods and paths. */
 export const EgressRule = z
@@ -46,6 +47,7 @@ export const ExecutionRequest = z
     egress: EgressPolicy.optional().openapi({
       description: "Narrows the tenant's egress policy for this execution; never widens it.",
     }),
+    tools: Tools.optional(),
   })
   .strict()
   .openapi("ExecutionRequest", {
@@ -89,6 +91,10 @@ export const ExecutionResult = z
     egress: z.array(EgressAttempt),
     redactions: z.array(z.object({ kind: z.string(), where: z.enum(["result", "logs", "error"]) })),
     usage: z.object({ wallMs: z.number(), subrequests: z.number().int() }),
+    tools: z
+      .array(ToolUse)
+      .optional()
+      .openapi({ description: "The tool calls the code made, in order (with `tools` only)." }),
   })
   .openapi("ExecutionResult");
 
@@ -119,5 +125,5 @@ export type EgressPolicyBody = z.infer<typeof EgressPolicy>;
 /** `Accept: text/event-stream` answers: events `log`, `egress`, then `result` (or `error`). */
 export const EventStream = z.string().openapi({
   description:
-    "Server-sent events: `log` (a LogEntry) and `egress` (an EgressAttempt as decided) while the code runs, then `result` (the ExecutionResult) or `error` (a Problem).",
+    "Server-sent events: `log` (a LogEntry), `egress` (an EgressAttempt as decided) and `tool_call` (a ToolCallEvent, answered with POST /v1/executions/{executionId}/tool-calls/{callId}) while the code runs, then `result` (the ExecutionResult) or `error` (a Problem).",
 });

@@ -51,6 +51,8 @@ export interface PrepareRequest {
   language: Language;
   /** The run is in a session: its carried variables' scope (JavaScript: what to re-declare). */
   session?: { scope: SessionVariables["scope"] };
+  /** Tool namespaces the code reads as bindings of its own scope. */
+  namespaces?: string[];
 }
 
 /** Code a runtime made ready to run, and what it knows for reading the run's answer. */

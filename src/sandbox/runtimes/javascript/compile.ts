@@ -48,8 +48,15 @@ export const SLOTS = RESERVED_PREFIX;
 const COMPLETION = `${RESERVED_PREFIX}v`;
 
 // Arrow functions, so the code cannot reach the slots object as `arguments[0]` (nor the wrapper as
-// `arguments.callee`) and `this` is the module's own, undefined.
-const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => { let ${COMPLETION};\n`;
+// `arguments.callee`) and `this` is the module's own, undefined. Tool namespaces are parameters
+// of the wrapper, filled from the run's slots: bindings of each run of its own (a reused isolate's
+// global object is frozen), which the code's own declarations may shadow.
+const preludeEnd = (namespaces: readonly string[] | undefined) =>
+  `export default (${SLOTS}, input, ${TICK}, ${CHECK}${
+    namespaces && namespaces.length > 0 ? `, { ${namespaces.join(", ")} } = ${SLOTS}.t` : ""
+  }) => (async () => { let ${COMPLETION};\n`;
+/** A namespace name the wrapper may bind (the request schema allows no other). */
+const NAMESPACE = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /** On a line of its own: the code may end in a line comment. */
 const EPILOGUE_END = "\n})();\n";
 
@@ -64,7 +71,14 @@ export function compile(
   code: string,
   language: Language,
   scope?: SessionScope,
+  namespaces?: readonly string[],
 ): CompiledModule | CompileError {
+  if (namespaces?.some((name) => !NAMESPACE.test(name) || name.startsWith(RESERVED_PREFIX))) {
+    return {
+      ok: false,
+      error: { name: "SyntaxError", message: "a tool namespace is no identifier" },
+    };
+  }
   let js = code;
   let mappings: string | undefined;
   if (language === "typescript") {
@@ -186,7 +200,8 @@ export function compile(
     refused = made.refused;
     warnings = made.warnings;
   }
-  const prelude = guestImports([...carriedImports, ...imports]) + PRELUDE_END + sessionCode;
+  const prelude =
+    guestImports([...carriedImports, ...imports]) + preludeEnd(namespaces) + sessionCode;
   // The prelude and the epilogue wrap everything else.
   edits.sort(byPosition);
   edits.unshift({ start: 0, end: 0, text: prelude, opaque: true });
