@@ -23,6 +23,7 @@ import { listFiles, readFile, workspacePath, writeFile } from "../routes/files";
 import { createSession } from "../routes/sessions";
 import { ExecutionRequest, ExecutionResult, ProblemDetails } from "../schemas/execution";
 import { FileList, NewSession, SessionCreated, SessionId } from "../schemas/session";
+import { hasCallbackTools, Tools } from "../schemas/tools";
 
 const SERVER_INFO = { name: "cordon", version: "1.0.0" };
 
@@ -42,6 +43,14 @@ const ExecuteArgs = ExecutionRequest.extend({
     "JavaScript or TypeScript, an ES module with top-level await. The result is the default export (a function is called with `input`) or else the completion value of the top-level statements, as in a REPL.",
   ),
   input: ExecutionRequest.shape.input.describe("Any JSON value; the code reads it as `input`."),
+  tools: Tools.refine((tools) => !hasCallbackTools(tools), {
+    message:
+      "only MCP servers here: callback tools are answered over POST /v1/execute's event stream",
+  })
+    .optional()
+    .describe(
+      'MCP servers the code calls as globals, by namespace: { "<ns>": { "mcp": { "url", "headers"? } } }; `await ns.tool(args)`.',
+    ),
   sessionId: sessionIdArg
     .optional()
     .describe(

@@ -1,8 +1,10 @@
 // MCP servers as tool namespaces, over real HTTP against `npm start`: Cordon calls a loopback MCP
 // server (built with the SDK) through the tenant's egress gateway, with a secret in a header.
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type McpFixture, startMcpFixture } from "./mcp-fixture";
-import { type ExecutionResult, type Server, startServer } from "./server";
+import { E2E_KEY, type ExecutionResult, type Server, startServer } from "./server";
 
 const SECRET = "mcp-secret-value-0123456789abcdef";
 
@@ -145,5 +147,33 @@ try { await remote.fails({ why: "on purpose" }) } catch (e) { failure = [e insta
     expect(typescript).toMatch(
       /greet\(args: \{\s+name: string;\s+times\?: number;\s+\}\): Promise<unknown>;/,
     );
+  });
+
+  it("Cordon's own MCP execute tool takes MCP namespaces, and refuses callback ones", async () => {
+    const client = new Client({ name: "cordon-e2e", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL("/mcp", server.url), {
+        requestInit: { headers: { authorization: `Bearer ${E2E_KEY}` } },
+      }),
+    );
+    try {
+      const ran = await client.callTool({
+        name: "execute",
+        arguments: {
+          code: "(await remote.add({ a: 20, b: 22 })).sum",
+          tools: { remote: { mcp: { url: mcp.url } } },
+        },
+      });
+      expect(ran.isError).toBeFalsy();
+      expect(ran.structuredContent).toMatchObject({ status: "ok", result: 42 });
+      const refused = await client.callTool({
+        name: "execute",
+        arguments: { code: "1", tools: { codemode: { add: {} } } },
+      });
+      expect(refused.isError).toBe(true);
+      expect(JSON.stringify(refused.content)).toMatch(/only MCP servers here/);
+    } finally {
+      await client.close();
+    }
   });
 });
