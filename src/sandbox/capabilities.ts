@@ -31,9 +31,15 @@ export interface GuestCapabilities {
   callTool(namespace: string, name: string, args: string): Promise<string>;
 }
 
+/**
+ * How a call waits for an answer that another request brings: woken by it, or looking for it
+ * on timers of its own (a guest's RPC in this worker's own loader, see src/tools/calls.ts).
+ */
+export type AnswerWait = "woken" | "polled";
+
 /** Where an execution's tool calls go (src/tools/calls.ts). */
 export interface ToolDispatch {
-  call(namespace: string, name: string, args: string): Promise<string>;
+  call(namespace: string, name: string, args: string, how?: AnswerWait): Promise<string>;
 }
 
 /** Tells a cancellable run that its client has gone away (or that it ended without that). */
@@ -116,7 +122,9 @@ export class ExecutionCapabilities extends RpcTarget implements GuestCapabilitie
   }
 
   callTool(namespace: string, name: string, args: string): Promise<string> {
-    return this.#execution.tools?.call(namespace, name, args) ?? Promise.resolve(NO_TOOLS);
+    return (
+      this.#execution.tools?.call(namespace, name, args, "polled") ?? Promise.resolve(NO_TOOLS)
+    );
   }
 
   connect(fromGuest: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {

@@ -7,7 +7,7 @@ import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { TOOL_LIMITS } from "../config";
 import type { EgressSecret, InFlight } from "../egress/audit";
 import { mapJsonStrings, scanText, scrubSecrets } from "../redact/scan";
-import type { ToolDispatch } from "../sandbox/capabilities";
+import type { AnswerWait, ToolDispatch } from "../sandbox/capabilities";
 import {
   isMcpNamespace,
   type ToolCallEventBody,
@@ -39,6 +39,9 @@ export interface ToolCallsOptions {
 }
 
 const encoder = new TextEncoder();
+
+/** The longest a polled wait sleeps between looks at its answer. */
+const POLL_MAX_MS = 20;
 
 /** One execution's tool calls. */
 export class ToolCalls implements ToolDispatch {
@@ -84,7 +87,12 @@ export class ToolCalls implements ToolDispatch {
    * A call of the code: `args` is the JSON text of its argument. Answers JSON text, `{"r": value}`
    * or `{"e": message}`; never throws.
    */
-  async call(namespace: string, name: string, args: string): Promise<string> {
+  async call(
+    namespace: string,
+    name: string,
+    args: string,
+    how: AnswerWait = "woken",
+  ): Promise<string> {
     const started = Date.now();
     if (this.#closed) return failed("the execution has ended");
     const tools = Object.hasOwn(this.#tools, namespace) ? this.#tools[namespace] : undefined;
@@ -98,7 +106,7 @@ export class ToolCalls implements ToolDispatch {
     this.#calls++;
     const use: ToolUseBody = { namespace, name, ok: false, ms: 0 };
     this.#uses.push(use);
-    const answer = await this.#dispatch(tools, namespace, name, args);
+    const answer = await this.#dispatch(tools, namespace, name, args, how);
     use.ok = "result" in answer;
     use.ms = Date.now() - started;
     return this.#encode(answer);
@@ -109,6 +117,7 @@ export class ToolCalls implements ToolDispatch {
     namespace: string,
     name: string,
     args: string,
+    how: AnswerWait,
   ): Promise<ToolAnswer> {
     if (typeof args !== "string" || encoder.encode(args).byteLength > TOOL_LIMITS.argsBytes) {
       return {
@@ -132,20 +141,34 @@ export class ToolCalls implements ToolDispatch {
     const callId = `call_${crypto.randomUUID()}`;
     // The answer comes on another request. A timer of this one (which waits for it) keeps the
     // runtime from taking this request for hung, and ends the wait if the execution outlives it.
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const answered = new Promise<ToolAnswer>((resolve) => {
-      this.#pending.set(callId, resolve);
-      timer = setTimeout(() => {
-        this.#pending.delete(callId);
-        resolve({ error: { message: "the tool call was not answered in time" } });
-      }, this.#waitMs);
+    const box: { answer?: ToolAnswer } = {};
+    const deadline = Date.now() + this.#waitMs;
+    let wake: (() => void) | undefined;
+    this.#pending.set(callId, (answer) => {
+      box.answer = answer;
+      wake?.();
     });
     this.#onCall({ executionId: this.executionId, callId, namespace, name, args: clean });
-    try {
-      return await answered;
-    } finally {
+    if (how === "woken") {
+      // The answer comes on another request, which wakes this one. A timer of this one keeps
+      // the runtime from taking it for hung, and ends the wait if the execution outlives it.
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        timer = setTimeout(resolve, this.#waitMs);
+      });
       clearTimeout(timer);
+    } else {
+      // A guest's RPC in this worker's own loader runs in a context that another request may not
+      // settle a promise of (its continuation would run in the answering request, which cannot
+      // answer the RPC): it looks for the answer on timers of its own, soon at first.
+      for (let wait = 1; box.answer === undefined && Date.now() < deadline; ) {
+        await new Promise((resolve) => setTimeout(resolve, wait));
+        wait = Math.min(wait * 2, POLL_MAX_MS);
+      }
     }
+    this.#pending.delete(callId);
+    return box.answer ?? { error: { message: "the tool call was not answered in time" } };
   }
 
   async #callMcp(

@@ -68,6 +68,7 @@ async function run(
     ...(options.signal ? { signal: options.signal } : {}),
   });
   expect(res.status).toBe(200);
+  const handling: unknown[] = [];
   const reader = res.body?.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = "";
   for (;;) {
@@ -82,8 +83,12 @@ async function run(
       const event = /^event: (.*)$/m.exec(block)?.[1];
       const data = /^data: (.*)$/m.exec(block)?.[1];
       if (!event || !data) continue;
-      if (event === "tool_call") void onCall(JSON.parse(data) as ToolCall);
-      if (event === "result") return JSON.parse(data) as ToolResult;
+      // Calls may be answered in any order: each handler runs on its own, awaited at the end.
+      if (event === "tool_call") handling.push(onCall(JSON.parse(data) as ToolCall));
+      if (event === "result") {
+        await Promise.all(handling);
+        return JSON.parse(data) as ToolResult;
+      }
       if (event === "error") throw new Error(data);
     }
   }
@@ -109,7 +114,12 @@ describe("tool calls answered by someone else", () => {
     expect(sessionId).toMatch(/^ses_/);
     const statuses: Record<string, number> = {};
     const result = await run(
-      { code: "await codemode.echo({ n: 1 })", tools: TOOLS, timeoutMs: 10_000 },
+      {
+        // Still running a while after its answer: a second answer meets a running execution.
+        code: "const got = await codemode.echo({ n: 1 });\nawait new Promise((r) => setTimeout(r, 1500));\ngot",
+        tools: TOOLS,
+        timeoutMs: 10_000,
+      },
       async (call) => {
         statuses.otherTenant = (await answer(call, { result: "from other" }, otherKey)).status;
         statuses.sessionToken = (await answer(call, { result: "from token" }, token)).status;
