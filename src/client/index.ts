@@ -44,6 +44,12 @@ import { CordonError, errorFromResponse } from "./errors.js";
 import { parseSse } from "./sse.js";
 
 export {
+  CordonExecutor,
+  type CordonExecutorOptions,
+  type ExecuteResult as CodemodeExecuteResult,
+  type ResolvedProvider,
+} from "./codemode.js";
+export {
   BadRequestError,
   ConflictError,
   CordonError,
