@@ -139,8 +139,6 @@ export class ToolCalls implements ToolDispatch {
       return { error: { message: "callback tools need the event stream" } };
     }
     const callId = `call_${crypto.randomUUID()}`;
-    // The answer comes on another request. A timer of this one (which waits for it) keeps the
-    // runtime from taking this request for hung, and ends the wait if the execution outlives it.
     const box: { answer?: ToolAnswer } = {};
     const deadline = Date.now() + this.#waitMs;
     let wake: (() => void) | undefined;
@@ -155,7 +153,8 @@ export class ToolCalls implements ToolDispatch {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await new Promise<void>((resolve) => {
         wake = resolve;
-        timer = setTimeout(resolve, this.#waitMs);
+        if (box.answer !== undefined) resolve();
+        else timer = setTimeout(resolve, this.#waitMs);
       });
       clearTimeout(timer);
     } else {

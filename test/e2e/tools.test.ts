@@ -210,6 +210,32 @@ echoed`,
     expect(result.tools?.at(-1)).toEqual({ namespace: "*", name: "*", ok: false, ms: 0 });
   }, 60_000);
 
+  it("a tenant policy's limits.toolCalls lowers the cap", async () => {
+    const created = await server.call("/v1/admin/tenants", {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({
+        id: "capped",
+        policy: { limits: { rate: 1000, burst: 1000, toolCalls: 2 } },
+      }),
+    });
+    expect(created.status).toBe(201);
+    const key = ((await created.json()) as { apiKey: string }).apiKey;
+    const result = await run(
+      {
+        code: "const got = []; for (let i = 0; i < 3; i++) { try { got.push(await codemode.echo(i)) } catch (e) { got.push(e.message) } }\ngot",
+        tools: TOOLS,
+      },
+      (call) => answer(call, { result: call.args }, key),
+      { key },
+    );
+    expect(result.result).toEqual([
+      0,
+      1,
+      "tool call cap reached: an execution may make at most 2 tool calls",
+    ]);
+  });
+
   it("a call never answered ends with the execution's timeout, and then cannot be answered", async () => {
     let pending: ToolCall | undefined;
     const started = Date.now();
