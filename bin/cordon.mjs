@@ -6,7 +6,7 @@ import { parseArgs } from "node:util";
 
 const USAGE = `usage:
   cordon exec FILE [--session ID] [--input JSON] [--allow HOST]... [--timeout MS]
-                   [--language javascript|typescript|python] [--stream] [--json]
+                   [--mcp NS=URL]... [--language javascript|typescript|python] [--stream] [--json]
   cordon session create [--ttl SECONDS] [--json]
   cordon session info ID [--json]
   cordon session delete ID
@@ -20,6 +20,8 @@ const USAGE = `usage:
   cordon files put ID PATH [FILE]        (reads standard input without FILE)
   cordon files rm ID PATH
 
+--mcp NS=URL makes the MCP server at URL the global NS of the code (await NS.tool(args)); the
+tenant's egress policy must allow URL.
 FILE may be - for standard input. The language follows the extension (.ts is TypeScript, .py is Python).
 Environment: CORDON_URL (default http://127.0.0.1:8787), CORDON_API_KEY (a tenant API key or
 a session token). Exit status: 0 ok; 1 the code ended in error, timeout or killed; 2 usage or
@@ -32,6 +34,7 @@ const OPTIONS = {
   session: { type: "string" },
   input: { type: "string" },
   allow: { type: "string", multiple: true },
+  mcp: { type: "string", multiple: true },
   timeout: { type: "string" },
   language: { type: "string" },
   stream: { type: "boolean" },
@@ -109,6 +112,14 @@ async function exec(cordon, args, opts) {
     request.timeoutMs = ms;
   }
   if (opts.allow) request.egress = { allow: opts.allow };
+  if (opts.mcp) {
+    request.tools = {};
+    for (const spec of opts.mcp) {
+      const at = spec.indexOf("=");
+      if (at <= 0) throw new UsageError(`--mcp takes NS=URL, not ${JSON.stringify(spec)}`);
+      request.tools[spec.slice(0, at)] = { mcp: { url: spec.slice(at + 1) } };
+    }
+  }
 
   let result;
   if (opts.stream && !opts.json) {
@@ -118,7 +129,7 @@ async function exec(cordon, args, opts) {
     for await (const event of events) {
       if (event.type === "log") printLog(event.data);
       else if (event.type === "egress") printEgress(event.data);
-      else result = event.data;
+      else if (event.type === "result") result = event.data;
     }
     printOutcome(result);
   } else {

@@ -10,6 +10,7 @@ import { files } from "./routes/files";
 import { health } from "./routes/health";
 import { playground } from "./routes/playground";
 import { sessions } from "./routes/sessions";
+import { toolCalls, toolTypes } from "./routes/tools";
 import { validationHook } from "./routes/validation";
 
 /**
@@ -34,6 +35,8 @@ export function createApp() {
   // Ahead of the session's other routes, whose scope would otherwise take file paths too.
   app.route("/v1/sessions/:id/files", files);
   app.route("/v1/sessions", sessions);
+  app.route("/v1/executions", toolCalls);
+  app.route("/v1/tools", toolTypes);
   app.route("/mcp", mcp);
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {

@@ -121,3 +121,15 @@ export const INCIDENTS_KEPT = 1_000;
 
 /** How long code that took a runtime down is refused when CORDON_QUARANTINE_SECONDS is unset. */
 export const DEFAULT_QUARANTINE_SECONDS = 600;
+
+/** Limits of the tools an execution calls (docs/api.md, "Tools"). */
+export const TOOL_LIMITS = {
+  /** Calls one execution may make; a tenant policy's `limits.toolCalls` may lower it. */
+  callsPerExecution: 100,
+  /** The JSON text of one call's arguments. */
+  argsBytes: 1024 * 1024,
+  /** The JSON text of one answer (a caller's, or an MCP server's result). */
+  answerBytes: 1024 * 1024,
+  /** How long an MCP server's `tools/list` is reused, per tenant and URL. */
+  listCacheMs: 60_000,
+} as const;

@@ -41,9 +41,20 @@ import type {
   SnapshotList as SnapshotListSchema,
   SnapshotCreated as SnapshotSchema,
 } from "../schemas/session.js";
+import type {
+  McpServer as McpServerSchema,
+  ToolCallEvent as ToolCallEventSchema,
+  ToolUse as ToolUseSchema,
+} from "../schemas/tools.js";
 import { CordonError, errorFromResponse } from "./errors.js";
 import { parseSse } from "./sse.js";
 
+export {
+  CordonExecutor,
+  type CordonExecutorOptions,
+  type ExecuteResult as CodemodeExecuteResult,
+  type ResolvedProvider,
+} from "./codemode.js";
 export {
   BadRequestError,
   ConflictError,
@@ -62,8 +73,26 @@ export {
 } from "./errors.js";
 export { parseSse, type SseMessage } from "./sse.js";
 
-/** What `execute` takes: `language` and `timeoutMs` may be left out. */
-export type ExecuteRequest = z.input<typeof ExecutionRequestSchema>;
+/** The request as the server takes it: `language` and `timeoutMs` may be left out. */
+type WireRequest = z.input<typeof ExecutionRequestSchema>;
+/** A remote MCP server, called by Cordon through the tenant's egress gateway. */
+export type McpServer = z.input<typeof McpServerSchema>;
+/** A tool the code may call, answered here by awaiting `handler` with the call's argument. */
+export interface ToolHandler {
+  description?: string;
+  /** A JSON Schema of the argument (for `toolTypes` and the agent's prompt). */
+  inputSchema?: Record<string, unknown>;
+  /** Its result resolves the code's call; what it throws rejects it with the error's message. */
+  // biome-ignore lint/suspicious/noExplicitAny: the argument is whatever the code passed
+  handler: (args: any) => unknown;
+}
+/** Namespaces of tools, each a global of the code: handlers answered here, or an MCP server. */
+export type Tools = Record<string, Record<string, ToolHandler> | { mcp: McpServer }>;
+/** What `execute` takes: `language` and `timeoutMs` may be left out; `tools` carry handlers. */
+export type ExecuteRequest = Omit<WireRequest, "tools"> & { tools?: Tools };
+/** One tool call of a streamed execution (answered by the client when it has the handler). */
+export type ToolCallEvent = z.output<typeof ToolCallEventSchema>;
+export type ToolUse = z.output<typeof ToolUseSchema>;
 export type ExecutionResult = z.output<typeof ExecutionResultSchema>;
 export type LogEntry = z.output<typeof LogEntrySchema>;
 export type EgressAttempt = z.output<typeof EgressAttemptSchema>;
@@ -104,6 +133,7 @@ export interface Health {
 export type ExecutionEvent =
   | { type: "log"; data: LogEntry }
   | { type: "egress"; data: EgressAttempt }
+  | { type: "tool_call"; data: ToolCallEvent }
   | { type: "result"; data: ExecutionResult };
 
 export interface CordonOptions {
@@ -194,6 +224,23 @@ class Http {
     return res;
   }
 
+  /** Answers a tool call with what its handler resolves to, or the message of what it throws. */
+  async #answer(call: ToolCallEvent, handler: ToolHandler["handler"]): Promise<void> {
+    let answer: { result: unknown } | { error: { message: string } };
+    try {
+      answer = { result: (await handler(call.args)) ?? null };
+    } catch (err) {
+      answer = { error: { message: err instanceof Error ? err.message : String(err) } };
+    }
+    const path = `/v1/executions/${encodeURIComponent(call.executionId)}/tool-calls/${encodeURIComponent(call.callId)}`;
+    try {
+      await this.empty("POST", path, { json: answer });
+    } catch {
+      // The execution has ended (timeout, disconnect) or the answer was refused: the code's call
+      // settles without it, and the result says how the run ended.
+    }
+  }
+
   async json<T>(method: string, path: string, options: Send = {}): Promise<T> {
     const res = await this.send(method, path, options);
     return (await res.json()) as T;
@@ -204,14 +251,32 @@ class Http {
     await res.body?.cancel();
   }
 
-  /** Runs code, yielding `log` and `egress` events as they happen and the `result` last. */
+  /**
+   * Runs code, yielding `log`, `egress` and `tool_call` events as they happen and the `result`
+   * last. Each tool call whose handler `request.tools` holds is answered as it arrives.
+   */
   async *stream(
     path: string,
     request: ExecuteRequest,
     options: ExecuteOptions,
   ): AsyncGenerator<ExecutionEvent, ExecutionResult> {
+    const answering = new Set<Promise<void>>();
+    try {
+      return yield* this.#stream(path, request, options, answering);
+    } finally {
+      // Answers still on their way are for a run that has ended: they settle on their own.
+      await Promise.allSettled(answering);
+    }
+  }
+
+  async *#stream(
+    path: string,
+    request: ExecuteRequest,
+    options: ExecuteOptions,
+    answering: Set<Promise<void>>,
+  ): AsyncGenerator<ExecutionEvent, ExecutionResult> {
     const res = await this.send("POST", path, {
-      json: request,
+      json: wireRequest(request),
       headers: { accept: "text/event-stream", ...idempotency(options) },
       ...signal(options),
     });
@@ -230,6 +295,17 @@ class Http {
         yield { type: "log", data: parseEvent<LogEntry>(message.event, message.data) };
       } else if (message.event === "egress") {
         yield { type: "egress", data: parseEvent<EgressAttempt>(message.event, message.data) };
+      } else if (message.event === "tool_call") {
+        const call = parseEvent<ToolCallEvent>(message.event, message.data);
+        const handler = handlerOf(request.tools, call);
+        if (handler) {
+          // Calls are answered concurrently, in whatever order their handlers finish; `stream`
+          // awaits those still going before it returns.
+          const answered = this.#answer(call, handler);
+          answering.add(answered);
+          void answered.finally(() => answering.delete(answered));
+        }
+        yield { type: "tool_call", data: call };
       } else if (message.event === "result") {
         const result = parseEvent<ExecutionResult>(message.event, message.data);
         yield { type: "result", data: result };
@@ -242,6 +318,60 @@ class Http {
     }
     throw streamError("the event stream ended before its result event");
   }
+}
+
+/** The result a stream of events ends with. */
+async function finalResult(
+  events: AsyncGenerator<ExecutionEvent, ExecutionResult>,
+): Promise<ExecutionResult> {
+  for (;;) {
+    const next = await events.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** The request as sent: tool handlers stay here, the server gets their names and schemas. */
+function wireRequest(request: ExecuteRequest): WireRequest {
+  if (!request.tools) return request as WireRequest;
+  const tools: NonNullable<WireRequest["tools"]> = {};
+  for (const [name, namespace] of Object.entries(request.tools)) {
+    if (isMcp(namespace)) {
+      tools[name] = namespace;
+      continue;
+    }
+    const declared: Record<
+      string,
+      { description?: string; inputSchema?: Record<string, unknown> }
+    > = {};
+    for (const [tool, { description, inputSchema }] of Object.entries(namespace)) {
+      declared[tool] = {
+        ...(description !== undefined ? { description } : {}),
+        ...(inputSchema !== undefined ? { inputSchema } : {}),
+      };
+    }
+    tools[name] = declared;
+  }
+  return { ...request, tools };
+}
+
+function isMcp(namespace: Tools[string]): namespace is { mcp: McpServer } {
+  const mcp = (namespace as { mcp?: unknown }).mcp;
+  return typeof mcp === "object" && mcp !== null && !("handler" in mcp);
+}
+
+/** Whether the request names a tool the client answers (then it runs over the event stream). */
+function hasHandlers(tools: Tools | undefined): boolean {
+  return Object.values(tools ?? {}).some((namespace) => !isMcp(namespace));
+}
+
+function handlerOf(
+  tools: Tools | undefined,
+  call: ToolCallEvent,
+): ToolHandler["handler"] | undefined {
+  const namespace =
+    tools && Object.hasOwn(tools, call.namespace) ? tools[call.namespace] : undefined;
+  if (!namespace || isMcp(namespace) || !Object.hasOwn(namespace, call.name)) return undefined;
+  return namespace[call.name]?.handler;
 }
 
 function parseEvent<T>(event: string, data: string): T {
@@ -376,10 +506,13 @@ export class Sessions {
     );
   }
 
-  /** `POST /v1/sessions/{id}/execute`. */
+  /** `POST /v1/sessions/{id}/execute` (over the event stream when `tools` have handlers). */
   execute(id: string, request: ExecuteRequest, options: ExecuteOptions = {}) {
+    if (hasHandlers(request.tools)) {
+      return finalResult(this.#http.stream(sessionPath(id, "/execute"), request, options));
+    }
     return this.#http.json<ExecutionResult>("POST", sessionPath(id, "/execute"), {
-      json: request,
+      json: wireRequest(request),
       headers: idempotency(options),
       ...signal(options),
     });
@@ -501,10 +634,16 @@ export class Cordon {
     this.admin = new Admin(this.#http);
   }
 
-  /** `POST /v1/execute`: runs code once in a fresh isolate. User-code errors are results. */
+  /**
+   * `POST /v1/execute`: runs code once in a fresh isolate. User-code errors are results. With
+   * tool handlers it runs over the event stream and answers each call by awaiting its handler.
+   */
   execute(request: ExecuteRequest, options: ExecuteOptions = {}): Promise<ExecutionResult> {
+    if (hasHandlers(request.tools)) {
+      return finalResult(this.#http.stream("/v1/execute", request, options));
+    }
     return this.#http.json("POST", "/v1/execute", {
-      json: request,
+      json: wireRequest(request),
       headers: idempotency(options),
       ...signal(options),
     });
@@ -519,6 +658,19 @@ export class Cordon {
     options: ExecuteOptions = {},
   ): AsyncGenerator<ExecutionEvent, ExecutionResult> {
     return this.#http.stream("/v1/execute", request, options);
+  }
+
+  /**
+   * `POST /v1/tools/types`: TypeScript declarations of the tools (MCP servers' from their
+   * `tools/list`), the text to give a model that writes code calling them.
+   */
+  async toolTypes(tools: Tools, options: RequestOptions = {}): Promise<string> {
+    const { tools: wire } = wireRequest({ code: "", tools });
+    const answer = await this.#http.json<{ typescript: string }>("POST", "/v1/tools/types", {
+      json: { tools: wire },
+      ...signal(options),
+    });
+    return answer.typescript;
   }
 
   /** `GET /healthz`. */

@@ -2,7 +2,8 @@ import { WorkerEntrypoint } from "cloudflare:workers";
 import { MAX_REDIRECTS } from "../config";
 import type { Env } from "../env";
 import { scrubSecrets } from "../redact/scan";
-import { EGRESS_HEADERS } from "../runner/protocol";
+import { EGRESS_HEADERS, TOOL_CALL_PATH } from "../runner/protocol";
+import { serveRunnerToolCall } from "../tools/ingress";
 import { type EgressAttempt, type InFlight, recordBypass, runnerEgress } from "./audit";
 import { reachable, refuseBypassConnect, serveRunnerConnect } from "./connect";
 import { decideFetch } from "./policy";
@@ -338,6 +339,7 @@ export class Gateway extends WorkerEntrypoint<Env, GatewayProps> {
  */
 export class EgressIngress extends WorkerEntrypoint<Env> {
   override async fetch(request: Request): Promise<Response> {
+    if (new URL(request.url).pathname === TOOL_CALL_PATH) return serveRunnerToolCall(request);
     const executionId = request.headers.get(EGRESS_HEADERS.execution) ?? "";
     const token = request.headers.get(EGRESS_HEADERS.token) ?? "";
     const target = request.headers.get(EGRESS_HEADERS.target) ?? "";

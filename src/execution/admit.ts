@@ -2,18 +2,19 @@ import { badRequest, tooLarge } from "../api/problem";
 import { LIMITS } from "../config";
 import type { AppContext } from "../env";
 import { codeHash, refuseQuarantined } from "../incidents";
-import type { ExecuteOptions } from "../sandbox/executor";
 import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
+import { hasCallbackTools } from "../schemas/tools";
 import { idempotent } from "./idempotency";
 import { acquireLease } from "./lease";
-import { run } from "./run";
+import { type RunOptions, run } from "./run";
 import { runInSession } from "./session";
+import { wantsEventStream } from "./stream";
 
 /**
  * An admitted execution, not started yet: call it once, with how the answer wants the run's
  * logs and egress attempts as they happen.
  */
-export type AdmittedRun = (options: ExecuteOptions) => Promise<ExecutionResultBody>;
+export type AdmittedRun = (options: RunOptions) => Promise<ExecutionResultBody>;
 
 /**
  * Admits one-shot code for the request's tenant and takes one of its execution slots. What is
@@ -61,6 +62,12 @@ async function admit(c: AppContext, body: ExecutionRequestBody): Promise<string>
   const inputJson = body.input === undefined ? "" : JSON.stringify(body.input);
   if (encoder.encode(inputJson).byteLength > LIMITS.inputBytes) {
     throw tooLarge(`input is larger than ${LIMITS.inputBytes} bytes`);
+  }
+  if (hasCallbackTools(body.tools) && !wantsEventStream(c.req.header("accept"))) {
+    throw badRequest(
+      "callback tools are answered over the event stream: send Accept: text/event-stream",
+      [{ path: "tools", message: "callback namespaces need Accept: text/event-stream" }],
+    );
   }
   const ceiling = c.get("policy").limits?.timeoutMs ?? LIMITS.maxTimeoutMs;
   if (body.timeoutMs > ceiling) {

@@ -2,10 +2,10 @@ import type { FileRefusal } from "../../durable-objects/session";
 import { notFound, Problem } from "../api/problem";
 import { SESSION_LIMITS } from "../config";
 import type { AppContext } from "../env";
-import type { ExecuteOptions, SessionRun } from "../sandbox/executor";
+import type { SessionRun } from "../sandbox/executor";
 import type { ExecutionRequestBody, ExecutionResultBody } from "../schemas/execution";
 import { withLease } from "./lease";
-import { run } from "./run";
+import { type RunOptions, run } from "./run";
 
 /** The session's object: names are scoped by tenant, so no tenant can reach another's session. */
 export function sessionStub(c: AppContext, id: string) {
@@ -30,7 +30,7 @@ export async function runInSession(
   id: string,
   body: ExecutionRequestBody,
   hash: string,
-  options: ExecuteOptions,
+  options: RunOptions,
 ): Promise<ExecutionResultBody> {
   const begun = await sessionStub(c, id).begin(crypto.randomUUID(), body.timeoutMs);
   const turn = begun.turn;
@@ -53,7 +53,9 @@ export async function runInSession(
   try {
     // The slot is taken when the turn begins: executions waiting for their turn hold none, so
     // one session (one token) cannot take all of its tenant's slots.
-    result = await withLease(c, body.timeoutMs, () => run(c, body, hash, { ...options, session }));
+    result = await withLease(c, body.timeoutMs, () =>
+      run(c, body, hash, { ...options, session, sessionId: id }),
+    );
   } catch (err) {
     await onSession(c, id, (stub) => stub.abandon(turn.executionId));
     throw err;

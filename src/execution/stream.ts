@@ -1,6 +1,7 @@
 import { asProblem, problemBody } from "../api/problem";
 import type { AppContext } from "../env";
 import type { EgressAttemptBody } from "../schemas/execution";
+import type { ToolCallEventBody } from "../schemas/tools";
 import type { AdmittedRun } from "./admit";
 
 /** How often a streamed execution checks that its client is still there. */
@@ -12,7 +13,7 @@ const encoder = new TextEncoder();
 
 /**
  * Runs an admitted execution and answers it as JSON, or, with `Accept: text/event-stream`, as
- * server-sent events: `log` and `egress` while the code runs, then `result` (the JSON answer's
+ * server-sent events: `log`, `egress` and `tool_call` while the code runs, then `result` (the JSON answer's
  * object), or `error` with a problem. A client that goes away cancels the execution.
  */
 export async function respond(c: AppContext, run: AdmittedRun): Promise<Response> {
@@ -36,7 +37,30 @@ export async function respond(c: AppContext, run: AdmittedRun): Promise<Response
     for (let a = attempts.shift(); a !== undefined; a = attempts.shift()) send("egress", a);
   };
   const relay = setInterval(sendAttempts, EGRESS_RELAY_MS);
+  // A tool call arrives in the request of the guest's capability (or of its runner's hop), and
+  // its caller waits for it: it wakes this request at once, whose own continuation writes it.
+  const toolCalls: ToolCallEventBody[] = [];
+  let wake: (() => void) | undefined;
+  let ended = false;
+  const relayToolCalls = async () => {
+    while (!ended) {
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+        if (toolCalls.length > 0 || ended) resolve();
+      });
+      wake = undefined;
+      sendAttempts();
+      for (let call = toolCalls.shift(); call !== undefined; call = toolCalls.shift()) {
+        send("tool_call", call);
+      }
+    }
+  };
+  const relaying = relayToolCalls();
   const streaming = run({
+    onToolCall: (call) => {
+      toolCalls.push(call);
+      wake?.();
+    },
     onLog: (entry) => {
       sendAttempts();
       send("log", entry);
@@ -55,6 +79,11 @@ export async function respond(c: AppContext, run: AdmittedRun): Promise<Response
       },
     )
     .finally(async () => {
+      // Calls still unsent have ended with the run: the result lists them.
+      ended = true;
+      toolCalls.length = 0;
+      wake?.();
+      await relaying;
       clearInterval(relay);
       clearInterval(keepalive);
       // Whatever happened to the run, the client's stream ends.
@@ -71,6 +100,6 @@ export async function respond(c: AppContext, run: AdmittedRun): Promise<Response
 }
 
 /** True if the client asked for server-sent events. */
-function wantsEventStream(accept: string | undefined): boolean {
+export function wantsEventStream(accept: string | undefined): boolean {
   return /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept ?? "");
 }

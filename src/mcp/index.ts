@@ -38,6 +38,7 @@ import {
   SnapshotCreated,
   SnapshotId,
 } from "../schemas/session";
+import { hasCallbackTools, Tools } from "../schemas/tools";
 
 const SERVER_INFO = { name: "cordon", version };
 
@@ -60,6 +61,14 @@ const ExecuteArgs = ExecutionRequest.extend({
     type: JSON_TYPES,
     description: "Any JSON value; the code reads it as `input`.",
   }),
+  tools: Tools.refine((tools) => !hasCallbackTools(tools), {
+    message:
+      "only MCP servers here: callback tools are answered over POST /v1/execute's event stream",
+  })
+    .optional()
+    .describe(
+      'MCP servers the code calls as globals, by namespace: { "<ns>": { "mcp": { "url", "headers"? } } }; `await ns.tool(args)`.',
+    ),
   sessionId: sessionIdArg
     .optional()
     .describe(

@@ -11,6 +11,7 @@ import {
   OUTCOME_HEADER,
   type RunLine,
   type RunRequest,
+  TOOL_CALL_PATH,
 } from "./protocol";
 
 /** Bindings of a runner process (see host/config.mjs). */
@@ -91,8 +92,8 @@ export class RunnerEgress extends WorkerEntrypoint<RunnerEnv, EgressProps> {
 /**
  * What a guest on a runner is handed for its execution: the same calls as on the control plane
  * (src/sandbox/capabilities.ts), over this runner's hop to the control plane. Console output and
- * heartbeats go back in the run's answer stream; requests and sockets go to the control plane's
- * egress ingress with the execution's id and egress token.
+ * heartbeats go back in the run's answer stream; requests, sockets and tool calls go to the
+ * control plane's egress ingress with the execution's id and egress token.
  */
 class RunnerCapabilities extends RpcTarget implements GuestCapabilities {
   readonly #write: (line: RunLine) => void;
@@ -123,6 +124,18 @@ class RunnerCapabilities extends RpcTarget implements GuestCapabilities {
 
   fetch(request: Request): Promise<Response> {
     return forwardFetch(controlOf(this.#env), request, this.#props);
+  }
+
+  async callTool(namespace: string, name: string, args: string): Promise<string> {
+    const answer = await controlOf(this.#env).fetch(`http://control${TOOL_CALL_PATH}`, {
+      method: "POST",
+      headers: {
+        [EGRESS_HEADERS.execution]: this.#props.executionId,
+        [EGRESS_HEADERS.token]: this.#props.egressToken,
+      },
+      body: JSON.stringify({ n: namespace, t: name, a: args }),
+    });
+    return answer.text();
   }
 
   async connect(fromGuest: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {

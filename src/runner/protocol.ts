@@ -51,3 +51,10 @@ export const EGRESS_HEADERS = {
   /** Set (instead of an execution) by an isolate's global outbound, for the audit of bypasses. */
   isolate: "cordon-isolate",
 } as const;
+
+/**
+ * Where a runner sends a guest's tool call on its hop to the control plane: `POST` with the
+ * execution's id and egress token in `EGRESS_HEADERS` and the JSON body `{ n, t, a }` (namespace,
+ * tool, the argument's JSON text); the answer's body is what the capability answers the guest.
+ */
+export const TOOL_CALL_PATH = "/tool-call";

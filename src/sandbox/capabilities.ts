@@ -1,13 +1,14 @@
 // What an execution hands its guest: one RpcTarget made for the run, passed to the harness as an
 // argument, through which the guest logs, learns of its cancellation and reaches the outside
-// (fetch, connect); tool dispatch comes here next. The per-execution state (the log sink, the
-// egress policy, secrets, caps and audit) travels with it, so nothing looks an execution up by
+// (fetch, connect) and calls its tools. The per-execution state (the log sink, the egress
+// policy, secrets, caps and audit, the tool calls) travels with it, so nothing looks an execution up by
 // its id. A runner process gives its guests the same shape (src/runner), forwarding over its
 // socket to the control plane.
 import { RpcTarget } from "cloudflare:workers";
 import type { InFlight } from "../egress/audit";
 import { serveConnect } from "../egress/connect";
 import { handleEgress } from "../egress/gateway";
+import { NO_TOOLS } from "../tools/registry";
 import type { LogSink } from "./logs";
 
 /** What a guest harness calls for its execution, wherever the isolate runs. */
@@ -23,6 +24,22 @@ export interface GuestCapabilities {
    * the gateway's (its status line first) come back.
    */
   connect(fromGuest: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * A call of tool `name` in `namespace` with the JSON text of its argument: answers JSON text,
+   * `{"r": result}` or `{"e": message}`.
+   */
+  callTool(namespace: string, name: string, args: string): Promise<string>;
+}
+
+/**
+ * How a call waits for an answer that another request brings: woken by it, or looking for it
+ * on timers of its own (a guest's RPC in this worker's own loader, see src/tools/calls.ts).
+ */
+export type AnswerWait = "woken" | "polled";
+
+/** Where an execution's tool calls go (src/tools/calls.ts). */
+export interface ToolDispatch {
+  call(namespace: string, name: string, args: string, how?: AnswerWait): Promise<string>;
 }
 
 /** Tells a cancellable run that its client has gone away (or that it ended without that). */
@@ -61,12 +78,15 @@ export class Execution {
   /** Its egress: policy, secrets, caps and audit. */
   readonly egress: InFlight;
   readonly cancellation = new Cancellation();
+  /** Its tools, if the request named any. */
+  readonly tools: ToolDispatch | undefined;
   #capabilities: ExecutionCapabilities | undefined;
 
-  constructor(id: string, logs: LogSink, egress: InFlight) {
+  constructor(id: string, logs: LogSink, egress: InFlight, tools?: ToolDispatch) {
     this.id = id;
     this.logs = logs;
     this.egress = egress;
+    this.tools = tools;
   }
 
   /** What its guest is handed (made once). */
@@ -99,6 +119,12 @@ export class ExecutionCapabilities extends RpcTarget implements GuestCapabilitie
 
   fetch(request: Request): Promise<Response> {
     return handleEgress(this.#execution.egress, request);
+  }
+
+  callTool(namespace: string, name: string, args: string): Promise<string> {
+    return (
+      this.#execution.tools?.call(namespace, name, args, "polled") ?? Promise.resolve(NO_TOOLS)
+    );
   }
 
   connect(fromGuest: ReadableStream<Uint8Array>): Promise<ReadableStream<Uint8Array>> {

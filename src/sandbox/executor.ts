@@ -7,8 +7,9 @@ import type { Lock, PackagePolicy, Packages } from "../packages";
 import { mergeLocks, resolvePackages } from "../packages/service";
 import { redactLogEntry, redactOutput } from "../redact/output";
 import type { ExecutionResultBody as ExecutionResult } from "../schemas/execution";
+import type { ToolUseBody } from "../schemas/tools";
 import { type Backend, CANCELLED, type Outcome } from "./backends/backend";
-import { Execution } from "./capabilities";
+import { Execution, type ToolDispatch } from "./capabilities";
 import type { GuestJob, GuestSession, HarnessLimits } from "./guest";
 import { type LogEntry, LogSink } from "./logs";
 import { runtimeFor } from "./runtimes";
@@ -62,6 +63,17 @@ export interface SessionRun {
   after?: { variables: SessionVariables; files: WorkspaceChanges; packages?: Lock };
 }
 
+/** An execution's tools (src/tools/calls.ts): the namespaces its code gets, and their calls. */
+export interface ExecutionTools extends ToolDispatch {
+  readonly namespaces: string[];
+  /** Calls refused past the cap. */
+  readonly refused: number;
+  /** The execution's egress, through which MCP servers are called. */
+  attach(egress: InFlight): void;
+  /** Ends the calls (one still waiting is refused) and lists them. */
+  close(): ToolUseBody[];
+}
+
 /** What a caller may watch or control of one execution. */
 export interface ExecuteOptions {
   /** Each console entry as it arrives (scrubbed of secrets). */
@@ -72,6 +84,8 @@ export interface ExecuteOptions {
   signal?: AbortSignal;
   /** In a session: the carried variables and workspace go in, and `session.after` comes back. */
   session?: SessionRun;
+  /** The request's tools: each namespace a binding of the code. */
+  tools?: ExecutionTools;
 }
 
 /** Runs code in a guest isolate and returns its result. Never throws for anything the code does. */
@@ -79,7 +93,7 @@ export async function execute(
   host: ExecutionHost,
   request: ExecutionRequest,
   executionId: string,
-  { onLog, onEgress, signal, session }: ExecuteOptions = {},
+  { onLog, onEgress, signal, session, tools }: ExecuteOptions = {},
 ): Promise<ExecutionResult> {
   const started = Date.now();
   const secretValues = host.egress?.secrets.map((s) => s.value) ?? [];
@@ -101,6 +115,7 @@ export async function execute(
         wallMs: Date.now() - started,
         subrequests: attempts.filter((a) => a.decision === "allowed").length,
       },
+      ...(tools ? { tools: tools.close() } : {}),
     };
   };
 
@@ -121,6 +136,7 @@ export async function execute(
             }),
         }
       : {}),
+    ...(tools && tools.namespaces.length > 0 ? { namespaces: tools.namespaces } : {}),
   });
   if (!prepared.ok) return finish("error", { error: prepared.error, logs: [] });
 
@@ -137,6 +153,7 @@ export async function execute(
     ...(host.memoryMb ? { memoryMb: host.memoryMb } : {}),
     ...(signal ? { cancellable: true } : {}),
     ...(!session && prepared.workspace ? { workspace: true } : {}),
+    ...(tools && tools.namespaces.length > 0 ? { tools: tools.namespaces } : {}),
   };
   // process.env: each secret's placeholder, never its value.
   const env = Object.fromEntries((host.egress?.secrets ?? []).map((s) => [s.name, s.placeholder]));
@@ -153,7 +170,8 @@ export async function execute(
       : {}),
     env,
   };
-  const execution = new Execution(executionId, sink, egress);
+  tools?.attach(egress);
+  const execution = new Execution(executionId, sink, egress, tools);
   const cancel = () => execution.cancellation.cancel();
   // An attempt that goes around the harness reaches only the isolate's global outbound, which
   // knows no execution: it is audited in every execution running in that isolate.
@@ -168,6 +186,7 @@ export async function execute(
   } finally {
     signal?.removeEventListener("abort", cancel);
     untrack();
+    tools?.close();
     // `finish` has closed the audit of a run that ended; one that threw must not leave its
     // requests running, nor its context (secrets included) reachable through its capabilities.
     egress.close();
@@ -186,7 +205,11 @@ export async function execute(
         : {}),
     };
   }
-  const incident = incidentOf(result, outcome);
+  const incident =
+    incidentOf(result, outcome) ??
+    (tools && tools.refused > 0
+      ? `cap: ${tools.refused} tool calls refused past the execution's cap`
+      : undefined);
   if (incident) host.onIncident?.(incident, outcome.kind === "killed");
   return result;
 }

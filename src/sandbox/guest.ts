@@ -21,6 +21,8 @@ export interface HarnessLimits {
    * isolate, by the runner pool (docs/self-hosting.md); the harness ignores it.
    */
   memoryMb?: number;
+  /** The execution's tool namespaces: the harness binds each one for the code (guest/tools.ts). */
+  tools?: string[];
 }
 
 /** Session state handed to the harness: encoded carried values and the workspace files. */

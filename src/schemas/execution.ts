@@ -10,6 +10,8 @@ import { PackagePins, UsedPackage } from "./packages";
  */
 export const JSON_TYPES = ["object", "array", "string", "number", "boolean", "null"];
 
+import { Tools, ToolUse } from "./tools";
+
 /** An egress rule: a host pattern string, or an object narrowing scheme, port, methods and paths. */
 export const EgressRule = z
   .union([
@@ -58,6 +60,7 @@ export const ExecutionRequest = z
       description: "Narrows the tenant's egress policy for this execution; never widens it.",
     }),
     packages: PackagePins.optional(),
+    tools: Tools.optional(),
   })
   .strict()
   .openapi("ExecutionRequest", {
@@ -109,6 +112,10 @@ export const ExecutionResult = z
       description:
         "The npm packages the code imported, dependencies included (only when it imported any).",
     }),
+    tools: z
+      .array(ToolUse)
+      .optional()
+      .openapi({ description: "The tool calls the code made, in order (with `tools` only)." }),
   })
   .openapi("ExecutionResult");
 
@@ -139,5 +146,5 @@ export type EgressPolicyBody = z.infer<typeof EgressPolicy>;
 /** `Accept: text/event-stream` answers: events `log`, `egress`, then `result` (or `error`). */
 export const EventStream = z.string().openapi({
   description:
-    "Server-sent events: `log` (a LogEntry) and `egress` (an EgressAttempt as decided) while the code runs, then `result` (the ExecutionResult) or `error` (a Problem).",
+    "Server-sent events: `log` (a LogEntry), `egress` (an EgressAttempt as decided) and `tool_call` (a ToolCallEvent, answered with POST /v1/executions/{executionId}/tool-calls/{callId}) while the code runs, then `result` (the ExecutionResult) or `error` (a Problem).",
 });

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { DEFAULT_TENANT_LIMITS, MIN_MEMORY_MB, POLICY_CAPS } from "../config";
+import { DEFAULT_TENANT_LIMITS, MIN_MEMORY_MB, POLICY_CAPS, TOOL_LIMITS } from "../config";
 import { ruleErrors } from "../egress/policy";
 import { EgressPolicy } from "./execution";
 import { PackagesPolicy } from "./packages";
@@ -31,6 +31,15 @@ export const TenantLimits = z
       description:
         "Memory one execution may use, in MB (default 128). Past it the execution is killed; on Cloudflare the platform's own per-isolate limit applies instead.",
     }),
+    toolCalls: z
+      .number()
+      .int()
+      .min(0)
+      .max(TOOL_LIMITS.callsPerExecution)
+      .optional()
+      .openapi({
+        description: `Tool calls one execution may make (default and most: ${TOOL_LIMITS.callsPerExecution}).`,
+      }),
   })
   .strict()
   .openapi("TenantLimits");

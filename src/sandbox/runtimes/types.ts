@@ -63,6 +63,8 @@ export interface PrepareRequest {
    * tenant's policy and the session's kept versions; without it, code may import no package.
    */
   packages?: (entries: PackageEntry[]) => Promise<PackageOutcome>;
+  /** Tool namespaces the code reads as bindings of its own scope. */
+  namespaces?: string[];
 }
 
 /** Code a runtime made ready to run, and what it knows for reading the run's answer. */

@@ -10,6 +10,8 @@ export interface CompileRequest {
   code: string;
   language: Language;
   scope?: SessionScope;
+  /** Tool namespaces the code reads as bindings (./compile.ts). */
+  namespaces?: string[];
 }
 
 /** What the executor needs of a module compiled where it ran; it comes back in the envelope. */
@@ -50,7 +52,9 @@ export async function compileThenRun(
   request: CompileRequest,
   run: (source: string) => Promise<string>,
 ): Promise<string> {
-  const made = compile(request.code, request.language, request.scope);
+  const made = compile(request.code, request.language, request.scope, {
+    ...(request.namespaces ? { namespaces: request.namespaces } : {}),
+  });
   if (!made.ok) {
     return JSON.stringify({ status: "error", error: made.error, logs: [], dropped: 0 });
   }

@@ -55,9 +55,19 @@ export const SLOTS = RESERVED_PREFIX;
 /** The completion value of the top-level statements so far (src/sandbox/completion.ts). */
 const COMPLETION = `${RESERVED_PREFIX}v`;
 
+/** Where the prelude ends and the wrapper of the code begins (src/sandbox/runtimes/javascript/packages.ts finds it). */
+export const PRELUDE_END = "export default (";
+
 // Arrow functions, so the code cannot reach the slots object as `arguments[0]` (nor the wrapper as
-// `arguments.callee`) and `this` is the module's own, undefined.
-export const PRELUDE_END = `export default (${SLOTS}, input, ${TICK}, ${CHECK}) => (async () => { let ${COMPLETION};\n`;
+// `arguments.callee`) and `this` is the module's own, undefined. Tool namespaces are parameters
+// of the wrapper, filled from the run's slots: bindings of each run of its own (a reused isolate's
+// global object is frozen), which the code's own declarations may shadow.
+const preludeEnd = (namespaces: readonly string[] | undefined) =>
+  `${PRELUDE_END}${SLOTS}, input, ${TICK}, ${CHECK}${
+    namespaces && namespaces.length > 0 ? `, { ${namespaces.join(", ")} } = ${SLOTS}.t` : ""
+  }) => (async () => { let ${COMPLETION};\n`;
+/** A namespace name the wrapper may bind (the request schema allows no other). */
+const NAMESPACE = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 /** On a line of its own: the code may end in a line comment. */
 const EPILOGUE_END = "\n})();\n";
 
@@ -76,6 +86,13 @@ export function compile(
 ): CompiledModule | CompileError {
   const packages = options.packages === true;
   const isAllowedImport = (specifier: string) => importProblem(specifier, packages) === undefined;
+  const namespaces = options.namespaces;
+  if (namespaces?.some((name) => !NAMESPACE.test(name) || name.startsWith(RESERVED_PREFIX))) {
+    return {
+      ok: false,
+      error: { name: "SyntaxError", message: "a tool namespace is no identifier" },
+    };
+  }
   let js = code;
   let mappings: string | undefined;
   if (language === "typescript") {
@@ -198,7 +215,8 @@ export function compile(
     refused = made.refused;
     warnings = made.warnings;
   }
-  const prelude = guestImports([...carriedImports, ...imports]) + PRELUDE_END + sessionCode;
+  const prelude =
+    guestImports([...carriedImports, ...imports]) + preludeEnd(namespaces) + sessionCode;
   const entries = packages ? usedPackages(program, carriedImports) : [];
   // The prelude and the epilogue wrap everything else.
   edits.sort(byPosition);
@@ -247,6 +265,8 @@ export interface CompileOptions {
    * before the code runs. Code compiled where it runs (./compile-job.ts) imports built-ins only.
    */
   packages?: boolean;
+  /** Tool namespaces: bindings of the code's scope, filled from the run's slots. */
+  namespaces?: readonly string[];
 }
 
 /** Why an import declaration may not be compiled; undefined when it may. */

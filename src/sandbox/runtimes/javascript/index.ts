@@ -90,9 +90,11 @@ const COMPILED_THERE = {
 
 /** The compiled module for a request, from the cache, or made (or left to where it runs). */
 async function compiledRun(request: PrepareRequest): Promise<CompiledRun | CompileError> {
-  const { code, language } = request;
+  const { code, language, namespaces } = request;
   const scope = request.session?.scope;
-  const key = `${language}\u0000${code}\u0000${scope ? JSON.stringify(scope) : ""}`;
+  const key = `${language}\u0000${code}\u0000${scope ? JSON.stringify(scope) : ""}${
+    namespaces ? `\u0000${namespaces.join(",")}` : ""
+  }`;
   if (compileSize(code, scope) > LOCAL_COMPILE_CHARS) {
     return {
       ...COMPILED_THERE,
@@ -100,12 +102,17 @@ async function compiledRun(request: PrepareRequest): Promise<CompiledRun | Compi
       hash: `c${await sha256Hex(key)}`,
       mayUseFs: MAY_USE_FS.test(code),
       mayUseTimers: MAY_USE_TIMERS.test(code),
-      compile: { code, language, ...(scope ? { scope } : {}) },
+      compile: {
+        code,
+        language,
+        ...(scope ? { scope } : {}),
+        ...(namespaces ? { namespaces } : {}),
+      },
     };
   }
   let module = compiled.get(key);
   if (!module) {
-    const made = compile(code, language, scope, { packages: true });
+    const made = compile(code, language, scope, { packages: true, namespaces });
     module = made.ok
       ? {
           ...made,

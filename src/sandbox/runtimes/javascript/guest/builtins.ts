@@ -17,6 +17,9 @@ export function getter(proto: object, key: PropertyKey): (self: unknown) => unkn
 }
 
 export const stringify = JSON.stringify;
+export const parseJson = JSON.parse;
+export const freeze = Object.freeze;
+export const ProxyCtor = Proxy;
 export const StringCtor = String;
 export const isArray = Array.isArray;
 export const isView = ArrayBuffer.isView;

@@ -25,6 +25,7 @@ import { guestFetch } from "./fetch";
 import { guardProcess, moduleSpecifier, standInNamespaces } from "./modules";
 import { perRunProcess } from "./process-state";
 import { captureBindings, collectWorkspace, decodeValue, hydrateWorkspace } from "./session";
+import { type ToolNamespaces, toolNamespaces } from "./tools";
 
 const setTimeoutOriginal = setTimeout;
 const clearTimeoutOriginal = clearTimeout;
@@ -45,6 +46,8 @@ interface Slots {
   l?: unknown;
   /** Getters of the bindings the code left, for a session to carry. */
   v?: Record<string, () => unknown>;
+  /** The run's tool namespaces, by name (./tools.ts). */
+  t?: ToolNamespaces;
 }
 
 /** Freezes the isolate once the harness is installed: a one-shot or a reused isolate's way. */
@@ -146,6 +149,7 @@ class Harness extends WorkerEntrypoint {
       stackTraceLimit: undefined,
     };
     const slots: Slots = { __proto__: null, in: { __proto__: null }, m: moduleSpecifier };
+    if (limits.tools) slots.t = toolNamespaces(run, limits.tools);
     const values = session?.values;
     const names = values ? objectKeys(values) : [];
     for (let i = 0; i < names.length; i++) {
