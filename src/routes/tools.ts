@@ -25,6 +25,7 @@ import { bearer, unmatched } from "./shared";
 import { validationHook } from "./validation";
 
 const answerRoute = createRoute({
+  operationId: "answerToolCall",
   method: "post",
   path: "/{executionId}/tool-calls/{callId}",
   summary: "Answer a tool call of a running execution",
@@ -94,6 +95,7 @@ toolCalls.openapi(answerRoute, (c) => {
 toolCalls.all("*", unmatched);
 
 const typesRoute = createRoute({
+  operationId: "toolTypes",
   method: "post",
   path: "/types",
   summary: "TypeScript declarations of tools, for an agent's prompt",
