@@ -11,6 +11,7 @@ export const PASSED_ENV = [
   "CORDON_ALLOW_PRIVATE_EGRESS",
   "CORDON_BASE_HOST",
   "CORDON_WARM_ISOLATES",
+  "CORDON_PYTHON_WARM_SESSIONS",
   "CORDON_QUARANTINE_SECONDS",
   "CORDON_RATE_LIMIT",
   "CORDON_NPM_REGISTRY",
@@ -215,9 +216,10 @@ const mainWorker :Workerd.Worker = (
 
 /** The capnp text of runner `index`: guest isolates only, reached through a unix socket. */
 export function runnerConfig({ distDir, configDir, sockDir, index, compatibilityDate, v8Flags }) {
-  const warm = process.env.CORDON_WARM_ISOLATES
-    ? `(name = "CORDON_WARM_ISOLATES", text = ${quote(process.env.CORDON_WARM_ISOLATES)}),`
-    : "";
+  const warm = ["CORDON_WARM_ISOLATES", "CORDON_PYTHON_WARM_SESSIONS"]
+    .filter((name) => process.env[name])
+    .map((name) => `(name = ${quote(name)}, text = ${quote(process.env[name])}),`)
+    .join(" ");
   return `using Workerd = import "/workerd/workerd.capnp";
 
 const config :Workerd.Config = (

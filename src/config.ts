@@ -97,6 +97,20 @@ export const SESSION_LIMITS = {
   carriedChars: 1024 * 1024,
 } as const;
 
+/** Python's limits (docs/python.md). */
+export const PYTHON_LIMITS = {
+  /**
+   * Sessions whose interpreter a process keeps between turns (`CORDON_PYTHON_WARM_SESSIONS`
+   * overrides it): each holds 100 to 200 MB, and a runner process may hold 1.5 GiB.
+   */
+  warmSessionsPerProcess: 2,
+  /**
+   * How far a kept interpreter's wasm memory may grow past what it started with; past it the
+   * interpreter is ended after its turn (wasm memory never shrinks).
+   */
+  keptGrowthMb: 64,
+} as const;
+
 /**
  * Snapshots of one session, kept in its own storage: at most this many (a 409 past it), holding at
  * most this many bytes together (a 413): files, carried variables and imports, as stored.

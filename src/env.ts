@@ -48,6 +48,8 @@ export interface Env {
   CORDON_DEV_API_KEY?: string;
   /** Largest number of distinct warm isolates this process keeps (see docs/isolates.md). */
   CORDON_WARM_ISOLATES?: string;
+  /** Sessions whose Python interpreter this process keeps between turns (docs/python.md). */
+  CORDON_PYTHON_WARM_SESSIONS?: string;
   /** "off" skips rate limiting entirely: for measuring the limiter's cost in `npm run bench` only. */
   CORDON_RATE_LIMIT?: string;
   /** Self-hosted: how many runner processes host the guests (bindings RUNNER_0 … RUNNER_n-1). */

@@ -44,6 +44,7 @@ export async function runInSession(
     );
   }
   const session: SessionRun = {
+    id,
     variables: begun.state.variables,
     files: begun.state.files,
     egress: begun.state.egress,

@@ -54,6 +54,8 @@ export interface WorkspaceChanges {
 
 /** A session's state going into a run; `after` is filled in when the run reports its state. */
 export interface SessionRun {
+  /** The session's id (a Python run may reuse the session's interpreter). */
+  id: string;
   variables: SessionVariables;
   files: GuestSession["files"];
   /** The session's own egress allow list: one more layer of the effective egress policy. */
@@ -124,7 +126,7 @@ export async function execute(
   const prepared = await runtime.prepare({
     code: request.code,
     language: request.language,
-    ...(session ? { session: { scope: session.variables.scope } } : {}),
+    ...(session ? { session: { id: session.id, scope: session.variables.scope } } : {}),
     ...(packages
       ? {
           packages: (entries) =>

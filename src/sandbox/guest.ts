@@ -1,6 +1,6 @@
 import { GUEST_COMPATIBILITY_DATE } from "../config";
 import type { GuestCapabilities } from "./capabilities";
-import { IsolatePolicy } from "./isolates";
+import { HeavyIsolates, IsolatePolicy } from "./isolates";
 import { runtimeOf } from "./runtimes";
 import type { GuestProgram } from "./runtimes/types";
 
@@ -54,10 +54,47 @@ interface HarnessEntrypoint extends Rpc.WorkerEntrypointBranded {
     limits: HarnessLimits,
     capabilities: GuestCapabilities,
     session: GuestSession | undefined,
+    perRun: string | undefined,
   ): Promise<string>;
 }
 
+/** What a harness that can be asked to end its isolate offers (Python's). */
+interface EndableEntrypoint extends Rpc.WorkerEntrypointBranded {
+  end(): Promise<void>;
+}
+
 let policy: IsolatePolicy | undefined;
+/** Heavy reused isolates, by runtime (GuestRuntime.heavyPerProcess). */
+const heavy = new Map<string, HeavyIsolates>();
+
+/** How an envelope that asks for its isolate to be ended ends (Envelope.discard). */
+const DISCARD_TAIL = ',"discard":true}';
+
+/**
+ * Stands in for an isolate that was already ended when it is ended again (`LOADER.get` makes it
+ * under the name only to end it): far cheaper than the isolate it replaces.
+ */
+const ENDER_MODULE = [
+  'import { WorkerEntrypoint, abortIsolate } from "cloudflare:workers";',
+  "export default class extends WorkerEntrypoint {",
+  '  end() { abortIsolate("ended by its process"); }',
+  "}",
+].join("\n");
+
+/** Ends the reused isolate named `name`, if it is there; it is made afresh when next asked for. */
+async function endIsolate(loader: WorkerLoader, name: string): Promise<void> {
+  const stub = loader.get(name, () => ({
+    compatibilityDate: GUEST_COMPATIBILITY_DATE,
+    mainModule: "end.js",
+    modules: { "end.js": ENDER_MODULE },
+    globalOutbound: null,
+  }));
+  try {
+    await stub.getEntrypoint<EndableEntrypoint>().end();
+  } catch {
+    // Ending the isolate breaks the call that asked for it: that is the answer expected.
+  }
+}
 
 /**
  * Loads the job's program into a guest isolate (warm and cached if it has been seen before, else
@@ -73,9 +110,34 @@ export function runGuest(
   denyAll: () => Fetcher,
 ): Promise<string> {
   const runtime = runtimeOf(job.program);
-  return runtime.run(job.program, (program) => {
-    policy ??= new IsolatePolicy(maxWarm);
-    const warm = runtime.reusable(program) && policy.warm(job.hash);
+  return runtime.run(job.program, async (program) => {
+    const heavyMax = runtime.heavyPerProcess;
+    if (heavyMax === undefined || !runtime.reusable(program)) {
+      policy ??= new IsolatePolicy(maxWarm);
+      return load(program, runtime.reusable(program) && policy.warm(job.hash));
+    }
+    let isolates = heavy.get(runtime.name);
+    if (!isolates) {
+      isolates = new HeavyIsolates(heavyMax);
+      heavy.set(runtime.name, isolates);
+    }
+    // The process answers for a run at its deadline, whether or not the isolate has.
+    const { hold, end } = isolates.enter(job.hash, Date.now() + job.limits.timeoutMs);
+    // Room first: each heavy isolate holds its interpreter's whole memory.
+    for (const name of end) await endIsolate(loader, name);
+    if (!hold) return load(program, false);
+    let discard = true;
+    try {
+      const text = await load(program, true);
+      discard = text.endsWith(DISCARD_TAIL);
+      return text;
+    } finally {
+      // A run that threw (its isolate could not start, or was lost) leaves nothing to reuse.
+      if (isolates.leave(hold, discard)) await endIsolate(loader, job.hash);
+    }
+  });
+
+  function load(program: GuestProgram, warm: boolean): Promise<string> {
     // Built only when an isolate is made: a warm isolate already has its code.
     const code = (): WorkerLoaderWorkerCode => ({
       compatibilityDate: GUEST_COMPATIBILITY_DATE,
@@ -92,6 +154,12 @@ export function runGuest(
       // The gateway enforces (and audits) the subrequest cap; this is only a backstop above it.
       limits: { cpuMs: job.limits.timeoutMs, subRequests: 1_000 },
     });
-    return entrypoint.run(job.input, job.limits, capabilities, job.session);
-  });
+    return entrypoint.run(
+      job.input,
+      job.limits,
+      capabilities,
+      job.session,
+      runtime.perRun?.(program),
+    );
+  }
 }

@@ -30,3 +30,71 @@ export class IsolatePolicy {
     return true;
   }
 }
+
+/** One run's hold on a heavy reused isolate (HeavyIsolates.enter). */
+export interface Hold {
+  readonly name: string;
+  /** When the caller stops waiting for the run's answer. */
+  readonly until: number;
+}
+
+/**
+ * The heavy reused isolates of one process (a runtime's `heavyPerProcess`): at most `max` names,
+ * in order of last use. A name with a run in flight is not ended, and no second run joins it.
+ * A run whose caller stopped waiting (its deadline passed: the process answered for it) may never
+ * settle here; its isolate counts as idle, and is ended before its name is used again.
+ */
+export class HeavyIsolates {
+  readonly #max: number;
+  /** Name → its runs in flight, least recently used first. */
+  readonly #names = new Map<string, Set<Hold>>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /**
+   * A run for `name` begins, answered for by `until` at the latest: its hold if it may use (or
+   * make) the reused isolate, and the names whose isolates must be ended first (its own, if a run
+   * in it was abandoned). Pair a hold with `leave`.
+   */
+  enter(name: string, until: number): { hold?: Hold; end: string[] } {
+    const now = Date.now();
+    const end: string[] = [];
+    const holds = this.#names.get(name);
+    if (holds !== undefined) {
+      if (busy(holds, now)) return { end };
+      // A run that never settled left the isolate in an unknown state: it is made afresh.
+      if (holds.size > 0) end.push(name);
+      this.#names.delete(name);
+    } else {
+      for (const [other, others] of this.#names) {
+        if (this.#names.size - end.length < this.#max) break;
+        if (!busy(others, now)) end.push(other);
+      }
+      if (this.#names.size - end.length >= this.#max) return { end: [] };
+      for (const other of end) this.#names.delete(other);
+    }
+    const hold: Hold = { name, until };
+    this.#names.set(name, new Set([hold]));
+    return { hold, end };
+  }
+
+  /**
+   * The run holding `hold` ended; `discard`: its isolate should not be kept. Answers whether to
+   * end that isolate now.
+   */
+  leave(hold: Hold, discard: boolean): boolean {
+    const holds = this.#names.get(hold.name);
+    if (!holds?.delete(hold)) return false;
+    if (!discard) return false;
+    this.#names.delete(hold.name);
+    return true;
+  }
+}
+
+/** Whether a run still holds the isolate: one whose caller is still waiting for it. */
+function busy(holds: Set<Hold>, now: number): boolean {
+  for (const hold of holds) if (hold.until >= now) return true;
+  return false;
+}

@@ -41,6 +41,7 @@ describe("packages in the in-process backend", () => {
 
   it("hands a session the set it used, and a later run keeps it without the registry", async () => {
     const session: SessionRun = {
+      id: "packages-session",
       variables: { scope: { carried: [], imports: [] }, values: {} },
       files: [],
     };
@@ -56,6 +57,7 @@ describe("packages in the in-process backend", () => {
       { code: 'import leaf from "leaf";\nleaf.version' },
       {
         session: {
+          id: "packages-session",
           variables: session.after?.variables ?? session.variables,
           files: [],
           ...(kept ? { packages: kept } : {}),

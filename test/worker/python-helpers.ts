@@ -21,7 +21,6 @@ export interface PythonOutcome {
   logs: LogEntry[];
   vars?: Record<string, string>;
   files?: { changed: { path: string; data: string }[]; deleted: string[] };
-  state?: string;
   warnings?: string[];
   /** The gateway's audit of the run's outbound attempts. */
   egress: unknown[];
@@ -35,6 +34,8 @@ export interface PythonOptions {
   /** Hosts the run may reach (a loopback upstream stands in for the internet). */
   allow?: string[];
   limits?: Partial<HarnessLimits>;
+  /** The run is a turn of this session: it may run in the session's kept interpreter. */
+  sessionId?: string;
 }
 
 /**
@@ -42,7 +43,13 @@ export interface PythonOptions {
  * and the log sink: the guest side of an execution, with the harness's envelope as it answers.
  */
 export async function runPy(code: string, options: PythonOptions = {}): Promise<PythonOutcome> {
-  const prepared = await python.prepare({ code, language: "python" });
+  const prepared = await python.prepare({
+    code,
+    language: "python",
+    ...(options.sessionId
+      ? { session: { id: options.sessionId, scope: { carried: [], imports: [] } } }
+      : {}),
+  });
   if (!prepared.ok) throw new Error(prepared.error.message);
   const egress: ExecutionEgress = {
     layers: [{ allow: options.allow ?? [] }],

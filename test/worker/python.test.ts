@@ -376,6 +376,55 @@ describe("sessions", () => {
     });
   });
 
+  it("runs a session's turns in its kept interpreter only while it is handed what it left", async () => {
+    const id = crypto.randomUUID();
+    const marks =
+      "import builtins\n[getattr(builtins, 'mark', None), sorted(k for k in globals() if len(k) == 1)]";
+    const first = await runPy("import builtins\nbuiltins.mark = 'kept'\na = 1\nb = 2", {
+      sessionId: id,
+      session: empty(),
+    });
+    expect(first.status).toBe("ok");
+    const left = first.vars ?? {};
+    // Handed back exactly what it answered with: the same interpreter and namespace.
+    expect(
+      await runPy(marks, { sessionId: id, session: { values: left, files: [] } }),
+    ).toMatchObject({
+      result: ["kept", ["a", "b"]],
+    });
+    // Handed other variables (a snapshot restored, a turn that ran elsewhere): a fresh namespace
+    // with those, in the same interpreter.
+    const { b: _dropped, ...onlyA } = left;
+    expect(
+      await runPy(marks, { sessionId: id, session: { values: onlyA, files: [] } }),
+    ).toMatchObject({ result: ["kept", ["a"]] });
+    // Another session's turn never reaches it.
+    expect(
+      await runPy(marks, { sessionId: crypto.randomUUID(), session: { values: left, files: [] } }),
+    ).toMatchObject({ result: [null, ["a", "b"]] });
+  });
+
+  it("does not keep a session's interpreter after a turn that timed out", async () => {
+    const id = crypto.randomUUID();
+    const first = await runPy("import builtins\nbuiltins.mark = 'kept'\nx = 1", {
+      sessionId: id,
+      session: empty(),
+    });
+    const session = { values: first.vars ?? {}, files: [] };
+    const stopped = await runPy("import builtins\nbuiltins.stopped = True\nwhile True:\n    pass", {
+      sessionId: id,
+      session,
+      timeoutMs: 1_000,
+    });
+    expect(stopped.status).toBe("timeout");
+    expect(
+      await runPy("import builtins\n[hasattr(builtins, 'mark'), hasattr(builtins, 'stopped'), x]", {
+        sessionId: id,
+        session,
+      }),
+    ).toMatchObject({ status: "ok", result: [false, false, 1] });
+  });
+
   it("keeps what an execution defined before it threw", async () => {
     const { r, next } = await turn(
       empty(),

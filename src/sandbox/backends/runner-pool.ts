@@ -73,6 +73,11 @@ interface RunnerState {
 const states: RunnerState[] = [];
 /** Code hashes this control plane has run: their runs likely find a warm isolate. */
 const seen = new Lru<string, true>(4096);
+/**
+ * Where the heavy reused isolates are (GuestRuntime.heavyPerProcess: a session's Python
+ * interpreter): the runner a run for one last answered from, and that runner's generation.
+ */
+const homes = new Lru<string, { index: number; generation: Generation }>(1024);
 
 /**
  * Estimated runner CPU of a run, in ms: a warm isolate's run costs about half a millisecond on the
@@ -216,7 +221,14 @@ export class RunnerPool implements Backend {
       egressToken: openRunnerEgress(execution.id, execution.egress),
     };
     try {
-      const compiling = runtimeOf(job.program).setupCostMs(job.program);
+      const runtime = runtimeOf(job.program);
+      const home = this.#home(job);
+      if (home >= 0) {
+        // Its isolate is most likely there, started: no turn, and time for a restart if it is not.
+        const restarting = runtime.setupCostMs(job.program, true);
+        return await this.#run(job, execution, meta, restarting, signal, home);
+      }
+      const compiling = runtime.setupCostMs(job.program);
       if (compiling === 0) return await this.#run(job, execution, meta, compiling, signal);
       const limit = Math.max(1, this.#runners.length - 1);
       const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * compiling;
@@ -233,25 +245,50 @@ export class RunnerPool implements Backend {
     }
   }
 
-  /** `compiling`: the runner's work before the run (compiling large code), in ms. */
+  /**
+   * The runner holding `job`'s heavy reused isolate, if it can take the run now; else -1 (the
+   * run goes where any other would, and makes its isolate there).
+   */
+  #home(job: GuestJob): number {
+    const runtime = runtimeOf(job.program);
+    if (runtime.heavyPerProcess === undefined || !runtime.reusable(job.program)) return -1;
+    const home = homes.get(job.hash);
+    const state = home && states[home.index];
+    if (!home || !state || state.generation !== home.generation) return -1;
+    if (state.reserved || state.restarting) return -1;
+    if (state.inFlight > 0 && Date.now() - state.quietSince > STALL_MS) return -1;
+    return home.index;
+  }
+
+  /**
+   * `compiling`: the runner's work before the run (compiling large code), in ms. `home`: the
+   * runner holding the run's heavy reused isolate, tried first.
+   */
   async #run(
     job: GuestJob,
     execution: Execution,
     meta: RunMeta,
     compiling: number,
     signal?: AbortSignal,
+    home?: number,
   ): Promise<Outcome> {
     const sink = execution.logs;
     // A runner that compiles the code first (large code) needs that long more; four times the
     // estimate, so only a runner that is truly stuck counts as hung.
     const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS + 4 * compiling;
-    const warm = seen.get(job.hash) === true;
-    const cost = (warm ? WARM_COST : FRESH_COST) + compiling;
+    const warm = home !== undefined || seen.get(job.hash) === true;
+    const cost = home !== undefined ? WARM_COST : (warm ? WARM_COST : FRESH_COST) + compiling;
     seen.set(job.hash, true);
+    const runtime = runtimeOf(job.program);
+    const heavy = runtime.heavyPerProcess !== undefined && runtime.reusable(job.program);
     let alone = false;
     let again = false;
     while (Date.now() < deadline && !signal?.aborted) {
-      const index = alone ? await this.#reserve(deadline, signal) : this.#pick(cost);
+      const index = alone
+        ? await this.#reserve(deadline, signal)
+        : home !== undefined && !again
+          ? home
+          : this.#pick(cost);
       if (index < 0) {
         await sleep(RETRY_MS);
         continue;
@@ -268,7 +305,12 @@ export class RunnerPool implements Backend {
         await sleep(RETRY_MS);
         continue;
       }
-      if (tried.kind !== "lost") return tried.kind === "broken" ? BROKEN : tried;
+      if (tried.kind !== "lost") {
+        if (tried.kind === "broken") return BROKEN;
+        if (heavy)
+          homes.set(job.hash, { index, generation: (states[index] as RunnerState).generation });
+        return tried;
+      }
       const verdict = judge(tried.stay, tried.loss);
       if (verdict.kind === "killed") return verdict;
       // Only an execution that has not reached the outside yet can safely run again.

@@ -50,14 +50,22 @@ export interface Envelope {
   warnings?: unknown;
   /** Anything else the runtime reports about the run (the JavaScript compiler's findings). */
   compiled?: unknown;
+  /**
+   * The harness asks for its reused isolate to be ended after this answer (Python: the run grew
+   * the interpreter's memory past what a kept interpreter may hold). Always last in the text.
+   */
+  discard?: true;
 }
 
 /** What a request asks a runtime to prepare. */
 export interface PrepareRequest {
   code: string;
   language: Language;
-  /** The run is in a session: its carried variables' scope (JavaScript: what to re-declare). */
-  session?: { scope: SessionVariables["scope"] };
+  /**
+   * The run is in a session: the session's id (Python: whose interpreter the run may reuse) and
+   * its carried variables' scope (JavaScript: what to re-declare).
+   */
+  session?: { id: string; scope: SessionVariables["scope"] };
   /**
    * Resolves the npm packages the code names (src/packages), with the request's pins, the
    * tenant's policy and the session's kept versions; without it, code may import no package.
@@ -130,15 +138,29 @@ export interface GuestRuntime<Program extends GuestProgram = GuestProgram> {
   /** Whether the program may run in a reused isolate; false: a one-shot isolate for every run. */
   reusable(program: Program): boolean;
   /**
-   * Work the isolate's side does before the run (compiling large code), in ms of one core of the
-   * reference machine: 0 for none. A runner pool gives such runs more time and fewer turns.
+   * The runtime's reused isolates are heavy (Python: an interpreter of 100+ MB): a process keeps
+   * at most this many, ending the least recently used one when it needs another, and a runner
+   * pool sends a run back to the process that has its isolate. Absent: a reused isolate is
+   * light, and the process's cap on warm isolates applies.
    */
-  setupCostMs(program: Program): number;
+  readonly heavyPerProcess?: number;
+  /**
+   * Work the isolate's side does before the run (compiling large code, starting an interpreter),
+   * in ms of one core of the reference machine: 0 for none. `started`: the process has run this
+   * runtime before. A runner pool gives such runs more time and fewer turns.
+   */
+  setupCostMs(program: Program, started?: boolean): number;
   /**
    * Runner memory, in MB, that work takes besides the code's own (absent: none). A runner pool
    * adds it to what the run may grow its runner by, so the runtime's work is not the code's.
    */
   setupMemoryMb?(program: Program): number;
+  /**
+   * What the harness gets with every run besides its input, limits, capabilities and session
+   * (Python: the code, which a session's reused interpreter gets turn by turn). Absent: nothing;
+   * the isolate has the program in its modules.
+   */
+  perRun?(program: Program): string;
   /**
    * Where the isolate is: runs the program with `load` (which answers the harness's envelope as
    * JSON text) after any work left to this side, and answers the envelope.

@@ -4,17 +4,17 @@
 // the code as sent.
 import { env } from "cloudflare:workers";
 import { sha256Hex } from "../../../bytes";
-import { SESSION_LIMITS } from "../../../config";
+import { PYTHON_LIMITS, SESSION_LIMITS } from "../../../config";
 import type { LogEntry } from "../../logs";
-import type { GuestRuntime } from "../types";
+import type { GuestRuntime, IsolateCode } from "../types";
 import { makeSnapshot, pythonIsolate } from "./isolate";
 import type { PythonProgram } from "./program";
 import { type PyodideFiles, PythonUnavailable, pyodideFiles, pythonPackages } from "./pyodide";
 
 export type { PythonProgram };
 
-/** Pyodide's files and its snapshot, once this process has them. */
-let ready: { files: PyodideFiles; snapshot: ArrayBuffer } | undefined;
+/** Pyodide's files and its snapshot, once this process has them, and the isolate made of them. */
+let ready: { files: PyodideFiles; snapshot: ArrayBuffer; isolate?: IsolateCode } | undefined;
 let starting: Promise<void> | undefined;
 
 /**
@@ -42,20 +42,33 @@ function start(): Promise<void> {
 /** The Python runtime. */
 export const python: GuestRuntime<PythonProgram> = {
   name: "python",
-  // Every run gets an isolate of its own, never a warm one: an interpreter keeps what an earlier
-  // run changed in its modules and builtins.
-  reusable: () => false,
+  // A run outside a session gets an isolate of its own: an interpreter keeps what an earlier run
+  // changed in its modules and builtins. A session's turns may share the session's interpreter,
+  // which only that session's runs ever reach (its isolate key is the session's).
+  reusable: (program) => program.session === true,
+  // An interpreter holds 100 to 200 MB (docs/python.md): a process keeps few.
+  get heavyPerProcess() {
+    return warmSessions();
+  },
   // Measured on `npm start` (docs/python.md): a runner's first Python run grew it by 240 to 380 MB
   // at its peak (Pyodide's files, the snapshot and the isolate that made it), a later run by 160
   // to 200 MB (an interpreter restored from the snapshot, its wasm compiled for the isolate).
   memoryMb: { start: 192, run: 224 },
 
   async prepare(request) {
-    const program: PythonProgram = { runtime: "python", code: request.code };
+    const program: PythonProgram = {
+      runtime: "python",
+      code: request.code,
+      ...(request.session ? { session: true } : {}),
+    };
     return {
       ok: true,
       program,
-      isolateKey: `p-${await sha256Hex(request.code)}`,
+      // A session's turns share the session's interpreter; other runs are keyed by their code
+      // (a run's isolate key names its quarantine, not only its isolate).
+      isolateKey: request.session
+        ? `ps-${(await sha256Hex(request.session.id)).slice(0, 32)}`
+        : `p-${await sha256Hex(request.code)}`,
       // The harness makes /tmp/workspace itself.
       workspace: false,
       carried: (variables) => variables.python ?? {},
@@ -76,21 +89,35 @@ export const python: GuestRuntime<PythonProgram> = {
     };
   },
 
-  isolate(program) {
+  isolate() {
     if (!ready) throw new PythonUnavailable("Python has not been started in this process");
-    return pythonIsolate(ready.files, ready.snapshot, program.code);
+    ready.isolate ??= pythonIsolate(ready.files, ready.snapshot);
+    return ready.isolate;
   },
 
   // Starting the interpreter from its snapshot takes about 0.3 s of one core, but the first run
   // in a process makes the snapshot first (about 2 s on an idle machine; docs/python.md), during
   // which its process answers nothing: a runner pool must not take that for a hung runner.
-  setupCostMs: () => 2_500,
+  setupCostMs: (_program, started) => (started ? 500 : 2_500),
+
+  // The code goes with each run: a session's interpreter runs turn after turn.
+  perRun: (program) => program.code,
 
   async run(program, load) {
     await start();
     return load(program);
   },
 };
+
+/**
+ * How many sessions' interpreters a process keeps (`CORDON_PYTHON_WARM_SESSIONS`; 0: none, every
+ * turn restores a fresh interpreter).
+ */
+function warmSessions(): number {
+  const raw = (env as { CORDON_PYTHON_WARM_SESSIONS?: string }).CORDON_PYTHON_WARM_SESSIONS;
+  const n = raw === undefined || raw === "" ? Number.NaN : Number(raw);
+  return Number.isInteger(n) && n >= 0 ? n : PYTHON_LIMITS.warmSessionsPerProcess;
+}
 
 /** The harness's carried variables: name → text. */
 function isCarried(vars: unknown): vars is Record<string, string> {

@@ -1,4 +1,4 @@
-import { GUEST_COMPATIBILITY_DATE } from "../../../config";
+import { GUEST_COMPATIBILITY_DATE, PYTHON_LIMITS } from "../../../config";
 import type { IsolateCode } from "../types";
 import harnessSource from "./guest/harness.guest.js";
 import pythonHarnessSource from "./guest/harness.guest.py";
@@ -11,14 +11,10 @@ interface SnapshotEntrypoint extends Rpc.WorkerEntrypointBranded {
 
 /**
  * The code of a Python guest isolate: Pyodide and its files as modules (a module name must end
- * in `.js` or `.py`, whatever its type), the harness, the program, and the snapshot to start
- * from (empty for the isolate that makes it).
+ * in `.js` or `.py`, whatever its type), the harness and the snapshot to start from (empty for
+ * the isolate that makes it). The code comes with each run.
  */
-export function pythonIsolate(
-  files: PyodideFiles,
-  snapshot: ArrayBuffer,
-  code: string,
-): IsolateCode {
+export function pythonIsolate(files: PyodideFiles, snapshot: ArrayBuffer): IsolateCode {
   return {
     // Pyodide takes Node.js's code paths wherever `process.versions.node` is set.
     compatibilityFlags: ["no_nodejs_compat"],
@@ -27,7 +23,7 @@ export function pythonIsolate(
       "harness.js": harnessSource,
       "shims.js": shimsSource,
       "harness.py": { text: pythonHarnessSource },
-      "program.py": { text: code },
+      "config.json": { json: { keptGrowthMb: PYTHON_LIMITS.keptGrowthMb } },
       "pyodide.js": { js: files.main },
       "pyodide.asm.js": { js: files.asm },
       "pyodide.asm.wasm": { wasm: files.wasm },
@@ -49,7 +45,7 @@ export async function makeSnapshot(
 ): Promise<ArrayBuffer> {
   const maker = loader.load({
     compatibilityDate: GUEST_COMPATIBILITY_DATE,
-    ...pythonIsolate(files, new ArrayBuffer(0), ""),
+    ...pythonIsolate(files, new ArrayBuffer(0)),
     globalOutbound: null,
   });
   let made: Uint8Array;

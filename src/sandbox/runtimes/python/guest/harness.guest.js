@@ -7,8 +7,8 @@
 // its place when imports are sorted).
 import "shims.js";
 import { abortIsolate, env, WorkerEntrypoint } from "cloudflare:workers";
+import config from "config.json";
 import harnessSource from "harness.py";
-import code from "program.py";
 import createPyodideModule from "pyodide.asm.js";
 import { loadPyodide } from "pyodide.js";
 import lockFile from "pyodide-lock.json";
@@ -45,7 +45,6 @@ const responseText = uncurry(Response.prototype.text);
 const arrayFrom = Array.from;
 const encodeComponent = encodeURIComponent;
 const toWellFormed = uncurry(String.prototype.toWellFormed);
-const randomUUID = crypto.randomUUID.bind(crypto);
 
 /** Where the harness module lives in Pyodide's file system while it is imported. */
 const HARNESS_PATH = "/lib/python3.14/site-packages/_cordon.py";
@@ -249,9 +248,18 @@ function python() {
     // The code cannot import the harness; this isolate keeps it.
     py.runPython("import sys, os\nsys.modules.pop('_cordon', None)");
     py.setInterruptBuffer(signalBuffer);
-    return { py, run: harness.run };
+    const memory = py._module.memory;
+    return { run: harness.run, memory, startBytes: memory.buffer.byteLength };
   });
   return started;
+}
+
+/**
+ * Whether this isolate's interpreter should not be kept for a later turn: its wasm memory (which
+ * never shrinks) grew past what a kept interpreter may hold.
+ */
+function grown({ memory, startBytes }) {
+  return memory.buffer.byteLength - startBytes > config.keptGrowthMb * 2 ** 20;
 }
 
 export default class PythonHarness extends WorkerEntrypoint {
@@ -266,13 +274,14 @@ export default class PythonHarness extends WorkerEntrypoint {
   }
 
   /**
-   * Runs the isolate's program (its `program.py` module) once with `input` and answers with a
-   * JSON envelope string:
-   * `{ status, result | error, logs, dropped }` and, in a session, `vars`, `files`, `state`.
+   * Runs `code` once with `input` and answers with a JSON envelope string:
+   * `{ status, result | error, logs, dropped }` and, in a session, `vars` and `files`; last,
+   * `"discard": true` when this interpreter should not be kept for the session's next turn.
    * Never throws for anything the code does.
    */
-  async run(input, limits, capabilities, session) {
-    const { run: pythonRun } = await python();
+  async run(input, limits, capabilities, session, code) {
+    const interpreter = await python();
+    const pythonRun = interpreter.run;
     const run = {
       __proto__: null,
       deadline: now() + limits.timeoutMs,
@@ -293,7 +302,6 @@ export default class PythonHarness extends WorkerEntrypoint {
     active = run;
     reads = 0;
     if (limits.cancellable) void watchCancel(run);
-    const stateId = randomUUID();
     let text;
     let timer;
     try {
@@ -312,7 +320,6 @@ export default class PythonHarness extends WorkerEntrypoint {
               limits.logBytes,
               emit,
               session === undefined ? undefined : stringify(session),
-              stateId,
             ),
           ),
         );
@@ -333,10 +340,15 @@ export default class PythonHarness extends WorkerEntrypoint {
     run.done = true;
     active = undefined;
     await run.pending;
-    // Python stopped at an arbitrary point may leave the interpreter inconsistent: a reused
-    // isolate is replaced, and its session starts from its stored variables next time.
-    if (session !== undefined && timedOut) abortIsolate("an execution timed out in this isolate");
-    return `{${body},"logs":[${run.buf}],"dropped":${run.dropped}}`;
+    // Python stopped at an arbitrary point may leave the interpreter inconsistent: a session's
+    // interpreter is not kept, and the session starts from its stored variables next time.
+    const discard = session !== undefined && (timedOut || grown(interpreter));
+    return `{${body},"logs":[${run.buf}],"dropped":${run.dropped}${discard ? ',"discard":true' : ""}}`;
+  }
+
+  /** Ends this isolate (its process keeps only so many interpreters). */
+  end() {
+    abortIsolate("ended by its process");
   }
 }
 

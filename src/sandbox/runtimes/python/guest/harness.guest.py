@@ -474,8 +474,12 @@ def _import_source(name, value):
 
 
 def _capture(namespace, warnings):
-    """JSON text of the carried variables: `{name: text}` in the order they were bound."""
+    """
+    JSON text of the carried variables, `{name: text}` in the order they were bound, and the same
+    as a dict.
+    """
     out = []
+    live = {}
     for name, value in list(namespace.items()):
         if (name.startswith("__") and name.endswith("__")) or name == "input":
             continue
@@ -500,7 +504,8 @@ def _capture(namespace, warnings):
                     warnings.append(f"{name} ({_type(value).__name__} cannot be pickled: {exc})")
                     continue
         out.append(_quote(name) + ":" + _quote(text))
-    return "{" + ",".join(out) + "}"
+        live[name] = text
+    return "{" + ",".join(out) + "}", live
 
 
 # Workspace -----------------------------------------------------------------------------------
@@ -556,8 +561,11 @@ def set_environ(env_json):
         os.environ[name] = value
 
 
-# The session state this interpreter holds, by the id its last run answered with.
-_live_state = None
+# A session's interpreter, kept between turns: the namespace its last turn left and the variables
+# that turn answered with. The next turn runs in that namespace only if the session hands back
+# exactly those variables: a turn that ran elsewhere (another process, a restored snapshot) or a
+# variable the control plane dropped makes it restore into a fresh namespace.
+_live_values = None
 _live_namespace = None
 
 
@@ -569,13 +577,13 @@ def _namespace():
     return module.__dict__
 
 
-async def run(code, input_json, result_cap, log_cap, emit, session_json, state_id):
+async def run(code, input_json, result_cap, log_cap, emit, session_json):
     """
     Runs `code` once and answers the envelope's fields as JSON object text:
     `{"status": "ok", "result": ...}` or `{"status": "error", "error": {...}}`, and in a session
-    `"vars"`, `"files"`, `"state"` and `"warnings"`.
+    `"vars"`, `"files"` and `"warnings"`.
     """
-    global _live_state, _live_namespace
+    global _live_values, _live_namespace
     logs = _Logs(emit, log_cap)
     stdout, stderr = sys.stdout, sys.stderr
     sys.stdout = _Output(logs, "log")
@@ -584,14 +592,15 @@ async def run(code, input_json, result_cap, log_cap, emit, session_json, state_i
     random.seed()
     session = json.loads(session_json) if session_json else None
     warnings = []
-    if session is not None and _live_state is not None and session.get("state") == _live_state:
+    values = (session.get("values") or {}) if session is not None else None
+    if values is not None and _live_values is not None and values == _live_values:
         namespace = _live_namespace
     else:
         _carried.clear()
         namespace = _namespace()
-        if session is not None:
-            _restore(session.get("values") or {}, namespace, warnings)
-    _live_state = None
+        if values is not None:
+            _restore(values, namespace, warnings)
+    _live_values = None
     namespace["input"] = json.loads(input_json)
     before = _hydrate(session.get("files") if session is not None else None)
     source_lines = code.splitlines()
@@ -629,11 +638,11 @@ async def run(code, input_json, result_cap, log_cap, emit, session_json, state_i
             for name, (node, text) in _definitions(tree, code).items():
                 if name in namespace and _made_by(namespace[name], node):
                     _carried[name] = (namespace[name], text)
-        body += ',"vars":' + _capture(namespace, warnings)
+        vars_text, live = _capture(namespace, warnings)
+        body += ',"vars":' + vars_text
         body += ',"files":' + _collect(before)
         _live_namespace = namespace
-        _live_state = state_id
-        body += ',"state":' + _quote(state_id)
+        _live_values = live
     if warnings:
         body += ',"warnings":[' + ",".join(_quote(w) for w in warnings) + "]"
     return "{" + body + "}"
