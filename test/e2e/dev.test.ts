@@ -33,6 +33,35 @@ afterAll(() => {
 });
 
 describe("npm run dev", () => {
+  it("runs Python, fresh and as a session's turns", async () => {
+    const post = async (path: string, body: unknown) => {
+      const res = await fetch(`${url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      return (await res.json()) as Record<string, unknown>;
+    };
+    // The worker's first Python run makes the snapshot first.
+    expect(
+      await post("/v1/execute", {
+        code: "import sys\nsys.version_info[0] * 10 + 2",
+        language: "python",
+        timeoutMs: 60_000,
+      }),
+    ).toMatchObject({ status: "ok", result: 32 });
+    const { sessionId } = (await post("/v1/sessions", {})) as { sessionId: string };
+    const turn = (code: string) =>
+      post(`/v1/sessions/${sessionId}/execute`, { code, language: "python", timeoutMs: 30_000 });
+    expect(await turn("import builtins\nbuiltins.mark = 'kept'\nbase = 41")).toMatchObject({
+      status: "ok",
+    });
+    expect(await turn("import builtins\n[builtins.mark, base + 1]")).toMatchObject({
+      status: "ok",
+      result: ["kept", 42],
+    });
+  }, 90_000);
+
   it("answers a catastrophically backtracking regex instead of freezing", async () => {
     const started = Date.now();
     const res = await fetch(`${url}/v1/execute`, {
