@@ -3,7 +3,7 @@
 //
 // Environment: BENCH_SECONDS (5) per workload per system, BENCH_CONNECTIONS (16),
 // BENCH_WARMUP_SECONDS (1), BENCH_QUIET_WAIT (10) and BENCH_RETRIES (2) (see measure()); for the
-// Python workloads BENCH_PY_SECONDS (10) per measurement and BENCH_PY_MEMORY_RUNS (500); and for
+// Python workloads BENCH_PY_SECONDS (8) per measurement and BENCH_PY_MEMORY_RUNS (500); and for
 // partial runs BENCH_SYSTEMS / BENCH_WORKLOADS (comma lists; a partial run writes bench/results/
 // and rewrites only the sections of bench/RESULTS.md whose every workload it ran on every system).
 // BENCH_BASELINE=<checkout> adds that checkout's Cordon (its dist/ built) as the system
@@ -64,7 +64,7 @@ const settings = {
   warmupSeconds: number("BENCH_WARMUP_SECONDS", 1),
   quietWaitSeconds: number("BENCH_QUIET_WAIT", 10),
   retries: Math.round(number("BENCH_RETRIES", 2)),
-  pythonSeconds: number("BENCH_PY_SECONDS", 10),
+  pythonSeconds: number("BENCH_PY_SECONDS", 8),
   pythonMemoryRuns: Math.round(number("BENCH_PY_MEMORY_RUNS", 500)),
 };
 const baseline = process.env.BENCH_BASELINE ? resolve(process.env.BENCH_BASELINE) : undefined;
