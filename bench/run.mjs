@@ -422,7 +422,7 @@ async function main() {
     writeFileSync(join(outDir, png), part.png);
     report.push(`## ${part.title}\n\n${part.md}\n\n![${part.alt}](${png})\n\n${part.legend}\n`);
   }
-  writeFileSync(`${base}.md`, `# Cordon vs peers\n\n${report.join("\n")}`);
+  writeFileSync(`${base}.md`, `# npm run bench, ${stamp}\n\n${report.join("\n")}`);
   say(`bench: wrote ${base}.{json,md} and its charts`);
   for (const part of parts) {
     if (!part.complete) {
