@@ -2,18 +2,22 @@
 // `npm run bench -- --scaling`: Cordon's memory and its throughput by number of clients.
 //
 // Environment: BENCH_SECONDS (5) per workload per system, BENCH_CONNECTIONS (16),
-// BENCH_WARMUP_SECONDS (1), BENCH_QUIET_WAIT (10) and BENCH_RETRIES (2) (see measure()), and for
-// partial runs
-// BENCH_SYSTEMS / BENCH_WORKLOADS (comma lists; a partial run writes bench/results/ but leaves
-// bench/RESULTS.md alone). BENCH_BASELINE=<checkout> adds that checkout's Cordon (its dist/ built)
-// as the system `cordon-baseline`, for a before/after comparison within one run.
+// BENCH_WARMUP_SECONDS (1), BENCH_QUIET_WAIT (10) and BENCH_RETRIES (2) (see measure()); for the
+// Python workloads BENCH_PY_SECONDS (8) per measurement and BENCH_PY_MEMORY_RUNS (500); and for
+// partial runs BENCH_SYSTEMS / BENCH_WORKLOADS (comma lists; a partial run writes bench/results/
+// and rewrites only the sections of bench/RESULTS.md whose every workload it ran on every system).
+// BENCH_BASELINE=<checkout> adds that checkout's Cordon (its dist/ built) as the system
+// `cordon-baseline`, for a before/after comparison within one run.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import {
   chartSvg,
   compareMarkdown,
+  JS_WORKLOADS,
   legendMarkdown,
   machine,
+  pythonChartSvg,
+  pythonMarkdown,
   scalingMarkdown,
   svgToPng,
   updateResults,
@@ -22,6 +26,7 @@ import {
   build,
   contention,
   PEERS,
+  PYTHON_PEERS,
   ROOT,
   startCordon,
   startPeer,
@@ -29,7 +34,14 @@ import {
   waitForQuiet,
   workerdMemory,
 } from "./systems.mjs";
-import { createSessions, probeSessions, runWorkload, WORKLOADS } from "./workloads.mjs";
+import {
+  createSessions,
+  PYTHON_CLIENTS,
+  PYTHON_WORKLOADS,
+  probeSessions,
+  runWorkload,
+  WORKLOADS,
+} from "./workloads.mjs";
 
 const number = (name, fallback) => {
   const raw = process.env[name];
@@ -52,6 +64,8 @@ const settings = {
   warmupSeconds: number("BENCH_WARMUP_SECONDS", 1),
   quietWaitSeconds: number("BENCH_QUIET_WAIT", 10),
   retries: Math.round(number("BENCH_RETRIES", 2)),
+  pythonSeconds: number("BENCH_PY_SECONDS", 8),
+  pythonMemoryRuns: Math.round(number("BENCH_PY_MEMORY_RUNS", 500)),
 };
 const baseline = process.env.BENCH_BASELINE ? resolve(process.env.BENCH_BASELINE) : undefined;
 const ALL_SYSTEMS = [
@@ -59,10 +73,24 @@ const ALL_SYSTEMS = [
   ...(baseline ? ["cordon-baseline"] : []),
   "cordon-no-limiter",
   ...Object.keys(PEERS),
+  ...Object.keys(PYTHON_PEERS),
 ];
+/**
+ * Whether `system` runs `workload`: the Python workloads run on Cordon (and the baseline) and the
+ * Python peers; the others on every system but the Python peers. The limiter's cost is measured
+ * on the JavaScript workloads only: next to a Python run's hundreds of milliseconds it is noise.
+ */
+const PYTHON_SYSTEMS = ["cordon", "cordon-baseline", ...Object.keys(PYTHON_PEERS)];
+const runsOn = (system, workload) =>
+  PYTHON_WORKLOADS.includes(workload)
+    ? PYTHON_SYSTEMS.includes(system)
+    : !Object.hasOwn(PYTHON_PEERS, system);
 const systems = list("BENCH_SYSTEMS", ALL_SYSTEMS);
 const workloads = list("BENCH_WORKLOADS", WORKLOADS);
-const partial = systems.length !== ALL_SYSTEMS.length || workloads.length !== WORKLOADS.length;
+/** Whether this run measured every workload of a section of RESULTS.md on every system it has. */
+const covers = (sectionWorkloads) =>
+  sectionWorkloads.every((w) => workloads.includes(w)) &&
+  ALL_SYSTEMS.every((s) => systems.includes(s) || !sectionWorkloads.some((w) => runsOn(s, w)));
 const scaling = process.argv.includes("--scaling");
 
 // Everything started is stopped on the way out, Ctrl-C included.
@@ -136,7 +164,8 @@ async function compare(upstream) {
   // Every system is started first and the workloads then run system after system, so the
   // figures a ratio compares were measured seconds apart, not minutes: this machine's speed drifts.
   const ready = [];
-  for (const name of systems) {
+  // A system none of the chosen workloads runs on is not started.
+  for (const name of systems.filter((s) => workloads.some((w) => runsOn(s, w)))) {
     try {
       ready.push({
         name,
@@ -166,8 +195,18 @@ async function compare(upstream) {
     }
   }
   run.systems = ready.map(({ name }) => name);
+  const warmedForPython = new Set();
   for (const workload of workloads) {
     for (const { name, system } of ready) {
+      if (!runsOn(name, workload)) continue;
+      if (PYTHON_WORKLOADS.includes(workload)) {
+        if (!warmedForPython.has(name)) {
+          warmedForPython.add(name);
+          await warmPython(name, system);
+        }
+        run.results.push(...(await measurePython(name, system, workload)));
+        continue;
+      }
       const result = await measure(`${name} ${workload}`, () =>
         runWorkload(system, workload, { ...settings, upstreamUrl: upstream.url }),
       );
@@ -175,11 +214,101 @@ async function compare(upstream) {
       say(`${name} ${workload}: ${summary(result)}`);
     }
   }
+  const cordon = ready.find(({ name }) => name === "cordon");
+  if (cordon && workloads.includes("python-fresh")) {
+    run.pythonMemory = await pythonMemory(cordon.system);
+  }
   for (const { name, system } of ready) {
     if (name === "cordon") run.cordonMemory = workerdMemory(system.pid);
     await stop(system);
   }
   return run;
+}
+
+/**
+ * Untimed: 2 × PYTHON_CLIENTS unique Python executions at PYTHON_CLIENTS clients, so each runner
+ * of Cordon's pool that the pool gives Python runs to has made its Python snapshot (a runner's
+ * first Python run, seconds long) before anything is timed; a peer warms its caches.
+ */
+async function warmPython(name, system) {
+  const result = await runWorkload(system, "python-fresh", {
+    amount: 2 * PYTHON_CLIENTS,
+    connections: PYTHON_CLIENTS,
+  });
+  if (result.supported) say(`${name} python warm-up: ${summary(result)}`);
+}
+
+/**
+ * A Python workload on one system as issue 17 states its goals: latency at one client, then
+ * throughput at PYTHON_CLIENTS, each for BENCH_PY_SECONDS (and until the requests sent by then
+ * are answered) after one untimed execution per client.
+ */
+async function measurePython(name, system, workload) {
+  const results = [];
+  for (const connections of [1, PYTHON_CLIENTS]) {
+    const result = await measure(`${name} ${workload} ×${connections}`, () =>
+      runWorkload(system, workload, {
+        seconds: settings.pythonSeconds,
+        connections,
+        warmupAmount: connections,
+        untilAnswered: true,
+      }),
+    );
+    results.push(result);
+    say(`${name} ${workload} ×${connections}: ${summary(result)}`);
+    // A system without Python (or without sessions) says so once.
+    if (!result.supported) break;
+  }
+  return results;
+}
+
+/**
+ * Cordon's server memory over BENCH_PY_MEMORY_RUNS unique Python executions (at PYTHON_CLIENTS
+ * clients) after the Python workloads warmed it: the RSS of the control plane and of every
+ * runner, sampled before, after every 100 and at the end, each time once the server settled.
+ */
+async function pythonMemory(cordon) {
+  const chunk = 100;
+  const settleSeconds = 2;
+  const sample = async (executions) => {
+    await sleep(settleSeconds * 1000);
+    return { executions, ...workerdMemory(cordon.pid) };
+  };
+  const samples = [await sample(0)];
+  let executions = 0;
+  let errors = 0;
+  const started = performance.now();
+  const rounds = Math.ceil(settings.pythonMemoryRuns / chunk);
+  for (let round = 0; round < rounds; round++) {
+    const amount = Math.min(chunk, settings.pythonMemoryRuns - round * chunk);
+    const result = await runWorkload(cordon, "python-fresh", {
+      amount,
+      connections: PYTHON_CLIENTS,
+    });
+    if (!result.supported) return { skip: result.note };
+    // The workload's probe is a unique execution too.
+    executions += result.requests + 1;
+    errors += result.errors;
+    samples.push(await sample(executions));
+  }
+  const first = samples[0];
+  const last = samples.at(-1);
+  const growthMiB = Math.round((last.rssMiB - first.rssMiB) * 10) / 10;
+  const memory = {
+    executions,
+    errors,
+    chunk,
+    settleSeconds,
+    seconds: Math.round((performance.now() - started) / 100) / 10,
+    growthMiB,
+    perExecutionMiB: executions > 0 ? Math.round((growthMiB / executions) * 1000) / 1000 : 0,
+    samples,
+  };
+  say(
+    `cordon memory over ${executions} unique Python executions (${errors} errors): RSS ` +
+      `${samples.map((x) => x.rssMiB).join(" → ")} MiB (${memory.perExecutionMiB} MiB each)`,
+  );
+  return memory;
 }
 
 async function scale() {
@@ -253,29 +382,62 @@ async function main() {
     await stop(upstream);
   }
   run.contention = busy();
-  const md = compareMarkdown(run);
-  const legend = legendMarkdown(run.systems);
-  const png = svgToPng(chartSvg(run));
   const base = join(outDir, stamp);
   writeFileSync(`${base}.json`, `${JSON.stringify(run, null, 2)}\n`);
-  writeFileSync(`${base}.png`, png);
-  writeFileSync(
-    `${base}.md`,
-    `# Cordon vs peers\n\n${md}\n\n![throughput and p99](${stamp}.png)\n\n${legend}\n`,
-  );
-  say(`bench: wrote ${base}.{json,md,png}`);
-  if (partial) {
-    say("bench: partial run (BENCH_SYSTEMS / BENCH_WORKLOADS), bench/RESULTS.md left alone");
-    return;
+  // Each part of the report: the JavaScript workloads and the Python ones, each with its chart.
+  const parts = [];
+  if (workloads.some((w) => JS_WORKLOADS.includes(w))) {
+    parts.push({
+      section: "compare",
+      title: "Cordon vs peers (`npm run bench`)",
+      md: compareMarkdown(run),
+      png: svgToPng(chartSvg(run)),
+      chart: "chart.png",
+      alt: "throughput and p99 per workload and system",
+      legend: legendMarkdown(
+        run.systems.filter((s) => JS_WORKLOADS.some((w) => runsOn(s, w))),
+        JS_WORKLOADS,
+      ),
+      complete: covers(JS_WORKLOADS),
+    });
   }
-  // The chart RESULTS.md shows is committed next to it (bench/results/ is not).
-  writeFileSync(join(ROOT, "bench/chart.png"), png);
-  updateResults(
-    "compare",
-    "Cordon vs peers (`npm run bench`)",
-    `${md}\n\n![throughput and p99 per workload and system](chart.png)\n\n${legend}`,
-  );
-  say("bench: wrote bench/RESULTS.md and bench/chart.png");
+  if (workloads.some((w) => PYTHON_WORKLOADS.includes(w))) {
+    parts.push({
+      section: "python",
+      title: "Python (`npm run bench`, workloads `python-fresh` and `python-session`)",
+      md: pythonMarkdown(run),
+      png: svgToPng(pythonChartSvg(run)),
+      chart: "chart-python.png",
+      alt: `throughput at ${PYTHON_CLIENTS} clients and p50 at 1 client per Python workload and system`,
+      legend: legendMarkdown(
+        run.systems.filter((s) => PYTHON_WORKLOADS.some((w) => runsOn(s, w))),
+        PYTHON_WORKLOADS,
+      ),
+      complete: covers(PYTHON_WORKLOADS),
+    });
+  }
+  const report = [];
+  for (const part of parts) {
+    const png = `${stamp}-${part.chart}`;
+    writeFileSync(join(outDir, png), part.png);
+    report.push(`## ${part.title}\n\n${part.md}\n\n![${part.alt}](${png})\n\n${part.legend}\n`);
+  }
+  writeFileSync(`${base}.md`, `# npm run bench, ${stamp}\n\n${report.join("\n")}`);
+  say(`bench: wrote ${base}.{json,md} and its charts`);
+  for (const part of parts) {
+    if (!part.complete) {
+      say(`bench: partial run, the section "${part.section}" of bench/RESULTS.md left alone`);
+      continue;
+    }
+    // The chart RESULTS.md shows is committed next to it (bench/results/ is not).
+    writeFileSync(join(ROOT, "bench", part.chart), part.png);
+    updateResults(
+      part.section,
+      part.title,
+      `${part.md}\n\n![${part.alt}](${part.chart})\n\n${part.legend}`,
+    );
+    say(`bench: wrote the section "${part.section}" of bench/RESULTS.md and bench/${part.chart}`);
+  }
 }
 
 main().then(

@@ -14,6 +14,7 @@ export interface BenchSystem {
 export const ROOT: string;
 export const NODE: string;
 export const PEERS: Record<"raw-workerd" | "isolated-vm" | "child-process", string>;
+export const PYTHON_PEERS: Record<"node-pyodide" | "python3-bwrap", string>;
 export const PEER_INFO: Record<string, string>;
 export function freePort(): Promise<number>;
 export function build(): void;
@@ -27,4 +28,9 @@ export function contention(): () => {
   otherShare: number;
 };
 export function waitForQuiet(maxSeconds: number, share?: number): Promise<boolean>;
-export function workerdMemory(pid: number): { processes: number; rssMiB: number; pssMiB: number };
+export function workerdMemory(pid: number): {
+  processes: number;
+  rssMiB: number;
+  pssMiB: number;
+  each: { role: string; rssMiB: number }[];
+};

@@ -25,6 +25,12 @@ export const PEERS = {
   "child-process": "bench/peers/child-process.mjs",
 };
 
+/** The Python peers, by name: they run the Python workloads only (and the JavaScript peers none). */
+export const PYTHON_PEERS = {
+  "node-pyodide": "bench/peers/node-pyodide.mjs",
+  "python3-bwrap": "bench/peers/python3-bwrap.mjs",
+};
+
 export const PEER_INFO = {
   "cordon-baseline":
     "Cordon as built from another checkout (`BENCH_BASELINE`, e.g. the commit before a change), started the same way: `cordon ÷ cordon-baseline` is the change's effect, measured in the same run",
@@ -35,6 +41,10 @@ export const PEER_INFO = {
   "isolated-vm":
     "one Node process; a new isolated-vm Isolate and Context per execution, the script's completion value copied out",
   "child-process": "a new Node process per execution (`spawn(process.execPath)`), no sandbox added",
+  "node-pyodide":
+    "Pyodide loaded per execution in Node: a new worker thread per execution running `loadPyodide()` and then the code",
+  "python3-bwrap":
+    "`python3` in a new process per execution under bwrap (new namespaces, read-only root): no comparable isolation, the floor",
 };
 
 /** A free loopback port (there is a small race until the server binds it). */
@@ -147,9 +157,9 @@ export function startCordon({ egressAllow = [], name = "cordon", env = {}, root 
   });
 }
 
-/** A peer by name (see PEERS). */
+/** A peer by name (see PEERS and PYTHON_PEERS). */
 export function startPeer(name) {
-  const script = PEERS[name];
+  const script = PEERS[name] ?? PYTHON_PEERS[name];
   if (!script) throw new Error(`unknown peer ${name}`);
   return startNodeServer({ name, script });
 }
@@ -188,32 +198,46 @@ function processTree(pid) {
   return tree;
 }
 
+/** What a workerd process of Cordon's server is, from the config on its command line. */
+function workerdRole(pid) {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    const runner = /runner-(\d+)\.capnp/.exec(cmdline);
+    if (runner) return `runner ${runner[1]}`;
+    if (cmdline.includes("control.capnp")) return "control plane";
+  } catch {
+    // the process ended while we looked
+  }
+  return "workerd";
+}
+
 /**
  * Memory of the workerd processes under `pid` (the control plane and any runners): the sum of
- * their RSS, and of their PSS, which counts pages they share (the workerd binary) once.
+ * their RSS, and of their PSS, which counts pages they share (the workerd binary) once; `each`
+ * has every process's RSS by its role (`control plane`, `runner 0`, …).
  */
 export function workerdMemory(pid) {
   let rssKiB = 0;
   let pssKiB = 0;
-  let processes = 0;
+  const each = [];
   for (const { pid: p, comm } of processTree(pid)) {
     if (!comm.startsWith("workerd")) continue;
     try {
       const status = readFileSync(`/proc/${p}/status`, "utf8");
-      rssKiB += Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      const rss = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
       const rollup = readFileSync(`/proc/${p}/smaps_rollup`, "utf8");
       pssKiB += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0);
-      processes++;
+      rssKiB += rss;
+      each.push({ role: workerdRole(p), rssMiB: mib(rss) });
     } catch {
       // the process ended while we looked
     }
   }
-  return {
-    processes,
-    rssMiB: Math.round(rssKiB / 102.4) / 10,
-    pssMiB: Math.round(pssKiB / 102.4) / 10,
-  };
+  each.sort((a, b) => a.role.localeCompare(b.role));
+  return { processes: each.length, rssMiB: mib(rssKiB), pssMiB: mib(pssKiB), each };
 }
+
+const mib = (kib) => Math.round(kib / 102.4) / 10;
 
 /** utime + stime + cutime + cstime of a process, in clock ticks (0 if it is gone). */
 function ticksOf(pid) {

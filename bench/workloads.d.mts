@@ -1,9 +1,18 @@
 // Types of workloads.mjs for the TypeScript tests that import it.
 import type { BenchSystem } from "./systems.mjs";
 
-export type Workload = "healthz" | "warm" | "fresh" | "session" | "fetch";
+export type Workload =
+  | "healthz"
+  | "warm"
+  | "fresh"
+  | "session"
+  | "fetch"
+  | "python-fresh"
+  | "python-session";
 
 export const WORKLOADS: Workload[];
+export const PYTHON_WORKLOADS: Workload[];
+export const PYTHON_CLIENTS: number;
 export const WORKLOAD_INFO: Record<Workload, string>;
 
 export interface Skipped {
@@ -46,7 +55,9 @@ export function runWorkload(
     seconds?: number;
     connections?: number;
     warmupSeconds?: number;
+    warmupAmount?: number;
     amount?: number;
+    untilAnswered?: boolean;
     upstreamUrl?: string;
   },
 ): Promise<Skipped | Measured>;
@@ -56,7 +67,11 @@ type Session = { sessionId: string; token: string; expiresAt: string };
 export function createSessions(
   system: Pick<BenchSystem, "url" | "headers">,
   count: number,
-  options?: { first?: Session; concurrency?: number },
+  options?: {
+    first?: Session;
+    concurrency?: number;
+    setup?: { code: string; language?: string };
+  },
 ): Promise<{ sessions: Session[]; error?: undefined } | { error: string }>;
 
 export function probeSessions(

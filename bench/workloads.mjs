@@ -4,7 +4,22 @@ import autocannon from "autocannon";
 import { contention } from "./systems.mjs";
 
 /** In the order they run and are reported. */
-export const WORKLOADS = ["healthz", "warm", "fresh", "session", "fetch"];
+export const WORKLOADS = [
+  "healthz",
+  "warm",
+  "fresh",
+  "session",
+  "fetch",
+  "python-fresh",
+  "python-session",
+];
+
+/**
+ * The Python workloads run on the systems that run Python (Cordon and the Python peers), and are
+ * measured as issue 17 states their goals: p50 at one client, throughput at `PYTHON_CLIENTS`.
+ */
+export const PYTHON_WORKLOADS = ["python-fresh", "python-session"];
+export const PYTHON_CLIENTS = 4;
 
 export const WORKLOAD_INFO = {
   healthz: "GET /healthz: the HTTP stack alone, no code runs (the floor)",
@@ -12,7 +27,13 @@ export const WORKLOAD_INFO = {
   fresh: "POST /v1/execute with unique code every time (`/* nonce */ n + 1`): nothing cached",
   session: "POST /v1/sessions/{id}/execute `base + 1` with `base` carried over from setup",
   fetch: "POST /v1/execute with code that does one allowed fetch to a loopback upstream",
+  "python-fresh":
+    'POST /v1/execute `{"language": "python"}` with unique code every time (`# fresh <nonce>` and `n + 1`)',
+  "python-session":
+    "POST /v1/sessions/{id}/execute Python `base + 1` with `base = 41` carried over from setup",
 };
+
+const PYTHON = "python";
 
 const JSON_TYPE = { "content-type": "application/json" };
 
@@ -49,9 +70,14 @@ const describeAnswer = (status, text) => `${status} ${String(text).slice(0, 300)
 
 /**
  * Creates `count` sessions (plus `first`, one made already), each with one execution that leaves
- * `base = 41` for the next. Resolves with `{ sessions }` or `{ error }`.
+ * `base = 41` for the next (`setup`: that execution's body, JavaScript's by default). Resolves
+ * with `{ sessions }` or `{ error }`.
  */
-export async function createSessions(system, count, { first, concurrency = 8 } = {}) {
+export async function createSessions(
+  system,
+  count,
+  { first, concurrency = 8, setup: setupBody = { code: "const base = 41;" } } = {},
+) {
   const sessions = first ? [first] : [];
   let error;
   let left = count;
@@ -72,12 +98,9 @@ export async function createSessions(system, count, { first, concurrency = 8 } =
   const setup = async () => {
     while (next < sessions.length && !error) {
       const s = sessions[next++];
-      const res = await post(
-        system,
-        `/v1/sessions/${s.sessionId}/execute`,
-        { code: "const base = 41;" },
-        { authorization: `Bearer ${s.token}` },
-      );
+      const res = await post(system, `/v1/sessions/${s.sessionId}/execute`, setupBody, {
+        authorization: `Bearer ${s.token}`,
+      });
       if (res.json?.status !== "ok") {
         error = `session setup failed: ${describeAnswer(res.status, res.text)}`;
       }
@@ -148,23 +171,30 @@ export async function plan(system, workload, { upstreamUrl, connections = 1 } = 
         check: (status, text, context, wallMs) => executeOk(status, text, context.expected, wallMs),
       };
     }
-    case "session": {
+    case "session":
+    case "python-session": {
       const probe = await probeSessions(system);
       if (probe.skip) return probe;
+      const python = workload === "python-session";
+      const setup = python ? { code: "base = 41", language: PYTHON } : { code: "const base = 41;" };
       // One session per connection: a session's executions queue behind each other.
-      const created = await createSessions(system, connections - 1, { first: probe.session });
+      const created = await createSessions(system, connections - 1, {
+        first: probe.session,
+        setup,
+      });
       if (created.error) return { skip: created.error };
       const { sessions } = created;
-      const body = JSON.stringify({ code: "base + 1" });
+      const turn = python ? { code: "base + 1", language: PYTHON } : { code: "base + 1" };
+      const body = JSON.stringify(turn);
       // One probe: a session that does not carry `base` over is "not supported yet", as for fetch.
       const [s0] = sessions;
-      const check = await post(system, `/v1/sessions/${s0.sessionId}/execute`, JSON.parse(body), {
+      const check = await post(system, `/v1/sessions/${s0.sessionId}/execute`, turn, {
         authorization: `Bearer ${s0.token}`,
       });
       if (!executeOk(check.status, check.text, 42)) {
         await deleteSessions(system, sessions);
         return {
-          skip: `not supported yet: \`base + 1\` after \`const base = 41;\` answered ${describeAnswer(check.status, check.text)}`,
+          skip: `not supported yet: \`base + 1\` after \`${setup.code}\` answered ${describeAnswer(check.status, check.text)}`,
         };
       }
       let next = 0;
@@ -181,6 +211,36 @@ export async function plan(system, workload, { upstreamUrl, connections = 1 } = 
         },
         check: (status, text, _context, wallMs) => executeOk(status, text, 42, wallMs),
         cleanup: () => deleteSessions(system, sessions),
+      };
+    }
+    case "python-fresh": {
+      const nonce = randomBytes(6).toString("hex");
+      // One probe first: a server without Python (an older build as cordon-baseline) is "not
+      // supported", not thousands of errors. Its answer may take seconds: the first Python run
+      // in a process makes that process's snapshot.
+      const probe = await post(system, "/v1/execute", {
+        code: `# fresh ${nonce} probe\n41 + 1`,
+        language: PYTHON,
+      });
+      if (!executeOk(probe.status, probe.text, 42)) {
+        return {
+          skip: `no Python: the probe answered ${describeAnswer(probe.status, probe.text)}`,
+        };
+      }
+      let counter = 0;
+      return {
+        request: {
+          method: "POST",
+          path: "/v1/execute",
+          headers: execHeaders,
+          setupRequest(req, context) {
+            const n = ++counter;
+            context.expected = n + 1;
+            req.body = JSON.stringify({ code: `# fresh ${nonce}\n${n} + 1`, language: PYTHON });
+            return req;
+          },
+        },
+        check: (status, text, context, wallMs) => executeOk(status, text, context.expected, wallMs),
       };
     }
     case "fetch": {
@@ -253,7 +313,88 @@ async function drive(system, workPlan, { seconds, connections, amount }) {
   });
   // autocannon resolves with its own result; it never rejects for answers, only for bad options.
   const result = await instance;
-  const elapsed = (performance.now() - started) / 1000;
+  return figures({
+    elapsed: (performance.now() - started) / 1000,
+    latencies,
+    wallMs,
+    correct,
+    wrong,
+    firstWrong,
+    transportErrors: result.errors,
+    timeouts: result.timeouts,
+  });
+}
+
+/**
+ * Drives a planned workload the way a slow one needs: `connections` clients each send their next
+ * request when their answer arrives until `seconds` are up, and every request sent by then is
+ * waited for and counted, the time running until the last answer. With autocannon's fixed
+ * duration, requests in flight at the end are dropped: harmless at thousands per second, but at
+ * a few per second (a Python run takes hundreds of milliseconds, a Pyodide load seconds) it
+ * would undercount throughput by up to one request per client.
+ */
+async function driveUntilAnswered(system, workPlan, { seconds, connections }) {
+  const latencies = [];
+  const wallMs = [];
+  let correct = 0;
+  let wrong = 0;
+  let transportErrors = 0;
+  let timeouts = 0;
+  let firstWrong;
+  const started = performance.now();
+  const until = started + seconds * 1000;
+  const client = async () => {
+    while (performance.now() < until) {
+      const { method, path, headers, body, setupRequest } = workPlan.request;
+      const context = {};
+      const req = setupRequest
+        ? setupRequest({ method, path, headers, body }, context)
+        : { method, path, headers, body };
+      const sent = performance.now();
+      try {
+        const res = await fetch(`${system.url}${req.path}`, {
+          method: req.method,
+          headers: req.headers,
+          body: req.body,
+          signal: AbortSignal.timeout(30_000),
+        });
+        const text = await res.text();
+        if (res.status >= 200 && res.status < 300) latencies.push(performance.now() - sent);
+        if (workPlan.check(res.status, text, context, wallMs)) correct++;
+        else {
+          wrong++;
+          firstWrong ??= describeAnswer(res.status, text);
+        }
+      } catch (err) {
+        transportErrors++;
+        if (err?.name === "TimeoutError") timeouts++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, client));
+  return figures({
+    elapsed: (performance.now() - started) / 1000,
+    latencies,
+    wallMs,
+    correct,
+    wrong,
+    firstWrong,
+    transportErrors,
+    timeouts,
+  });
+}
+
+/** A measurement's figures from its raw counts and latencies (ms). */
+function figures({
+  elapsed,
+  latencies,
+  wallMs,
+  correct,
+  wrong,
+  firstWrong,
+  transportErrors,
+  timeouts,
+}) {
   latencies.sort((a, b) => a - b);
   wallMs.sort((a, b) => a - b);
   const round = (v) => (v === null ? null : Math.round(v * 1000) / 1000);
@@ -261,15 +402,16 @@ async function drive(system, workPlan, { seconds, connections, amount }) {
     seconds: Math.round(elapsed * 1000) / 1000,
     requests: correct + wrong,
     correct,
-    errors: wrong + result.errors,
-    transportErrors: result.errors,
-    timeouts: result.timeouts,
+    errors: wrong + transportErrors,
+    transportErrors,
+    timeouts,
     firstError:
       firstWrong ??
-      (result.errors ? `${result.errors} connection errors or timeouts` : undefined) ??
+      (transportErrors ? `${transportErrors} connection errors or timeouts` : undefined) ??
       // Every request outlasted the run (a slow system with many clients): say so, not "0 errors".
       (correct === 0 ? "no answer arrived within the run" : undefined),
-    rps: Math.round((correct / elapsed) * 10) / 10,
+    // Two decimals: a Python peer serves well under one per second.
+    rps: Math.round((correct / elapsed) * 100) / 100,
     p50: round(percentile(latencies, 50)),
     p90: round(percentile(latencies, 90)),
     p99: round(percentile(latencies, 99)),
@@ -281,7 +423,10 @@ async function drive(system, workPlan, { seconds, connections, amount }) {
 
 /**
  * Runs one workload against one system: plans it (or reports why it is skipped), warms up for
- * `warmupSeconds` untimed, then measures for `seconds` (or `amount` requests).
+ * `warmupSeconds` untimed (or with `warmupAmount` requests, all answered before the measurement
+ * starts: a slow workload's requests still running would slow it), then measures for `seconds`
+ * (or `amount` requests; or, with `untilAnswered`, for `seconds` and then until every request
+ * sent is answered: see driveUntilAnswered).
  *
  * `system` is `{ name, url, headers }`. Answers that are not 2xx or not the expected result are
  * counted in `errors`; `rps` counts only correct answers.
@@ -289,15 +434,29 @@ async function drive(system, workPlan, { seconds, connections, amount }) {
 export async function runWorkload(
   system,
   workload,
-  { seconds = 5, connections = 16, warmupSeconds = 0, amount, upstreamUrl } = {},
+  {
+    seconds = 5,
+    connections = 16,
+    warmupSeconds = 0,
+    warmupAmount,
+    amount,
+    untilAnswered = false,
+    upstreamUrl,
+  } = {},
 ) {
   const base = { system: system.name, workload, connections };
   const workPlan = await plan(system, workload, { upstreamUrl, connections });
   if (workPlan.skip) return { ...base, supported: false, note: workPlan.skip };
   try {
-    if (warmupSeconds > 0) await drive(system, workPlan, { seconds: warmupSeconds, connections });
+    if (warmupAmount > 0) {
+      await drive(system, workPlan, { amount: warmupAmount, connections });
+    } else if (warmupSeconds > 0) {
+      await drive(system, workPlan, { seconds: warmupSeconds, connections });
+    }
     const busy = contention();
-    const measured = await drive(system, workPlan, { seconds, connections, amount });
+    const measured = untilAnswered
+      ? await driveUntilAnswered(system, workPlan, { seconds, connections })
+      : await drive(system, workPlan, { seconds, connections, amount });
     // How much of the machine other processes took meanwhile: the figures are only as good as it.
     const { otherShare } = busy();
     return { ...base, supported: true, ...measured, otherShare };
