@@ -222,14 +222,24 @@ export class RunnerPool implements Backend {
     };
     try {
       const runtime = runtimeOf(job.program);
-      const home = this.#home(job);
-      if (home >= 0) {
-        // Its isolate is most likely there, started: no turn, and time for a restart if it is not.
-        const restarting = runtime.setupCostMs(job.program, true);
-        return await this.#run(job, execution, meta, restarting, signal, home);
-      }
       const compiling = runtime.setupCostMs(job.program);
       if (compiling === 0) return await this.#run(job, execution, meta, compiling, signal);
+      // A runtime a runner has started only restarts there (Python: a restore from its snapshot,
+      // not the snapshot's making): no turn, and time for that restart.
+      const restarting = runtime.setupCostMs(job.program, true);
+      const home = this.#home(job);
+      if (home >= 0) {
+        // Its isolate is most likely there, kept: a warm run.
+        const place = { index: home, cost: WARM_COST };
+        return await this.#run(job, execution, meta, restarting, signal, place);
+      }
+      if (restarting < compiling) {
+        const ready = this.#started(runtime.name, FRESH_COST + restarting);
+        if (ready >= 0) {
+          const place = { index: ready, cost: FRESH_COST + restarting };
+          return await this.#run(job, execution, meta, restarting, signal, place);
+        }
+      }
       const limit = Math.max(1, this.#runners.length - 1);
       const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * compiling;
       if (!(await compileTurns.take(limit, waitMs, signal))) {
@@ -261,8 +271,31 @@ export class RunnerPool implements Backend {
   }
 
   /**
-   * `compiling`: the runner's work before the run (compiling large code), in ms. `home`: the
-   * runner holding the run's heavy reused isolate, tried first.
+   * Where a run that restarts runtime `name` goes: the least loaded runner that has started it and
+   * can take work, unless that one is busy with runs of `cost` or more while a runner that has not
+   * started it is free to (-1: that runner starts it, in a turn).
+   */
+  #started(name: string, cost: number): number {
+    const now = Date.now();
+    let best = -1;
+    let lightest = Number.POSITIVE_INFINITY;
+    let unstarted = false;
+    for (let i = 0; i < this.#runners.length; i++) {
+      const state = states[i] as RunnerState;
+      if (state.reserved || state.restarting) continue;
+      if (state.inFlight > 0 && now - state.quietSince > STALL_MS) continue;
+      if (!state.generation.started.has(name)) unstarted = true;
+      else if (state.load < lightest) {
+        best = i;
+        lightest = state.load;
+      }
+    }
+    return unstarted && lightest >= cost ? -1 : best;
+  }
+
+  /**
+   * `compiling`: the runner's work before the run (compiling large code, restarting a runtime),
+   * in ms. `place`: the runner tried first, and the run's estimated cost there.
    */
   async #run(
     job: GuestJob,
@@ -270,14 +303,14 @@ export class RunnerPool implements Backend {
     meta: RunMeta,
     compiling: number,
     signal?: AbortSignal,
-    home?: number,
+    place?: { index: number; cost: number },
   ): Promise<Outcome> {
     const sink = execution.logs;
     // A runner that compiles the code first (large code) needs that long more; four times the
     // estimate, so only a runner that is truly stuck counts as hung.
     const deadline = Date.now() + job.limits.timeoutMs + GRACE_MS + 4 * compiling;
-    const warm = home !== undefined || seen.get(job.hash) === true;
-    const cost = home !== undefined ? WARM_COST : (warm ? WARM_COST : FRESH_COST) + compiling;
+    const warm = seen.get(job.hash) === true;
+    const cost = place?.cost ?? (warm ? WARM_COST : FRESH_COST) + compiling;
     seen.set(job.hash, true);
     const runtime = runtimeOf(job.program);
     const heavy = runtime.heavyPerProcess !== undefined && runtime.reusable(job.program);
@@ -286,8 +319,8 @@ export class RunnerPool implements Backend {
     while (Date.now() < deadline && !signal?.aborted) {
       const index = alone
         ? await this.#reserve(deadline, signal)
-        : home !== undefined && !again
-          ? home
+        : place !== undefined && !again
+          ? place.index
           : this.#pick(cost);
       if (index < 0) {
         await sleep(RETRY_MS);
