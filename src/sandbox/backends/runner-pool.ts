@@ -183,6 +183,8 @@ class Turns {
   }
 }
 const compileTurns = new Turns();
+/** Turns for runs that restart a runtime a runner has started (a Python restore): one a runner. */
+const restartTurns = new Turns();
 
 /**
  * Runs guests in separate runner processes (the self-hosted runtime). A runner that does not
@@ -233,11 +235,21 @@ export class RunnerPool implements Backend {
         const place = { index: home, cost: WARM_COST };
         return await this.#run(job, execution, meta, restarting, signal, place);
       }
-      if (restarting < compiling) {
-        const ready = this.#started(runtime.name, FRESH_COST + restarting);
-        if (ready >= 0) {
-          const place = { index: ready, cost: FRESH_COST + restarting };
-          return await this.#run(job, execution, meta, restarting, signal, place);
+      const restart = FRESH_COST + restarting;
+      if (restarting < compiling && this.#started(runtime.name, restart) >= 0) {
+        // One restart per runner at a time: another tenant's run waits behind one at most.
+        const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * restarting;
+        if (!(await restartTurns.take(this.#runners.length, waitMs, signal))) {
+          return signal?.aborted ? CANCELLED : { kind: "timeout" };
+        }
+        try {
+          const ready = this.#started(runtime.name, restart);
+          if (ready >= 0) {
+            const place = { index: ready, cost: restart };
+            return await this.#run(job, execution, meta, restarting, signal, place);
+          }
+        } finally {
+          restartTurns.give();
         }
       }
       const limit = Math.max(1, this.#runners.length - 1);
