@@ -315,7 +315,10 @@ function pythonMemoryMarkdown(memory) {
   return [
     `Memory of Cordon's server (RSS of each workerd process, read from \`/proc\`) over ` +
       `${memory.executions.toLocaleString("en-US")} unique Python executions after the workloads ` +
-      `above, at ${PYTHON_CLIENTS} clients (${memory.seconds} s, ${memory.errors} errors), sampled ` +
+      `above and ${(memory.warmup ?? 0).toLocaleString("en-US")} more to warm up (the control ` +
+      `plane's heap fills with garbage until its first full collections; it grew by ` +
+      `${signed(memory.warmupGrowthMiB ?? 0)} MiB meanwhile), at ${PYTHON_CLIENTS} clients ` +
+      `(${memory.seconds} s, ${memory.errors} errors), sampled ` +
       `${memory.settleSeconds} s after every ${memory.chunk}: ${signed(memory.growthMiB)} MiB in all, ` +
       `${signed(memory.perExecutionMiB, 3)} MiB per execution.`,
     "",
