@@ -40,17 +40,22 @@ export interface Hold {
 
 /**
  * The heavy reused isolates of one process (a runtime's `heavyPerProcess`): at most `max` names,
- * in order of last use. A name with a run in flight is not ended, and no second run joins it.
- * A run whose caller stopped waiting (its deadline passed: the process answered for it) may never
- * settle here; its isolate counts as idle, and is ended before its name is used again.
+ * in order of last use. A name with a run in flight is not ended, and no second run joins it; nor
+ * is one used within `keepMs` ended for a newcomer, which runs one-shot instead (ending and making
+ * interpreters costs memory the process does not all get back: a few sessions taking turns would
+ * otherwise end one at every turn). A run whose caller stopped waiting (its deadline passed: the
+ * process answered for it) may never settle here; its isolate counts as idle, and is ended before
+ * its name is used again.
  */
 export class HeavyIsolates {
   readonly #max: number;
-  /** Name → its runs in flight, least recently used first. */
-  readonly #names = new Map<string, Set<Hold>>();
+  readonly #keepMs: number;
+  /** Name → its runs in flight and when it was last entered, least recently used first. */
+  readonly #names = new Map<string, { holds: Set<Hold>; usedAt: number }>();
 
-  constructor(max: number) {
+  constructor(max: number, keepMs = 30_000) {
     this.#max = max;
+    this.#keepMs = keepMs;
   }
 
   /**
@@ -61,22 +66,22 @@ export class HeavyIsolates {
   enter(name: string, until: number): { hold?: Hold; end: string[] } {
     const now = Date.now();
     const end: string[] = [];
-    const holds = this.#names.get(name);
-    if (holds !== undefined) {
-      if (busy(holds, now)) return { end };
+    const entry = this.#names.get(name);
+    if (entry !== undefined) {
+      if (busy(entry.holds, now)) return { end };
       // A run that never settled left the isolate in an unknown state: it is made afresh.
-      if (holds.size > 0) end.push(name);
+      if (entry.holds.size > 0) end.push(name);
       this.#names.delete(name);
     } else {
-      for (const [other, others] of this.#names) {
+      for (const [other, { holds, usedAt }] of this.#names) {
         if (this.#names.size - end.length < this.#max) break;
-        if (!busy(others, now)) end.push(other);
+        if (!busy(holds, now) && now - usedAt >= this.#keepMs) end.push(other);
       }
       if (this.#names.size - end.length >= this.#max) return { end: [] };
       for (const other of end) this.#names.delete(other);
     }
     const hold: Hold = { name, until };
-    this.#names.set(name, new Set([hold]));
+    this.#names.set(name, { holds: new Set([hold]), usedAt: now });
     return { hold, end };
   }
 
@@ -85,8 +90,8 @@ export class HeavyIsolates {
    * end that isolate now.
    */
   leave(hold: Hold, discard: boolean): boolean {
-    const holds = this.#names.get(hold.name);
-    if (!holds?.delete(hold)) return false;
+    const entry = this.#names.get(hold.name);
+    if (!entry?.holds.delete(hold)) return false;
     if (!discard) return false;
     this.#names.delete(hold.name);
     return true;
