@@ -10,6 +10,7 @@
 // Loopback only.
 import { randomBytes } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
+import { inspectorTargets, openInspector } from "./inspector.mjs";
 import { freePort, startCordon } from "./systems.mjs";
 
 const LANGUAGE = process.argv[2] ?? "python";
@@ -105,26 +106,10 @@ function sample(root) {
 /** The control plane's V8 heaps (MiB used and total, per inspector target). */
 async function heaps(inspector) {
   const out = [];
-  for (const target of await (await fetch(`http://${inspector}/json/list`)).json()) {
-    const ws = new WebSocket(target.webSocketDebuggerUrl);
-    await new Promise((resolve, reject) => {
-      ws.addEventListener("open", resolve);
-      ws.addEventListener("error", reject);
-    });
-    let id = 0;
-    const pending = new Map();
-    ws.addEventListener("message", (event) => {
-      const message = JSON.parse(event.data);
-      pending.get(message.id)?.(message.result);
-      pending.delete(message.id);
-    });
-    const send = (method, params = {}) =>
-      new Promise((resolve) => {
-        pending.set(++id, resolve);
-        ws.send(JSON.stringify({ id, method, params }));
-      });
+  for (const target of await inspectorTargets(inspector)) {
+    const { send, close } = await openInspector(target);
     const heap = await send("Runtime.getHeapUsage");
-    ws.close();
+    close();
     const m = (b) => Math.round(b / 104857.6) / 10;
     out.push(`${target.title}: ${m(heap.usedSize)} of ${m(heap.totalSize)}`);
   }

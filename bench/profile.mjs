@@ -4,36 +4,19 @@
 // prints the functions with the most self time.
 //
 //   node bench/profile.mjs [host:port] [seconds]
-const [inspector = "127.0.0.1:9229", seconds = "5"] = process.argv.slice(2);
-const targets = await (await fetch(`http://${inspector}/json/list`)).json();
-const target = targets[0];
-if (!target) throw new Error(`no inspector target at ${inspector}`);
+import { inspectorTargets, openInspector } from "./inspector.mjs";
 
-const ws = new WebSocket(target.webSocketDebuggerUrl);
-await new Promise((resolve, reject) => {
-  ws.addEventListener("open", resolve);
-  ws.addEventListener("error", reject);
-});
-let lastId = 0;
-const pending = new Map();
-ws.addEventListener("message", (event) => {
-  const message = JSON.parse(event.data);
-  pending.get(message.id)?.(message.result);
-  pending.delete(message.id);
-});
-const send = (method, params = {}) =>
-  new Promise((resolve) => {
-    const id = ++lastId;
-    pending.set(id, resolve);
-    ws.send(JSON.stringify({ id, method, params }));
-  });
+const [inspector = "127.0.0.1:9229", seconds = "5"] = process.argv.slice(2);
+const target = (await inspectorTargets(inspector))[0];
+if (!target) throw new Error(`no inspector target at ${inspector}`);
+const { send, close } = await openInspector(target);
 
 await send("Profiler.enable");
 await send("Profiler.setSamplingInterval", { interval: 200 });
 await send("Profiler.start");
 await new Promise((resolve) => setTimeout(resolve, Number(seconds) * 1000));
 const { profile } = await send("Profiler.stop");
-ws.close();
+close();
 
 const self = new Map();
 let total = 0;

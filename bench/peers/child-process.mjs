@@ -1,10 +1,8 @@
 // Peer: a new Node process for every execution (spawn process.execPath, read a JSON line back).
 // No sandbox is added: it is the floor of "a process per execution", which container and
 // microVM sandboxes pay and then add their own start-up to.
-import { spawn } from "node:child_process";
 import { servePeer } from "./http.mjs";
-
-const TIMEOUT_MS = 10_000;
+import { runJsonProcess } from "./process.mjs";
 
 // Runs the code as a script (so its value is the completion value, as in a REPL), awaits it and
 // prints one JSON line. Kept inline so the child reads no file before it runs the code.
@@ -20,30 +18,7 @@ const out = (body) => process.stdout.write(JSON.stringify(body) + "\\n");
 
 /** Runs `code` in a new process; resolves with its result or rejects with its error. */
 export function run(code) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["-e", RUNNER, code], {
-      stdio: ["ignore", "pipe", "ignore"],
-      env: {},
-      timeout: TIMEOUT_MS,
-    });
-    let stdout = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code, signal) => {
-      let body;
-      try {
-        body = JSON.parse(stdout);
-      } catch {
-        const why = signal ? `killed by ${signal}` : `exited with ${code}`;
-        return reject(new Error(`the child process ${why} without a result`));
-      }
-      if (body.status === "ok") resolve(body.result);
-      else reject(Object.assign(new Error(body.error.message), { name: body.error.name }));
-    });
-  });
+  return runJsonProcess(process.execPath, ["-e", RUNNER, code], "the child process");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) servePeer("child-process", run);

@@ -2,10 +2,9 @@
 // kind, the root file system read-only). Not isolation comparable to Cordon's (the guest runs
 // natively against the host kernel, with no memory or CPU limits): the floor of "a process per
 // Python execution".
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { servePeer } from "./http.mjs";
-
-const TIMEOUT_MS = 10_000;
+import { runJsonProcess } from "./process.mjs";
 
 // The interpreter itself, not a version manager's shim: bwrap runs it with no environment.
 const PYTHON = execFileSync("python3", ["-c", "import sys; print(sys.executable)"], {
@@ -48,30 +47,7 @@ const BWRAP = [
 
 /** Runs `code` in a new sandboxed python3; resolves with its result or rejects with its error. */
 export function run(code) {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bwrap", [...BWRAP, PYTHON, "-I", "-c", RUNNER, code], {
-      stdio: ["ignore", "pipe", "ignore"],
-      env: {},
-      timeout: TIMEOUT_MS,
-    });
-    let stdout = "";
-    child.stdout.setEncoding("utf8");
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (status, signal) => {
-      let body;
-      try {
-        body = JSON.parse(stdout);
-      } catch {
-        const why = signal ? `killed by ${signal}` : `exited with ${status}`;
-        return reject(new Error(`python3 ${why} without a result`));
-      }
-      if (body.status === "ok") resolve(body.result);
-      else reject(Object.assign(new Error(body.error.message), { name: body.error.name }));
-    });
-  });
+  return runJsonProcess("bwrap", [...BWRAP, PYTHON, "-I", "-c", RUNNER, code], "python3");
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) servePeer("python3-bwrap", run);
