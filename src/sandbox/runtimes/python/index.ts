@@ -64,8 +64,7 @@ export const python: GuestRuntime<PythonProgram> = {
     return {
       ok: true,
       program,
-      // A session's turns share the session's interpreter; other runs are keyed by their code
-      // (a run's isolate key names its quarantine, not only its isolate).
+      // A session's turns share the session's interpreter; other runs are keyed by their code.
       isolateKey: request.session
         ? `ps-${(await sha256Hex(request.session.id)).slice(0, 32)}`
         : `p-${await sha256Hex(request.code)}`,
