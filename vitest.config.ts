@@ -29,6 +29,9 @@ export default defineConfig({
                 // No worker test reaches the public registry: one that needs packages names the
                 // fixture's registry itself (test/worker/registry.ts).
                 CORDON_NPM_REGISTRY: "http://127.0.0.1:9/",
+                // Python sessions in different tests take their turns seconds apart: each gets a
+                // kept interpreter, ending the last test's (docs/python.md, Sessions).
+                CORDON_PYTHON_KEEP_SECONDS: "0",
               },
               // The package cache's R2 store (src/packages/store.ts) is tested on this bucket.
               r2Buckets: ["PACKAGES_TEST_BUCKET"],

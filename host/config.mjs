@@ -12,6 +12,7 @@ export const PASSED_ENV = [
   "CORDON_BASE_HOST",
   "CORDON_WARM_ISOLATES",
   "CORDON_PYTHON_WARM_SESSIONS",
+  "CORDON_PYTHON_KEEP_SECONDS",
   "CORDON_QUARANTINE_SECONDS",
   "CORDON_RATE_LIMIT",
   "CORDON_NPM_REGISTRY",
@@ -216,7 +217,7 @@ const mainWorker :Workerd.Worker = (
 
 /** The capnp text of runner `index`: guest isolates only, reached through a unix socket. */
 export function runnerConfig({ distDir, configDir, sockDir, index, compatibilityDate, v8Flags }) {
-  const warm = ["CORDON_WARM_ISOLATES", "CORDON_PYTHON_WARM_SESSIONS"]
+  const warm = ["CORDON_WARM_ISOLATES", "CORDON_PYTHON_WARM_SESSIONS", "CORDON_PYTHON_KEEP_SECONDS"]
     .filter((name) => process.env[name])
     .map((name) => `(name = ${quote(name)}, text = ${quote(process.env[name])}),`)
     .join(" ");

@@ -105,6 +105,12 @@ export const PYTHON_LIMITS = {
    */
   warmSessionsPerProcess: 2,
   /**
+   * A kept interpreter used within this many seconds is not ended for another session's
+   * (`CORDON_PYTHON_KEEP_SECONDS` overrides it): ending and making interpreters costs memory the
+   * process does not all get back.
+   */
+  keepSeconds: 30,
+  /**
    * How far a kept interpreter's wasm memory may grow past what it started with; past it the
    * interpreter is ended after its turn (wasm memory never shrinks).
    */

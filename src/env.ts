@@ -50,6 +50,8 @@ export interface Env {
   CORDON_WARM_ISOLATES?: string;
   /** Sessions whose Python interpreter this process keeps between turns (docs/python.md). */
   CORDON_PYTHON_WARM_SESSIONS?: string;
+  /** Seconds a kept Python interpreter used lately is not ended for another session's. */
+  CORDON_PYTHON_KEEP_SECONDS?: string;
   /** "off" skips rate limiting entirely: for measuring the limiter's cost in `npm run bench` only. */
   CORDON_RATE_LIMIT?: string;
   /** Self-hosted: how many runner processes host the guests (bindings RUNNER_0 … RUNNER_n-1). */

@@ -118,7 +118,7 @@ export function runGuest(
     }
     let isolates = heavy.get(runtime.name);
     if (!isolates) {
-      isolates = new HeavyIsolates(heavyMax);
+      isolates = new HeavyIsolates(heavyMax, runtime.heavyKeepMs);
       heavy.set(runtime.name, isolates);
     }
     // The process answers for a run at its deadline, whether or not the isolate has.

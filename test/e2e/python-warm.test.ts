@@ -61,7 +61,9 @@ const MARKS =
   "import builtins, json\n[getattr(builtins, 'mark', None), getattr(json, 'mark', None)]";
 
 beforeAll(async () => {
-  server = await startServer({ CORDON_ADMIN_TOKEN: ADMIN });
+  // The cases take their turns seconds apart: each gets a kept interpreter, ending an earlier
+  // case's (the default keeps one used in the last 30 s; test/worker/heavy-isolates.test.ts).
+  server = await startServer({ CORDON_ADMIN_TOKEN: ADMIN, CORDON_PYTHON_KEEP_SECONDS: "0" });
   neighbourKey = await tenant("neighbour");
   otherKey = await tenant("other");
   // Each runner's first Python run makes its snapshot; the cases below time later runs.
@@ -156,11 +158,12 @@ describe("a session's Python interpreter", () => {
 
   it("is not kept after a turn that grew its memory past what is kept", async () => {
     const id = await newSession();
-    const grew = await turn(
-      id,
-      "import builtins\nbuiltins.mark = 'left'\nbig = bytearray(96 * 2**20)\ndel big\nbase = 41",
+    expect((await turn(id, "import builtins\nbuiltins.mark = 'left'\nbase = 41")).status).toBe(
+      "ok",
     );
-    expect(grew.status).toBe("ok");
+    expect(await turn(id, "import builtins\nbuiltins.mark")).toMatchObject({ result: "left" });
+    const grew = await turn(id, "big = bytearray(96 * 2**20)\ndel big\nbase");
+    expect(grew).toMatchObject({ status: "ok", result: 41 });
     expect(
       await turn(id, "import builtins\n[getattr(builtins, 'mark', None), base]"),
     ).toMatchObject({ status: "ok", result: [null, 41] });
@@ -192,11 +195,13 @@ const hostile: [string, string][] = [
 describe.each(hostile)("a session turn running %s", (_name, loop) => {
   it("ends within its timeout + 1 s while a neighbour carries on, and leaves the interpreter to nobody", async () => {
     const id = await newSession();
-    expect((await turn(id, "base = 41")).status).toBe("ok");
+    expect((await turn(id, "import builtins\nbuiltins.mark = 'left'\nbase = 41")).status).toBe(
+      "ok",
+    );
+    // The interpreter is kept: the loop runs in it.
+    expect(await turn(id, "import builtins\nbuiltins.mark")).toMatchObject({ result: "left" });
     const started = Date.now();
-    const run = turn(id, `import builtins\nbuiltins.mark = 'left'\n${loop}`, {
-      timeoutMs: TIMEOUT_MS,
-    });
+    const run = turn(id, loop, { timeoutMs: TIMEOUT_MS });
     const health = watchHealth(server, run);
     await new Promise((r) => setTimeout(r, 300));
     const other = await neighbourRun(server, neighbourKey);

@@ -411,6 +411,10 @@ describe("sessions", () => {
       session: empty(),
     });
     const session = { values: first.vars ?? {}, files: [] };
+    // The interpreter was kept: what the turn left in builtins is there.
+    expect(await runPy("import builtins\nbuiltins.mark", { sessionId: id, session })).toMatchObject(
+      { status: "ok", result: "kept" },
+    );
     const stopped = await runPy("import builtins\nbuiltins.stopped = True\nwhile True:\n    pass", {
       sessionId: id,
       session,

@@ -144,6 +144,8 @@ export interface GuestRuntime<Program extends GuestProgram = GuestProgram> {
    * light, and the process's cap on warm isolates applies.
    */
   readonly heavyPerProcess?: number;
+  /** How long, in ms, a heavy reused isolate is kept from being ended for another's sake. */
+  readonly heavyKeepMs?: number;
   /**
    * Work the isolate's side does before the run (compiling large code, starting an interpreter),
    * in ms of one core of the reference machine: 0 for none. `started`: the process has run this

@@ -48,7 +48,10 @@ export const python: GuestRuntime<PythonProgram> = {
   reusable: (program) => program.session === true,
   // An interpreter holds 100 to 200 MB (docs/python.md): a process keeps few.
   get heavyPerProcess() {
-    return warmSessions();
+    return setting("CORDON_PYTHON_WARM_SESSIONS", PYTHON_LIMITS.warmSessionsPerProcess);
+  },
+  get heavyKeepMs() {
+    return setting("CORDON_PYTHON_KEEP_SECONDS", PYTHON_LIMITS.keepSeconds) * 1000;
   },
   // Measured on `npm start` (docs/python.md): a runner's first Python run grew it by 240 to 380 MB
   // at its peak (Pyodide's files, the snapshot and the isolate that made it), a later run by 160
@@ -109,13 +112,16 @@ export const python: GuestRuntime<PythonProgram> = {
 };
 
 /**
- * How many sessions' interpreters a process keeps (`CORDON_PYTHON_WARM_SESSIONS`; 0: none, every
- * turn restores a fresh interpreter).
+ * A whole number ≥ 0 from this process's `name` setting (`CORDON_PYTHON_WARM_SESSIONS`: sessions'
+ * interpreters a process keeps, 0 for none; `CORDON_PYTHON_KEEP_SECONDS`), else `fallback`.
  */
-function warmSessions(): number {
-  const raw = (env as { CORDON_PYTHON_WARM_SESSIONS?: string }).CORDON_PYTHON_WARM_SESSIONS;
-  const n = raw === undefined || raw === "" ? Number.NaN : Number(raw);
-  return Number.isInteger(n) && n >= 0 ? n : PYTHON_LIMITS.warmSessionsPerProcess;
+function setting(
+  name: "CORDON_PYTHON_WARM_SESSIONS" | "CORDON_PYTHON_KEEP_SECONDS",
+  fallback: number,
+): number {
+  const raw = (env as { [key in typeof name]?: string })[name];
+  const n = typeof raw === "string" && raw !== "" ? Number(raw) : Number.NaN;
+  return Number.isInteger(n) && n >= 0 ? n : fallback;
 }
 
 /**
