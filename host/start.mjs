@@ -19,7 +19,9 @@ const distDir = join(root, "dist");
 const host = process.env.HOST || "127.0.0.1";
 const port = process.env.PORT || "8787";
 const dataDir = resolve(process.env.CORDON_DATA_DIR || ".cordon");
-const runners = Number(process.env.CORDON_RUNNERS || Math.max(2, availableParallelism()));
+// One runner more than cores: heavy setup work (Python restores, large compiles) may use every core
+// while one runner stays free of it for everyone else's runs (docs/self-hosting.md).
+const runners = Number(process.env.CORDON_RUNNERS || Math.max(2, availableParallelism() + 1));
 const maxRssBytes = Number(process.env.CORDON_RUNNER_MAX_RSS_MB || 1536) * 2 ** 20;
 const log = (line) => console.log(`cordon: ${line}`);
 // V8 flags for the runners only (docs/self-hosting.md says why none are set by default).

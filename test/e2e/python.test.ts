@@ -226,8 +226,8 @@ describe.each(hostile)("hostile Python: %s", (name, code, statuses) => {
   });
 });
 
-describe("a tenant's Python runs on every runner", () => {
-  it("hold a neighbour's runs up by less than a second", async () => {
+describe("a tenant's Python runs on every core", () => {
+  it("leave a runner free for a neighbour: half its runs wait under 100 ms, all under a second", async () => {
     let stop = false;
     let answered = 0;
     const load = Promise.all(
@@ -250,6 +250,10 @@ describe("a tenant's Python runs on every runner", () => {
         expect(other.result).toMatchObject({ status: "ok", result: 42 });
         ms.push(other.ms);
       }
+      // A runner is kept free of restores: most runs wait for none (a restore is 0.25 to 1 s).
+      const sorted = [...ms].sort((a, b) => a - b);
+      const median = sorted[Math.floor(sorted.length / 2)] as number;
+      expect(median - baselineMs, JSON.stringify(ms)).toBeLessThan(100);
       expect(Math.max(...ms) - baselineMs, JSON.stringify(ms)).toBeLessThan(1000);
     } finally {
       stop = true;

@@ -143,9 +143,10 @@ type Try =
   | { kind: "broken"; unanswered?: boolean };
 
 /**
- * Turns for runs whose runner compiles their code first (large code, hundreds of milliseconds
- * of a runner's only thread): at most all runners but one hold one, so one runner stays free of
- * them for everyone else's runs. Turns are handed out in arrival order.
+ * Turns for runs whose runner does heavy work before the run: compiling large code, making or
+ * restoring a runtime (Python), hundreds of milliseconds of a runner's only thread. At most all
+ * runners but one hold one, so at any time one runner is free of them for everyone else's runs.
+ * Turns are handed out in arrival order.
  */
 class Turns {
   #taken = 0;
@@ -182,9 +183,7 @@ class Turns {
     else this.#taken--;
   }
 }
-const compileTurns = new Turns();
-/** Turns for runs that restart a runtime a runner has started (a Python restore): one a runner. */
-const restartTurns = new Turns();
+const heavyTurns = new Turns();
 
 /**
  * Runs guests in separate runner processes (the self-hosted runtime). A runner that does not
@@ -227,7 +226,7 @@ export class RunnerPool implements Backend {
       const compiling = runtime.setupCostMs(job.program);
       if (compiling === 0) return await this.#run(job, execution, meta, compiling, signal);
       // A runtime a runner has started only restarts there (Python: a restore from its snapshot,
-      // not the snapshot's making): no turn, and time for that restart.
+      // not the snapshot's making).
       const restarting = runtime.setupCostMs(job.program, true);
       const home = this.#home(job);
       if (home >= 0) {
@@ -236,31 +235,23 @@ export class RunnerPool implements Backend {
         return await this.#run(job, execution, meta, restarting, signal, place);
       }
       const restart = FRESH_COST + restarting;
-      if (restarting < compiling && this.#started(runtime.name, restart) >= 0) {
-        // One restart per runner at a time: another tenant's run waits behind one at most.
-        const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * restarting;
-        if (!(await restartTurns.take(this.#runners.length, waitMs, signal))) {
-          return signal?.aborted ? CANCELLED : { kind: "timeout" };
-        }
-        try {
-          const ready = this.#started(runtime.name, restart);
-          if (ready >= 0) {
-            const place = { index: ready, cost: restart };
-            return await this.#run(job, execution, meta, restarting, signal, place);
-          }
-        } finally {
-          restartTurns.give();
-        }
-      }
+      const restartable = restarting < compiling;
+      const setup =
+        restartable && this.#started(runtime.name, restart) >= 0 ? restarting : compiling;
       const limit = Math.max(1, this.#runners.length - 1);
-      const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * compiling;
-      if (!(await compileTurns.take(limit, waitMs, signal))) {
+      const waitMs = job.limits.timeoutMs + GRACE_MS + 4 * setup;
+      if (!(await heavyTurns.take(limit, waitMs, signal))) {
         return signal?.aborted ? CANCELLED : { kind: "timeout" };
       }
       try {
+        const ready = restartable ? this.#started(runtime.name, restart) : -1;
+        if (ready >= 0) {
+          const place = { index: ready, cost: restart };
+          return await this.#run(job, execution, meta, restarting, signal, place);
+        }
         return await this.#run(job, execution, meta, compiling, signal);
       } finally {
-        compileTurns.give();
+        heavyTurns.give();
       }
     } finally {
       closeRunnerEgress(execution.id);
@@ -285,15 +276,19 @@ export class RunnerPool implements Backend {
   /**
    * Where a run that restarts runtime `name` goes: the least loaded runner that has started it and
    * can take work, unless that one is busy with runs of `cost` or more while a runner that has not
-   * started it is free to (-1: that runner starts it, in a turn).
+   * started it is free to (-1: that runner starts it, in a turn). At most all runners but one start
+   * it, for its memory (a Python runner holds its snapshot and kept interpreters: hundreds of MB):
+   * a limit that only a run finding every such runner stalled or restarting passes.
    */
   #started(name: string, cost: number): number {
     const now = Date.now();
     let best = -1;
     let lightest = Number.POSITIVE_INFINITY;
     let unstarted = false;
+    let started = 0;
     for (let i = 0; i < this.#runners.length; i++) {
       const state = states[i] as RunnerState;
+      if (state.generation.started.has(name)) started++;
       if (state.reserved || state.restarting) continue;
       if (state.inFlight > 0 && now - state.quietSince > STALL_MS) continue;
       if (!state.generation.started.has(name)) unstarted = true;
@@ -302,7 +297,8 @@ export class RunnerPool implements Backend {
         lightest = state.load;
       }
     }
-    return unstarted && lightest >= cost ? -1 : best;
+    const more = unstarted && lightest >= cost && started < this.#runners.length - 1;
+    return more ? -1 : best;
   }
 
   /**
@@ -612,9 +608,10 @@ export class RunnerPool implements Backend {
 
   /**
    * Where a run of estimated `cost` goes: to the first runner, in a fixed order, that is not
-   * stalled and has room for it in its backlog, so that light (warm) runs gather in one process,
-   * which then serves each wake-up's runs together; past that, to the least loaded runner that
-   * is not stalled (heavy, fresh runs spread over every core); if all are stalled, to the least
+   * stalled and has room for it in its backlog (one that has started no heavy runtime before one
+   * that has), so that light (warm) runs gather in one process, which then serves each wake-up's
+   * runs together; past that, to the least loaded runner that is not stalled (heavy, fresh runs
+   * spread over every core); if all are stalled, to the least
    * loaded of all. A runner stalls when hostile code freezes it, until it is restarted. Runners
    * that are restarting or kept for a run alone take nothing: -1 if no other runner exists.
    */
@@ -622,16 +619,22 @@ export class RunnerPool implements Backend {
     const now = Date.now();
     let best = -1;
     let lightest = Number.POSITIVE_INFINITY;
+    let roomy = -1;
     for (let i = 0; i < this.#runners.length; i++) {
       const state = states[i] as RunnerState;
       if (state.reserved || state.restarting) continue;
       if (state.inFlight > 0 && now - state.quietSince > STALL_MS) continue;
-      if (state.load + cost <= BACKLOG_MS) return i;
+      if (state.load + cost <= BACKLOG_MS) {
+        // One that hosts no heavy runtime first: a restore sent there later would hold it up.
+        if (state.generation.started.size === 0) return i;
+        if (roomy < 0) roomy = i;
+      }
       if (state.load < lightest) {
         best = i;
         lightest = state.load;
       }
     }
+    if (roomy >= 0) return roomy;
     if (best >= 0) return best;
     for (let i = 0; i < this.#runners.length; i++) {
       const state = states[i] as RunnerState;
