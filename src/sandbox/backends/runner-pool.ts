@@ -56,6 +56,8 @@ class Generation {
 
 interface RunnerState {
   inFlight: number;
+  /** Runs in flight that hold a heavy turn (see Turns): a run sent here waits behind them. */
+  turns: number;
   /** Estimated runner CPU, in milliseconds, of the runs in flight there. */
   load: number;
   /** When the runner last answered anything, or took work while it had none. */
@@ -204,6 +206,7 @@ export class RunnerPool implements Backend {
     while (states.length < runners.length) {
       states.push({
         inFlight: 0,
+        turns: 0,
         load: 0,
         quietSince: 0,
         generation: new Generation(),
@@ -232,7 +235,7 @@ export class RunnerPool implements Backend {
       if (home >= 0) {
         // Its isolate is most likely there, kept: a warm run.
         const place = { index: home, cost: WARM_COST };
-        return await this.#run(job, execution, meta, restarting, signal, place);
+        return await this.#run(job, execution, meta, restarting, signal, { place });
       }
       const restart = FRESH_COST + restarting;
       const restartable = restarting < compiling;
@@ -247,9 +250,9 @@ export class RunnerPool implements Backend {
         const ready = restartable ? this.#started(runtime.name, restart) : -1;
         if (ready >= 0) {
           const place = { index: ready, cost: restart };
-          return await this.#run(job, execution, meta, restarting, signal, place);
+          return await this.#run(job, execution, meta, restarting, signal, { place, turn: true });
         }
-        return await this.#run(job, execution, meta, compiling, signal);
+        return await this.#run(job, execution, meta, compiling, signal, { turn: true });
       } finally {
         heavyTurns.give();
       }
@@ -303,7 +306,8 @@ export class RunnerPool implements Backend {
 
   /**
    * `compiling`: the runner's work before the run (compiling large code, restarting a runtime),
-   * in ms. `place`: the runner tried first, and the run's estimated cost there.
+   * in ms. `place`: the runner tried first, and the run's estimated cost there. `turn`: the run
+   * holds a heavy turn.
    */
   async #run(
     job: GuestJob,
@@ -311,7 +315,7 @@ export class RunnerPool implements Backend {
     meta: RunMeta,
     compiling: number,
     signal?: AbortSignal,
-    place?: { index: number; cost: number },
+    { place, turn = false }: { place?: { index: number; cost: number }; turn?: boolean } = {},
   ): Promise<Outcome> {
     const sink = execution.logs;
     // A runner that compiles the code first (large code) needs that long more; four times the
@@ -336,7 +340,17 @@ export class RunnerPool implements Backend {
       }
       let tried: Try;
       try {
-        tried = await this.#try(index, { job, meta, sink, signal, deadline, cost, warm, again });
+        tried = await this.#try(index, {
+          job,
+          meta,
+          sink,
+          signal,
+          deadline,
+          cost,
+          warm,
+          again,
+          turn,
+        });
       } finally {
         if (alone) (states[index] as RunnerState).reserved = false;
       }
@@ -396,6 +410,7 @@ export class RunnerPool implements Backend {
     if (state.inFlight === 0) state.quietSince = now;
     state.inFlight++;
     state.load += run.cost;
+    if (run.turn) state.turns++;
     const stopWatching = this.#watchMemory(index, generation);
     try {
       // The deadline covers the whole exchange: a runner frozen by its guest may not even send
@@ -430,6 +445,7 @@ export class RunnerPool implements Backend {
       await stopWatching();
       state.inFlight--;
       state.load -= run.cost;
+      if (run.turn) state.turns--;
       generation.stays.delete(stay);
       run.signal?.removeEventListener("abort", cancel);
     }
@@ -613,10 +629,15 @@ export class RunnerPool implements Backend {
    * runs together; past that, to the least loaded runner that is not stalled (heavy, fresh runs
    * spread over every core); if all are stalled, to the least
    * loaded of all. A runner stalls when hostile code freezes it, until it is restarted. Runners
-   * that are restarting or kept for a run alone take nothing: -1 if no other runner exists.
+   * that are restarting or kept for a run alone take nothing: -1 if no other runner exists. Of
+   * three runners or more, the last is a spare: it takes a fresh run only while every other
+   * runner is busy with heavy work (holds a heavy turn), stalled, restarting or kept for a run
+   * alone, so that such work holds nobody up while fresh runs do not spread over more processes
+   * than cores; a light run may go there whenever it has room.
    */
   #pick(cost: number): number {
     const now = Date.now();
+    const spare = this.#spareClosed(now) ? this.#runners.length - 1 : -1;
     let best = -1;
     let lightest = Number.POSITIVE_INFINITY;
     let roomy = -1;
@@ -624,11 +645,13 @@ export class RunnerPool implements Backend {
       const state = states[i] as RunnerState;
       if (state.reserved || state.restarting) continue;
       if (state.inFlight > 0 && now - state.quietSince > STALL_MS) continue;
+      if (i === spare && cost >= FRESH_COST) continue;
       if (state.load + cost <= BACKLOG_MS) {
         // One that hosts no heavy runtime first: a restore sent there later would hold it up.
         if (state.generation.started.size === 0) return i;
         if (roomy < 0) roomy = i;
       }
+      if (i === spare) continue;
       if (state.load < lightest) {
         best = i;
         lightest = state.load;
@@ -645,6 +668,18 @@ export class RunnerPool implements Backend {
       }
     }
     return best;
+  }
+
+  /** Whether the spare runner (see #pick) exists and takes no fresh run now: another one is free. */
+  #spareClosed(now: number): boolean {
+    if (this.#runners.length < 3) return false;
+    for (let i = 0; i < this.#runners.length - 1; i++) {
+      const state = states[i] as RunnerState;
+      if (state.reserved || state.restarting || state.turns > 0) continue;
+      if (state.inFlight > 0 && now - state.quietSince > STALL_MS) continue;
+      return true;
+    }
+    return false;
   }
 
   /**
@@ -701,6 +736,8 @@ interface TryOptions {
   warm: boolean;
   /** Not the first try: the harness gets only the time left before the deadline. */
   again: boolean;
+  /** The run holds a heavy turn. */
+  turn: boolean;
 }
 
 /** The request to a runner; a run tried again gets the time left before its deadline. */
