@@ -627,9 +627,9 @@ export class RunnerPool implements Backend {
    * stalled and has room for it in its backlog (one that has started no heavy runtime before one
    * that has), so that light (warm) runs gather in one process, which then serves each wake-up's
    * runs together; past that, to the least loaded runner that is not stalled (heavy, fresh runs
-   * spread over every core); if all are stalled, to the least
-   * loaded of all. A runner stalls when hostile code freezes it, until it is restarted. Runners
-   * that are restarting or kept for a run alone take nothing: -1 if no other runner exists. Of
+   * spread over every core); if all are stalled, to the least loaded of all. A runner stalls when
+   * hostile code freezes it, until it is restarted. Runners that are restarting or kept for a run
+   * alone take nothing: -1 if no other runner exists. Of
    * three runners or more, the last is a spare: it takes a fresh run only while every other
    * runner is busy with heavy work (holds a heavy turn), stalled, restarting or kept for a run
    * alone, so that such work holds nobody up while fresh runs do not spread over more processes
